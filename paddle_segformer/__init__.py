@@ -1,0 +1,28 @@
+"""paddle-segformer: SegFormer (MiT-B0..B5 + all-MLP decoder) for PaddlePaddle and PaddleSeg.
+
+Importing this package changes nothing global and does not import paddle; call
+:func:`register` to put the model, backbones and datasets into PaddleSeg's managers.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "register", "unregister", "MIT_VARIANTS", "get_variant"]
+
+from .variants import MIT_VARIANTS, get_variant  # noqa: E402  (pure python)
+
+
+def register() -> Dict[str, Any]:
+    """Register SegFormer, MixVisionTransformer_B0..B5 and our datasets with PaddleSeg (idempotent)."""
+    from .registry import register as _register
+
+    return _register()
+
+
+def unregister() -> None:
+    """Undo :func:`register`, restoring whatever PaddleSeg had under the same names."""
+    from .registry import unregister as _unregister
+
+    _unregister()

@@ -1,0 +1,170 @@
+"""The few fixes PaddleSeg 2.8 needs on Paddle 3.x, applied from our side (no vendoring).
+
+Each fix is small, idempotent and has a test showing the unpatched code fails here:
+
+- ``cross_entropy_dtype``: ``CrossEntropyLoss._post_process_loss`` mixes float32 and int64
+  (``ones_like(label)``, ``label * mask``), which Paddle 3 refuses to promote.
+- ``train_loss_0d``: ``core/train.py`` logs ``l[0]`` of each loss, but losses are 0-D now; the
+  training loop's ``loss_computation`` is wrapped to hand back shape-[1] losses.
+- ``calculate_area_0d``: ``metrics.calculate_area`` concatenates 0-D sums; stacking works.
+- ``atomic_checkpoints``: ``core/train.py`` writes checkpoints in place, so an interrupted save
+  leaves a truncated ``model.pdparams``; its ``paddle.save`` is routed through a write to a
+  temporary file and a rename.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import tempfile
+from typing import Callable, Dict, List
+
+import paddle
+import paddle.nn.functional as F
+
+logger = logging.getLogger(__name__)
+
+_FIXES: Dict[str, Callable[[], None]] = {}
+_applied: List[str] = []
+ORIGINALS: Dict[str, object] = {}  # what each fix replaced, for tests and for undoing
+
+
+def _fix(name: str):
+    def decorate(fn: Callable[[], None]) -> Callable[[], None]:
+        _FIXES[name] = fn
+        return fn
+
+    return decorate
+
+
+def _train_module():
+    return importlib.import_module("paddleseg.core.train")  # the module, not the function
+
+
+def post_process_loss(self, logit, label, semantic_weights, loss):
+    """Dtype-clean copy of PaddleSeg's ``CrossEntropyLoss._post_process_loss`` (same maths)."""
+    if self.avg_non_ignore:
+        mask = paddle.cast(label != self.ignore_index, dtype="float32")
+    else:
+        mask = paddle.ones(label.shape, dtype="float32")
+    mask.stop_gradient = True
+    label.stop_gradient = True
+    if loss.ndim > mask.ndim:
+        loss = paddle.squeeze(loss, axis=-1)
+    loss = loss * mask
+    if semantic_weights is not None:
+        loss = loss * semantic_weights
+    if self.weight is not None:
+        one_hot = F.one_hot(label * mask.astype(label.dtype), logit.shape[-1])
+        coef = paddle.sum(one_hot * self.weight, axis=-1)
+    else:
+        coef = paddle.ones_like(label, dtype="float32")
+    if self.top_k_percent_pixels == 1.0:
+        return paddle.mean(loss) / (paddle.mean(mask * coef) + self.EPS)
+    loss = loss.reshape((-1,))
+    top_k_pixels = int(self.top_k_percent_pixels * loss.numel())
+    loss, indices = paddle.topk(loss, top_k_pixels)
+    coef = paddle.gather(coef.reshape((-1,)), indices)
+    coef.stop_gradient = True
+    return loss.mean() / (paddle.mean(coef) + self.EPS)
+
+
+@_fix("cross_entropy_dtype")
+def _fix_cross_entropy() -> None:
+    from paddleseg.models.losses.cross_entropy_loss import CrossEntropyLoss
+
+    ORIGINALS["cross_entropy_dtype"] = CrossEntropyLoss._post_process_loss
+    CrossEntropyLoss._post_process_loss = post_process_loss
+
+
+@_fix("train_loss_0d")
+def _fix_train_loss() -> None:
+    module = _train_module()
+    original = module.loss_computation
+    ORIGINALS["train_loss_0d"] = original
+
+    def loss_computation(*args, **kwargs):
+        return [loss.reshape([1]) if loss.ndim == 0 else loss for loss in original(*args, **kwargs)]
+
+    module.loss_computation = loss_computation
+
+
+def calculate_area(pred, label, num_classes: int, ignore_index: int = 255):
+    """PaddleSeg's ``calculate_area`` with ``stack`` for the 0-D per-class sums.
+
+    Returns (intersect, pred, label) pixel counts per class, each int64 of shape [num_classes].
+    """
+    if len(pred.shape) == 4:
+        pred = paddle.squeeze(pred, axis=1)
+    if len(label.shape) == 4:
+        label = paddle.squeeze(label, axis=1)
+    if pred.shape != label.shape:
+        raise ValueError(f"Shape of `pred` and `label` should be equal, but there are {pred.shape} and {label.shape}.")
+    mask = label != ignore_index
+    areas = ([], [], [])
+    for i in range(num_classes):
+        pred_i = paddle.logical_and(pred == i, mask)
+        label_i = label == i
+        for store, value in zip(areas, (paddle.logical_and(pred_i, label_i), pred_i, label_i)):
+            store.append(paddle.sum(paddle.cast(value, "int64")))
+    return tuple(paddle.stack(a).reshape([num_classes]) for a in areas)
+
+
+@_fix("calculate_area_0d")
+def _fix_calculate_area() -> None:
+    from paddleseg.utils import metrics
+
+    ORIGINALS["calculate_area_0d"] = metrics.calculate_area
+    metrics.calculate_area = calculate_area
+
+
+def atomic_save(obj, path: str, **kwargs) -> None:
+    """``paddle.save`` to a temporary file in the same folder, then rename over ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".part")
+    os.close(fd)
+    try:
+        paddle.save(obj, tmp, **kwargs)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class _PaddleAtomicSave:
+    """Stands in for the ``paddle`` module inside ``paddleseg.core.train`` only."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+    save = staticmethod(atomic_save)
+
+
+@_fix("atomic_checkpoints")
+def _fix_atomic_checkpoints() -> None:
+    module = _train_module()
+    ORIGINALS["atomic_checkpoints"] = module.paddle
+    module.paddle = _PaddleAtomicSave(module.paddle)
+
+
+def apply() -> List[str]:
+    """Apply every fix once; returns the names applied by this call."""
+    done = []
+    for name, fn in _FIXES.items():
+        if name not in _applied:
+            fn()
+            _applied.append(name)
+            done.append(name)
+    if done:
+        logger.debug("PaddleSeg compatibility fixes applied: %s", ", ".join(done))
+    return done
+
+
+def applied() -> List[str]:
+    """Names of the fixes in effect."""
+    return list(_applied)

@@ -1,0 +1,1 @@
+"""Datasets (need paddle) and the pure-python split logic."""

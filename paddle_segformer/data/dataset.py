@@ -1,0 +1,117 @@
+"""List-file segmentation datasets that validate every sample (PaddleSeg's data contract)."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import List, Optional, Tuple
+
+import numpy as np
+import paddle
+from paddleseg.transforms import Compose
+
+from ..io.image import check_label_values, check_same_size, read_image, read_label
+
+logger = logging.getLogger(__name__)
+
+
+def read_list_file(list_path: str, dataset_root: str, separator: str = " ",
+                   need_labels: bool = True) -> List[Tuple[str, Optional[str]]]:
+    """Parse ``image label`` lines; raise on a malformed line or a listed file that does not exist."""
+    if not list_path or not os.path.isfile(list_path):
+        raise FileNotFoundError(f"list file not found: {list_path}")
+    items: List[Tuple[str, Optional[str]]] = []
+    missing: List[str] = []
+    with open(list_path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.split(separator)
+            if len(parts) > 2 or (need_labels and len(parts) != 2):
+                raise ValueError(f"{list_path}:{number}: expected 'image{separator}label', got {line!r}")
+            paths = [os.path.join(dataset_root, p) for p in parts]
+            missing += [p for p in paths if not os.path.isfile(p)]
+            items.append((paths[0], paths[1] if len(paths) == 2 else None))
+    if missing:
+        more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
+        raise FileNotFoundError(f"{list_path}: {len(missing)} listed file(s) do not exist: "
+                                f"{', '.join(missing[:5])}{more}")
+    if not items:
+        raise ValueError(f"{list_path}: the list is empty")
+    return items
+
+
+class SegListDataset(paddle.io.Dataset):
+    """Images + labels listed in a text file, any band count, read without silent conversions.
+
+    Arguments mirror PaddleSeg's ``Dataset``. Every sample is checked: readable files, band count,
+    image/label size, label values in ``0..num_classes-1`` or ``ignore_index``.
+    """
+
+    NUM_CLASSES: Optional[int] = None
+    IMG_CHANNELS: Optional[int] = None
+    IGNORE_INDEX: int = 255
+
+    def __init__(self, mode: str, dataset_root: str, transforms: list, num_classes: Optional[int] = None,
+                 img_channels: Optional[int] = None, train_path: Optional[str] = None,
+                 val_path: Optional[str] = None, test_path: Optional[str] = None, separator: str = " ",
+                 ignore_index: Optional[int] = None):
+        self.mode = mode.lower()
+        if self.mode not in ("train", "val", "test"):
+            raise ValueError(f"mode must be train, val or test, got {mode!r}")
+        self.num_classes = num_classes if num_classes is not None else self.NUM_CLASSES
+        self.img_channels = img_channels if img_channels is not None else (self.IMG_CHANNELS or 3)
+        self.ignore_index = ignore_index if ignore_index is not None else self.IGNORE_INDEX
+        if not self.num_classes or self.num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
+        if not os.path.isdir(dataset_root):
+            raise FileNotFoundError(f"dataset_root not found: {dataset_root}")
+        self.dataset_root = dataset_root
+        # Images are handed over as RGB arrays, so Compose must not swap channels again.
+        self.transforms = Compose(list(transforms), to_rgb=False, img_channels=self.img_channels)
+        list_path = {"train": train_path, "val": val_path, "test": test_path}[self.mode]
+        if list_path is None:
+            raise ValueError(f"mode {self.mode!r} needs {self.mode}_path")
+        self.file_list = read_list_file(list_path, dataset_root, separator, need_labels=self.mode != "test")
+
+    def __len__(self) -> int:
+        return len(self.file_list)
+
+    def load(self, idx: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        """Read and validate sample ``idx``: (H, W, C) float32 image, (H, W) int64 label or None."""
+        image_path, label_path = self.file_list[idx]
+        image = read_image(image_path, channels=self.img_channels)
+        label = None
+        if label_path is not None:
+            label = read_label(label_path)
+            check_same_size(image, label, image_path, label_path)
+            check_label_values(label, self.num_classes, self.ignore_index, label_path)
+            label = label.astype(np.int64)
+        return image.astype(np.float32), label
+
+    def __getitem__(self, idx: int) -> dict:
+        image, label = self.load(idx)
+        data = {"img": image, "trans_info": [], "gt_fields": []}
+        if label is not None:
+            data["label"] = label
+        if self.mode == "val":
+            data = self.transforms(data)
+            data["label"] = data["label"][np.newaxis, :, :]
+        else:
+            if label is not None:
+                data["gt_fields"].append("label")
+            data = self.transforms(data)
+        return data
+
+
+class RSParcelDataset(SegListDataset):
+    """遥感影像地块分割: 256x256 RGB tiles, classes 0..3, 255 = unlabelled (not scored)."""
+
+    NUM_CLASSES = 4
+    IMG_CHANNELS = 3
+    IGNORE_INDEX = 255
+
+    def __init__(self, mode: str, dataset_root: str, transforms: list, train_path: Optional[str] = None,
+                 val_path: Optional[str] = None, test_path: Optional[str] = None, separator: str = " "):
+        super().__init__(mode, dataset_root, transforms, train_path=train_path, val_path=val_path,
+                         test_path=test_path, separator=separator)

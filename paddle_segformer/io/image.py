@@ -1,0 +1,164 @@
+"""Image and label reading/writing with errors that name the file. Imports no paddle.
+
+Images come back as (H, W, C) arrays in RGB band order with their stored dtype
+(uint8, uint16 or float32); labels as (H, W) integer arrays of class ids.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Union
+
+import numpy as np
+
+PathLike = Union[str, os.PathLike]
+RASTER_EXTS = (".tif", ".tiff")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp") + RASTER_EXTS
+
+
+class ImageReadError(ValueError):
+    """An image or label file cannot be used; the message names the file and the problem."""
+
+
+def _check_file(path: PathLike) -> str:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ImageReadError(f"{path}: file not found")
+    if os.path.getsize(path) == 0:
+        raise ImageReadError(f"{path}: file is empty")
+    return path
+
+
+def _read_raster(path: str) -> np.ndarray:
+    try:
+        import rasterio
+    except ImportError as exc:  # pragma: no cover - rasterio is a runtime requirement
+        raise ImageReadError(f"{path}: reading tif needs rasterio (pip install rasterio)") from exc
+    try:
+        with rasterio.open(path) as src:
+            data = src.read()  # (bands, H, W)
+    except Exception as exc:  # rasterio raises RasterioIOError and GDAL-level errors
+        raise ImageReadError(f"{path}: cannot read raster ({exc})") from exc
+    return np.ascontiguousarray(np.transpose(data, (1, 2, 0)))
+
+
+def _read_cv2(path: str) -> np.ndarray:
+    import cv2
+
+    buf = np.fromfile(path, dtype=np.uint8)  # also works for non-ASCII paths
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ImageReadError(f"{path}: not a readable image (corrupt or unsupported format)")
+    if img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+    return img
+
+
+def read_image(path: PathLike, channels: Optional[int] = None) -> np.ndarray:
+    """Read an image as (H, W, C) in RGB(+extra bands) order, keeping its dtype.
+
+    ``channels`` checks the band count; a 4-band PNG asked for 3 channels drops alpha, a
+    1-band image asked for 3 is refused (no silent replication).
+    """
+    path = _check_file(path)
+    img = _read_raster(path) if path.lower().endswith(RASTER_EXTS) else _read_cv2(path)
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if channels is not None and img.shape[2] != channels:
+        if channels == 3 and img.shape[2] == 4 and not path.lower().endswith(RASTER_EXTS):
+            img = img[:, :, :3]  # RGBA PNG: drop alpha
+        else:
+            raise ImageReadError(f"{path}: has {img.shape[2]} band(s), the config expects {channels}")
+    return img
+
+
+def read_label(path: PathLike) -> np.ndarray:
+    """Read a single-band label (palette or grey PNG, or a tif) as an (H, W) integer array."""
+    path = _check_file(path)
+    if path.lower().endswith(RASTER_EXTS):
+        label = _read_raster(path)
+    else:
+        from PIL import Image
+
+        try:
+            with Image.open(path) as im:
+                if im.mode not in ("P", "L", "I", "I;16", "1"):
+                    raise ImageReadError(f"{path}: label must be single-band (palette or grey), got mode {im.mode}")
+                label = np.asarray(im)
+        except ImageReadError:
+            raise
+        except Exception as exc:  # PIL raises UnidentifiedImageError, OSError, SyntaxError
+            raise ImageReadError(f"{path}: not a readable label image ({exc})") from exc
+    if label.ndim == 3:
+        if label.shape[2] != 1:
+            raise ImageReadError(f"{path}: label must be single-band, got {label.shape[2]} bands")
+        label = label[:, :, 0]
+    if not np.issubdtype(label.dtype, np.integer):
+        raise ImageReadError(f"{path}: label must hold integer class ids, got {label.dtype}")
+    return label
+
+
+def check_label_values(label: np.ndarray, num_classes: int, ignore_index: int, path: PathLike) -> None:
+    """Raise if ``label`` has values outside 0..num_classes-1 other than ``ignore_index``."""
+    values = np.unique(label)
+    bad = [int(v) for v in values if (v < 0 or v >= num_classes) and v != ignore_index]
+    if bad:
+        raise ImageReadError(f"{os.fspath(path)}: label values {bad[:10]} are outside 0..{num_classes - 1} "
+                             f"(ignore index {ignore_index})")
+
+
+def check_same_size(image: np.ndarray, label: np.ndarray, image_path: PathLike, label_path: PathLike) -> None:
+    """Raise if image and label differ in height or width."""
+    if image.shape[:2] != label.shape[:2]:
+        raise ImageReadError(f"{os.fspath(label_path)}: label is {label.shape[1]}x{label.shape[0]} (WxH) but "
+                             f"image {os.fspath(image_path)} is {image.shape[1]}x{image.shape[0]}")
+
+
+def list_images(root: PathLike, exts: Sequence[str] = IMAGE_EXTS, recursive: bool = True) -> List[Path]:
+    """Image files under ``root`` (or ``[root]`` for a file), sorted; raises if there are none."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such file or folder")
+    pattern = "**/*" if recursive else "*"
+    files = sorted(p for p in root.glob(pattern) if p.is_file() and p.suffix.lower() in exts)
+    if not files:
+        raise FileNotFoundError(f"{root}: folder holds no images ({', '.join(exts)})")
+    return files
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_png(path: PathLike, array: np.ndarray, palette: Optional[Iterable[int]] = None) -> None:
+    """Write a uint8 (H, W) label PNG (optionally with a palette) or (H, W, 3) RGB PNG, atomically."""
+    import io as _io
+
+    from PIL import Image
+
+    array = np.ascontiguousarray(array)
+    if array.ndim == 2:
+        img = Image.fromarray(array.astype(np.uint8), mode="P" if palette is not None else "L")
+        if palette is not None:
+            img.putpalette(list(palette))
+    else:
+        img = Image.fromarray(array.astype(np.uint8), mode="RGB")
+    buf = _io.BytesIO()
+    img.save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())

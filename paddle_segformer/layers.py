@@ -1,0 +1,165 @@
+"""Building blocks of the Mix Transformer (names and state-dict keys as in the article's code).
+
+Tokens are laid out as (B, N, C) with N = H * W in row-major order; H and W are passed
+alongside because patch embeddings overlap and sizes need not divide evenly.
+"""
+from __future__ import annotations
+
+import math
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+from paddle.nn.initializer import Constant, Normal, TruncatedNormal
+
+# LayerNorm epsilon inside blocks and after each stage (official code / PaddleSeg);
+# patch-embed and spatial-reduction norms keep the framework default (1e-5).
+BLOCK_NORM_EPS = 1e-6
+
+_trunc_normal = TruncatedNormal(std=0.02, a=-2.0, b=2.0)
+_zeros = Constant(0.0)
+_ones = Constant(1.0)
+
+
+def init_weights(layer: nn.Layer) -> None:
+    """Article initialisation: trunc-normal(0.02) Linear, unit LayerNorm, He-normal(fan_out) Conv."""
+    if isinstance(layer, nn.Linear):
+        _trunc_normal(layer.weight)
+        if layer.bias is not None:
+            _zeros(layer.bias)
+    elif isinstance(layer, nn.LayerNorm):
+        _ones(layer.weight)
+        _zeros(layer.bias)
+    elif isinstance(layer, nn.Conv2D):
+        kh, kw = layer._kernel_size
+        fan_out = kh * kw * layer._out_channels // layer._groups
+        Normal(0.0, math.sqrt(2.0 / fan_out))(layer.weight)
+        if layer.bias is not None:
+            _zeros(layer.bias)
+
+
+def tokens_to_map(x: paddle.Tensor, h, w) -> paddle.Tensor:
+    """(B, N, C) -> (B, C, H, W)."""
+    return x.transpose([0, 2, 1]).reshape([0, 0, h, w])
+
+
+def map_to_tokens(x: paddle.Tensor) -> paddle.Tensor:
+    """(B, C, H, W) -> (B, H*W, C)."""
+    return x.flatten(2).transpose([0, 2, 1])
+
+
+class DropPath(nn.Layer):
+    """Stochastic depth: drop the residual branch per sample with probability ``drop_prob``."""
+
+    def __init__(self, drop_prob: float = 0.0):
+        super().__init__()
+        self.drop_prob = float(drop_prob)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.drop_prob
+        shape = [paddle.shape(x)[0]] + [1] * (x.ndim - 1)
+        mask = paddle.floor(keep + paddle.rand(shape, dtype=x.dtype))
+        return x / keep * mask
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={self.drop_prob:.3f}"
+
+
+class OverlapPatchEmbed(nn.Layer):
+    """Overlapping patch merging: conv (K, S, P=K//2) then LayerNorm.
+
+    (B, C_in, H, W) -> tokens (B, H'*W', C), H', W' with H' = (H + 2P - K) // S + 1.
+    """
+
+    def __init__(self, in_channels: int, embed_dim: int, patch_size: int = 7, stride: int = 4):
+        super().__init__()
+        self.proj = nn.Conv2D(in_channels, embed_dim, patch_size, stride=stride, padding=patch_size // 2)
+        self.norm = nn.LayerNorm(embed_dim)
+
+    def forward(self, x: paddle.Tensor):
+        x = self.proj(x)
+        size = paddle.shape(x)
+        return self.norm(map_to_tokens(x)), size[2], size[3]
+
+
+class Attention(nn.Layer):
+    """Efficient self-attention: keys/values come from a map shrunk by ``sr_ratio`` in each side.
+
+    (B, N, C) -> (B, N, C); the key/value sequence has N / sr_ratio**2 tokens.
+    """
+
+    def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, qkv_bias: bool = True,
+                 qk_scale: float | None = None, attn_drop: float = 0.0, proj_drop: float = 0.0):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.dim, self.num_heads, self.sr_ratio = dim, num_heads, sr_ratio
+        self.head_dim = dim // num_heads
+        self.scale = qk_scale or self.head_dim ** -0.5
+        bias = None if qkv_bias else False
+        self.q = nn.Linear(dim, dim, bias_attr=bias)
+        self.kv = nn.Linear(dim, dim * 2, bias_attr=bias)
+        self.attn_drop = nn.Dropout(attn_drop)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+        if sr_ratio > 1:
+            self.sr = nn.Conv2D(dim, dim, kernel_size=sr_ratio, stride=sr_ratio)
+            self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: paddle.Tensor, h, w) -> paddle.Tensor:
+        q = self.q(x).reshape([0, 0, self.num_heads, self.head_dim]).transpose([0, 2, 1, 3])
+        if self.sr_ratio > 1:
+            x = self.norm(map_to_tokens(self.sr(tokens_to_map(x, h, w))))
+        kv = self.kv(x).reshape([0, -1, 2, self.num_heads, self.head_dim]).transpose([2, 0, 3, 1, 4])
+        k, v = kv[0], kv[1]
+        attn = F.softmax(paddle.matmul(q, k, transpose_y=True) * self.scale, axis=-1)
+        out = paddle.matmul(self.attn_drop(attn), v)  # (B, heads, N, head_dim)
+        out = out.transpose([0, 2, 1, 3]).reshape([0, 0, self.dim])
+        return self.proj_drop(self.proj(out))
+
+
+class DWConv(nn.Layer):
+    """3x3 depth-wise conv on tokens: (B, N, C) -> (B, N, C)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dwconv = nn.Conv2D(dim, dim, 3, stride=1, padding=1, groups=dim)
+
+    def forward(self, x: paddle.Tensor, h, w) -> paddle.Tensor:
+        return map_to_tokens(self.dwconv(tokens_to_map(x, h, w)))
+
+
+class Mlp(nn.Layer):
+    """Mix-FFN: Linear -> 3x3 depth-wise conv -> GELU -> Linear (the conv replaces positional encoding)."""
+
+    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.dwconv = DWConv(hidden_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: paddle.Tensor, h, w) -> paddle.Tensor:
+        x = self.drop(self.act(self.dwconv(self.fc1(x), h, w)))
+        return self.drop(self.fc2(x))
+
+
+class Block(nn.Layer):
+    """Pre-norm transformer block: x + DropPath(Attn(LN(x))), then x + DropPath(MixFFN(LN(x)))."""
+
+    def __init__(self, dim: int, num_heads: int, sr_ratio: int, mlp_ratio: float = 4.0,
+                 qkv_bias: bool = True, qk_scale: float | None = None, drop: float = 0.0,
+                 attn_drop: float = 0.0, drop_path: float = 0.0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, epsilon=BLOCK_NORM_EPS)
+        self.attn = Attention(dim, num_heads, sr_ratio, qkv_bias, qk_scale, attn_drop, drop)
+        self.drop_path = DropPath(drop_path)
+        self.norm2 = nn.LayerNorm(dim, epsilon=BLOCK_NORM_EPS)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
+
+    def forward(self, x: paddle.Tensor, h, w) -> paddle.Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x), h, w))
+        return x + self.drop_path(self.mlp(self.norm2(x), h, w))

@@ -1,0 +1,77 @@
+"""SegFormer: MiT encoder + all-MLP decoder, with PaddleSeg's model contract and key names."""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+from paddleseg.models import layers as pseg_layers
+
+from .layers import map_to_tokens
+
+
+class MLP(nn.Layer):
+    """Linear embedding of a feature map: (B, C_in, H, W) -> (B, H*W, C_out). Key: ``proj``."""
+
+    def __init__(self, input_dim: int, embed_dim: int):
+        super().__init__()
+        self.proj = nn.Linear(input_dim, embed_dim)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.proj(map_to_tokens(x))
+
+
+class SegFormer(nn.Layer):
+    """SegFormer (Xie et al., 2021). (B, C, H, W) -> [logits (B, num_classes, H, W)].
+
+    Args:
+        num_classes: number of classes.
+        backbone: a :class:`MixVisionTransformer` (anything with ``feat_channels`` and 4 outputs).
+        embedding_dim: decoder width; defaults to the backbone variant's (256 for B0/B1, 768 else).
+        align_corners: passed to every bilinear resize.
+        pretrained: a whole-model checkpoint (path or URL), loaded strictly.
+    """
+
+    def __init__(self, num_classes: int, backbone: nn.Layer, embedding_dim: Optional[int] = None,
+                 align_corners: bool = False, pretrained: Optional[str] = None):
+        super().__init__()
+        if embedding_dim is None:
+            embedding_dim = getattr(backbone, "decoder_dim", None)
+            if embedding_dim is None:
+                raise ValueError("embedding_dim is required for a backbone without a decoder_dim")
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        self.num_classes = num_classes
+        self.align_corners = align_corners
+        self.pretrained = pretrained
+        self.backbone = backbone
+        # Creation order c4, c3, c2, c1 as in the article's code.
+        for i in reversed(range(4)):
+            setattr(self, f"linear_c{i + 1}", MLP(backbone.feat_channels[i], embedding_dim))
+        self.dropout = nn.Dropout2D(0.1)
+        self.linear_fuse = pseg_layers.ConvBNReLU(embedding_dim * 4, embedding_dim, 1, bias_attr=False)
+        self.linear_pred = nn.Conv2D(embedding_dim, num_classes, kernel_size=1)
+        if pretrained:
+            from .weights import load_pretrained
+
+            load_pretrained(self, pretrained, what="model")
+
+    def _resize(self, x: paddle.Tensor, size) -> paddle.Tensor:
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=self.align_corners)
+
+    def decode(self, feats: List[paddle.Tensor]) -> paddle.Tensor:
+        """4 encoder maps -> logits at stride 4: (B, num_classes, H/4, W/4)."""
+        size = paddle.shape(feats[0])[2:]
+        projected = []
+        for i in reversed(range(4)):
+            shape = paddle.shape(feats[i])
+            y = getattr(self, f"linear_c{i + 1}")(feats[i])
+            y = y.transpose([0, 2, 1]).reshape([0, 0, shape[2], shape[3]])
+            projected.append(self._resize(y, size) if i > 0 else y)
+        fused = self.linear_fuse(paddle.concat(projected, axis=1))
+        return self.linear_pred(self.dropout(fused))
+
+    def forward(self, x: paddle.Tensor) -> List[paddle.Tensor]:
+        logit = self.decode(self.backbone(x))
+        return [self._resize(logit, paddle.shape(x)[2:])]

@@ -1,0 +1,89 @@
+"""Explicit, idempotent registration into PaddleSeg's component managers.
+
+Every name we add is listed in :func:`components`. A name already taken is replaced only if it
+is PaddleSeg's own built-in and listed in ``TAKES_OVER``; anything else raises
+:class:`RegistryConflict` instead of being overwritten. What changed is logged once.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Tuple
+
+from paddleseg.cvlibs import manager
+
+logger = logging.getLogger(__name__)
+
+# PaddleSeg built-ins this package deliberately serves instead (same YAML, our implementation).
+TAKES_OVER = frozenset({("models", "SegFormer")} | {
+    ("backbones", f"MixVisionTransformer_B{i}") for i in range(6)})
+
+# (manager name, component name) -> what was there before we registered (None: nothing).
+_previous: Dict[Tuple[str, str], Any] = {}
+
+
+class RegistryConflict(RuntimeError):
+    """A name we need is held by something that is neither ours nor a PaddleSeg built-in we replace."""
+
+
+def components() -> List[Tuple[manager.ComponentManager, str, Any]]:
+    """(manager, name, object) for everything this package registers."""
+    from .backbone import VARIANT_FACTORIES, MixVisionTransformer
+    from .data.dataset import RSParcelDataset, SegListDataset
+    from .model import SegFormer
+
+    items = [(manager.MODELS, "SegFormer", SegFormer),
+             (manager.BACKBONES, "MixVisionTransformer", MixVisionTransformer)]
+    items += [(manager.BACKBONES, name, fn) for name, fn in VARIANT_FACTORIES.items()]
+    items += [(manager.DATASETS, cls.__name__, cls) for cls in (SegListDataset, RSParcelDataset)]
+    return items
+
+
+def _is_paddleseg_builtin(obj: Any) -> bool:
+    return getattr(obj, "__module__", "").startswith("paddleseg.")
+
+
+def register() -> Dict[str, List[str]]:
+    """Put our components into PaddleSeg's managers. Safe to call many times.
+
+    Returns ``{"added": [...], "replaced": [...]}`` for this call (empty when already registered).
+    """
+    from . import compat
+
+    compat.apply()  # training through paddleseg.core needs these on Paddle 3.x
+    plan = []
+    for mgr, name, obj in components():
+        current = mgr.components_dict.get(name)
+        if current is obj:
+            continue
+        key = (mgr.name, name)
+        if current is not None and not (key in TAKES_OVER and _is_paddleseg_builtin(current)):
+            raise RegistryConflict(
+                f"{mgr.name}.{name} is already registered as {getattr(current, '__module__', '?')}."
+                f"{getattr(current, '__qualname__', current)!r}; paddle_segformer will not replace it")
+        plan.append((mgr, name, obj, current))
+    changes: Dict[str, List[str]] = {"added": [], "replaced": []}
+    for mgr, name, obj, current in plan:  # only mutate once every name is known to be free
+        _previous.setdefault((mgr.name, name), current)
+        mgr.components_dict[name] = obj
+        changes["replaced" if current is not None else "added"].append(f"{mgr.name}.{name}")
+    if plan:
+        logger.info("paddle_segformer registered with PaddleSeg: added %s; replaced PaddleSeg built-ins %s",
+                    ", ".join(changes["added"]) or "-", ", ".join(changes["replaced"]) or "-")
+    return changes
+
+
+def unregister() -> None:
+    """Restore every name to what it was before :func:`register`."""
+    managers = {m.name: m for m in (manager.MODELS, manager.BACKBONES, manager.DATASETS)}
+    for (mgr_name, name), before in list(_previous.items()):
+        table = managers[mgr_name].components_dict
+        if before is None:
+            table.pop(name, None)
+        else:
+            table[name] = before
+        del _previous[(mgr_name, name)]
+
+
+def is_registered() -> bool:
+    """True when every component of this package is the one PaddleSeg would build."""
+    return all(mgr.components_dict.get(name) is obj for mgr, name, obj in components())
