@@ -45,6 +45,7 @@ class SegFormer(nn.Layer):
         self.num_classes = num_classes
         self.align_corners = align_corners
         self.pretrained = pretrained
+        self.amp_dtype: Optional[str] = None  # 'bfloat16' runs the forward under auto_cast (GPU only)
         self.backbone = backbone
         # Creation order c4, c3, c2, c1 as in the article's code.
         for i in reversed(range(4)):
@@ -73,5 +74,10 @@ class SegFormer(nn.Layer):
         return self.linear_pred(self.dropout(fused))
 
     def forward(self, x: paddle.Tensor) -> List[paddle.Tensor]:
-        logit = self.decode(self.backbone(x))
+        if self.amp_dtype:
+            with paddle.amp.auto_cast(enable=True, dtype=self.amp_dtype, level="O1"):
+                logit = self.decode(self.backbone(x))
+            logit = logit.astype("float32")
+        else:
+            logit = self.decode(self.backbone(x))
         return [self._resize(logit, paddle.shape(x)[2:])]

@@ -14,11 +14,20 @@ from ..io.image import check_label_values, check_same_size, read_image, read_lab
 logger = logging.getLogger(__name__)
 
 
+def find_list_file(list_path: str, dataset_root: str) -> str:
+    """``list_path`` as given (PaddleSeg's rule) or, if relative and absent, inside ``dataset_root``."""
+    if os.path.isfile(list_path):
+        return list_path
+    inside = os.path.join(dataset_root, list_path)
+    if not os.path.isabs(list_path) and os.path.isfile(inside):
+        return inside
+    raise FileNotFoundError(f"list file not found: {list_path} (also looked in {dataset_root})")
+
+
 def read_list_file(list_path: str, dataset_root: str, separator: str = " ",
                    need_labels: bool = True) -> List[Tuple[str, Optional[str]]]:
     """Parse ``image label`` lines; raise on a malformed line or a listed file that does not exist."""
-    if not list_path or not os.path.isfile(list_path):
-        raise FileNotFoundError(f"list file not found: {list_path}")
+    list_path = find_list_file(list_path, dataset_root)
     items: List[Tuple[str, Optional[str]]] = []
     missing: List[str] = []
     with open(list_path, encoding="utf-8") as handle:

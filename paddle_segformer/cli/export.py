@@ -1,0 +1,55 @@
+"""``python export.py --config CFG --model_path M --save_dir OUT``: static model for Paddle Inference."""
+from __future__ import annotations
+
+import argparse
+import os
+from typing import List, Optional
+
+import yaml
+
+from .runtime import build, load_config, logger, prepare_env, select_device, setup_logging
+
+
+def export_model(config: str, model_path: Optional[str], save_dir: str = "output/inference_model",
+                 output_op: str = "argmax", input_shape: Optional[List[int]] = None,
+                 opts: Optional[List[str]] = None) -> str:
+    """Build, load strictly, and save the static model plus a ``deploy.yaml``; returns save_dir."""
+    from ..inference.static import MODEL_STEM, export
+    from .val import load_model_weights
+
+    select_device("cpu")
+    cfg, builder = load_config(config, opts=opts)
+    model = build(builder, "model", config)
+    if model_path:
+        load_model_weights(model, model_path)
+    else:
+        logger.warning("no --model_path: exporting randomly initialised weights")
+    export(model, save_dir, in_channels=model.backbone.in_channels, output_op=output_op,
+           input_size=tuple(input_shape) if input_shape else None)
+    files = sorted(os.listdir(save_dir))
+    deploy = {"Deploy": {"model": next(f for f in files if f.startswith(MODEL_STEM + ".") and
+                                       f.endswith((".json", ".pdmodel"))),
+                         "params": f"{MODEL_STEM}.pdiparams", "output_op": output_op,
+                         "transforms": cfg.val_dataset_cfg.get("transforms", [{"type": "Normalize"}]),
+                         "num_classes": model.num_classes, "in_channels": model.backbone.in_channels}}
+    with open(os.path.join(save_dir, "deploy.yaml"), "w", encoding="utf-8") as handle:
+        yaml.safe_dump(deploy, handle, sort_keys=False)
+    return save_dir
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Export a trained SegFormer to a static inference model.")
+    p.add_argument("--config", required=True)
+    p.add_argument("--model_path", help="trained weights (model.pdparams or iter_N folder)")
+    p.add_argument("--save_dir", default="output/inference_model")
+    p.add_argument("--output_op", choices=("argmax", "softmax", "none"), default="argmax")
+    p.add_argument("--input_shape", type=int, nargs=2, metavar=("H", "W"), help="fix the input size")
+    p.add_argument("--opts", nargs="+")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    prepare_env()
+    setup_logging()
+    export_model(**vars(build_parser().parse_args(argv)))
+    return 0

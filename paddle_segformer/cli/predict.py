@@ -1,0 +1,61 @@
+"""``python predict.py --config CFG --model_path M --image_path DIR --save_dir OUT``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from .runtime import build, load_config, logger, prepare_env, select_device, setup_logging, split_pair
+
+
+def predict(config: str, model_path: str, image_path: str, save_dir: str = "output/result",
+            opts: Optional[List[str]] = None, device: Optional[str] = None, is_slide: bool = False,
+            crop_size=None, stride=None, aug_pred: bool = False, scales=1.0, flip_horizontal: bool = False,
+            flip_vertical: bool = False):
+    """Predict a file or folder; returns a :class:`PredictSummary` (failures listed, not raised)."""
+    from ..inference.predictor import Predictor, predict_folder
+    from .val import load_model_weights
+
+    select_device(device)
+    _, builder = load_config(config, opts=opts)
+    model = build(builder, "model", config)
+    load_model_weights(model, model_path)
+    dataset_cls = build(builder, "val_dataset_class", config)
+    channels = getattr(dataset_cls, "IMG_CHANNELS", None) or builder.config.val_dataset_cfg.get("img_channels", 3)
+    predictor = Predictor(model, build(builder, "val_transforms", config), img_channels=channels,
+                          is_slide=is_slide, crop_size=split_pair(crop_size), stride=split_pair(stride),
+                          aug_pred=aug_pred, scales=scales, flip_horizontal=flip_horizontal,
+                          flip_vertical=flip_vertical)
+    summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes)
+    logger.info("%s\n  labels: %s/label  colour: %s/pseudo_color  overlays: %s/overlay",
+                summary.report(), save_dir, save_dir, save_dir)
+    return summary
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Predict a file or a folder (recursively) with a trained SegFormer.")
+    p.add_argument("--config", required=True)
+    p.add_argument("--model_path", required=True)
+    p.add_argument("--image_path", required=True, help="an image or a folder of jpg/png/tif")
+    p.add_argument("--save_dir", default="output/result")
+    p.add_argument("--is_slide", action="store_true")
+    p.add_argument("--crop_size", type=int, nargs=2, help="sliding window (w h)")
+    p.add_argument("--stride", type=int, nargs=2, help="sliding stride (w h)")
+    p.add_argument("--aug_pred", action="store_true")
+    p.add_argument("--scales", type=float, nargs="+", default=1.0)
+    p.add_argument("--flip_horizontal", action="store_true")
+    p.add_argument("--flip_vertical", action="store_true")
+    p.add_argument("--device")
+    p.add_argument("--opts", nargs="+")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    prepare_env()
+    setup_logging()
+    summary = predict(**vars(build_parser().parse_args(argv)))
+    return 3 if summary.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Process set-up shared by the entry points: threads, logging, device, config, precision."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import List, Optional, Tuple
+
+logger = logging.getLogger("paddle_segformer")
+
+
+def _is_amd_cpu() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
+            return "AuthenticAMD" in handle.read(4096)
+    except OSError:
+        return False
+
+
+def prepare_env() -> None:
+    """Thread defaults for CPU runs; call before paddle is imported. Existing settings win.
+
+    Paddle's dynamic graph runs one thread unless OMP_NUM_THREADS says otherwise, and its MKL
+    takes a slow path on AMD CPUs unless MKL_DEBUG_CPU_TYPE=5 (see shared FACTS: 3-6x).
+    Under ``paddle.distributed.launch`` the cores are shared between the local processes.
+    """
+    local = int(os.environ.get("PADDLE_LOCAL_SIZE", os.environ.get("PADDLE_TRAINERS_NUM", "1")) or 1)
+    threads = max(1, (os.cpu_count() or 1) // max(local, 1))
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    if _is_amd_cpu():
+        os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """Plain timestamped logging for the package's loggers (PaddleSeg keeps its own)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def select_device(device: Optional[str] = None) -> str:
+    """'gpu' when Paddle was built with CUDA and a GPU is visible, else 'cpu' (or what is asked)."""
+    import paddle
+
+    if device is None:
+        device = "gpu" if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0 else "cpu"
+    if device.startswith("gpu") and not paddle.device.is_compiled_with_cuda():
+        raise RuntimeError("--device gpu asked, but this Paddle is the CPU build: pip install paddlepaddle-gpu")
+    paddle.set_device(device)
+    return device
+
+
+def resolve_precision(precision: str = "fp32", fp16: bool = False, device: str = "cpu") -> str:
+    """The precision to train in. fp16/bf16 need a GPU: on CPU say so once and use fp32.
+
+    Paddle 3.3.1's ``auto_cast`` / ``GradScaler`` are no-ops on CPU and there are no fp16 or
+    bf16 CPU matmul kernels, so pretending would only mislead.
+    """
+    precision = "fp16" if fp16 else precision
+    if precision not in ("fp32", "fp16", "bf16"):
+        raise ValueError(f"precision must be fp32, fp16 or bf16, got {precision!r}")
+    if precision != "fp32" and not device.startswith("gpu"):
+        logger.warning("%s (automatic mixed precision) needs a GPU; Paddle has no %s kernels on CPU. "
+                       "Running in fp32 on %s.", precision, precision, device)
+        return "fp32"
+    return precision
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be loaded or built; the message names the file."""
+
+
+def load_config(path: str, learning_rate: Optional[float] = None, batch_size: Optional[int] = None,
+                iters: Optional[int] = None, opts: Optional[List[str]] = None):
+    """Register our components, then parse ``path`` with PaddleSeg's Config; returns (cfg, builder)."""
+    import paddle_segformer
+    from paddleseg.cvlibs import Config, SegBuilder
+
+    if not path or not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    paddle_segformer.register()
+    try:
+        cfg = Config(path, learning_rate=learning_rate, batch_size=batch_size, iters=iters, opts=opts)
+    except (AssertionError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: invalid config: {exc}") from exc
+    return cfg, SegBuilder(cfg)
+
+
+def build(builder, what: str, path: str):
+    """``builder.<what>`` with the config path in any error (unknown type, bad arguments)."""
+    try:
+        return getattr(builder, what)
+    except (RuntimeError, AssertionError, KeyError) as exc:
+        raise ConfigError(f"{path}: cannot build {what}: {exc}") from exc
+
+
+def split_pair(value: Optional[List[int]]) -> Optional[Tuple[int, int]]:
+    return tuple(value) if value else None  # type: ignore[return-value]

@@ -1,0 +1,96 @@
+"""``python train.py --config CFG ...``: training through ``paddleseg.core.train``."""
+from __future__ import annotations
+
+import argparse
+import os
+from typing import List, Optional
+
+from .runtime import build, load_config, logger, prepare_env, resolve_precision, select_device, setup_logging
+
+
+def check_resume(model, resume_model: str) -> None:
+    """Fail early, naming the file, if a resume folder is incomplete or does not fit the model."""
+    from ..weights import CheckpointError, compare_state_dicts, read_state_dict
+
+    for name in ("model.pdparams", "model.pdopt"):
+        if not os.path.isfile(os.path.join(resume_model, name)):
+            raise CheckpointError(f"cannot resume: {os.path.join(resume_model, name)} not found")
+    report = compare_state_dicts(model.state_dict(), read_state_dict(resume_model), source=resume_model)
+    if not report.ok or report.unexpected:
+        raise CheckpointError("cannot resume: checkpoint does not match the model\n" + report.summary())
+    try:
+        int(os.path.normpath(resume_model).rsplit("_", 1)[-1])
+    except ValueError as exc:
+        raise CheckpointError(f"cannot resume: folder name must end in _<iteration>, got {resume_model}") from exc
+
+
+def train(config: str, save_dir: str = "output", iters: Optional[int] = None, batch_size: Optional[int] = None,
+          learning_rate: Optional[float] = None, precision: str = "fp32", fp16: bool = False,
+          amp_level: str = "O1", do_eval: bool = False, use_vdl: bool = False, resume_model: Optional[str] = None,
+          save_interval: int = 1000, log_iters: int = 10, keep_checkpoint_max: int = 5, num_workers: int = 0,
+          seed: Optional[int] = None, opts: Optional[List[str]] = None, device: Optional[str] = None) -> str:
+    """Train the model a config describes; checkpoints go to ``save_dir/iter_N``. Returns save_dir."""
+    import paddle
+    from paddleseg import core
+    from paddleseg.utils import set_seed
+
+    device = select_device(device)
+    precision = resolve_precision(precision, fp16, device)
+    if seed is not None:
+        set_seed(seed)
+    cfg, builder = load_config(config, learning_rate, batch_size, iters, opts)
+    model = build(builder, "model", config)
+    if precision == "bf16":  # PaddleSeg's loop only knows fp16; bf16 needs no loss scaling
+        model.amp_dtype, precision = "bfloat16", "fp32"
+    if resume_model:
+        check_resume(model, resume_model)
+    train_dataset = build(builder, "train_dataset", config)
+    val_dataset = build(builder, "val_dataset", config) if do_eval else None
+    if do_eval and (val_dataset is None or len(val_dataset) == 0):
+        raise ValueError(f"{config}: --do_eval needs a non-empty val_dataset")
+    optimizer = build(builder, "optimizer", config)
+    losses = build(builder, "loss", config)
+    nranks = paddle.distributed.ParallelEnv().nranks
+    logger.info("training %s (%s) on %s x%d, precision %s, %d iters, batch %d per process -> %s",
+                type(model).__name__, config, device, nranks, model.amp_dtype or precision, cfg.iters,
+                cfg.batch_size, save_dir)
+    core.train(model, train_dataset, val_dataset=val_dataset, optimizer=optimizer, save_dir=save_dir,
+               iters=cfg.iters, batch_size=cfg.batch_size, resume_model=resume_model,
+               save_interval=save_interval, log_iters=log_iters, num_workers=num_workers, use_vdl=use_vdl,
+               losses=losses, keep_checkpoint_max=keep_checkpoint_max, test_config=cfg.test_config,
+               precision=precision, amp_level=amp_level)
+    return save_dir
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train SegFormer with PaddleSeg's training loop.")
+    p.add_argument("--config", required=True, help="YAML config (PaddleSeg format, _base_ inheritance)")
+    p.add_argument("--save_dir", default="output", help="where iter_N/ checkpoints and VisualDL logs go")
+    p.add_argument("--iters", type=int, help="total iterations (overrides the config)")
+    p.add_argument("--batch_size", type=int, help="batch size per process (overrides the config)")
+    p.add_argument("--learning_rate", type=float, help="base learning rate (overrides the config)")
+    p.add_argument("--fp16", action="store_true", help="mixed precision fp16 (GPU; fp32 on CPU with a warning)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp32")
+    p.add_argument("--amp_level", choices=("O1", "O2"), default="O1")
+    p.add_argument("--do_eval", action="store_true", help="evaluate on val_dataset at every save")
+    p.add_argument("--use_vdl", action="store_true", help="write VisualDL logs into save_dir")
+    p.add_argument("--resume_model", help="an iter_N folder to continue from")
+    p.add_argument("--save_interval", type=int, default=1000)
+    p.add_argument("--log_iters", type=int, default=10)
+    p.add_argument("--keep_checkpoint_max", type=int, default=5)
+    p.add_argument("--num_workers", type=int, default=0)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="cpu or gpu (default: gpu when available)")
+    p.add_argument("--opts", nargs="+", help="config overrides, e.g. --opts train_dataset.dataset_root=data")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    prepare_env()
+    setup_logging()
+    train(**vars(build_parser().parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    main()

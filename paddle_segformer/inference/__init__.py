@@ -1,0 +1,1 @@
+"""Prediction: folder predictor (dynamic model) and exported static-model runtime."""

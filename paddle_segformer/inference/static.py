@@ -1,0 +1,93 @@
+"""Export to a static inference model (``paddle.jit.save``) and run it with Paddle Inference."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+
+logger = logging.getLogger(__name__)
+
+MODEL_STEM = "model"
+
+
+class ExportHead(nn.Layer):
+    """Model + output op, as exported: (N, C, H, W) float32 -> labels (N, H, W) int32,
+    softmax probabilities (N, K, H, W), or raw logits."""
+
+    def __init__(self, model: nn.Layer, output_op: str = "argmax"):
+        super().__init__()
+        if output_op not in ("argmax", "softmax", "none"):
+            raise ValueError(f"output_op must be argmax, softmax or none, got {output_op!r}")
+        self.model = model
+        self.output_op = output_op
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        logit = self.model(x)[0]
+        if self.output_op == "argmax":
+            return paddle.argmax(logit, axis=1, dtype="int32")
+        if self.output_op == "softmax":
+            return nn.functional.softmax(logit, axis=1)
+        return logit
+
+
+def export(model: nn.Layer, save_dir: str, in_channels: int = 3, output_op: str = "argmax",
+           input_size: Optional[tuple] = None) -> str:
+    """Save ``model`` as a static graph under ``save_dir/model.*``; returns the path prefix.
+
+    ``input_size`` (H, W) fixes the spatial size; by default batch, height and width are dynamic.
+    """
+    model.eval()
+    h, w = input_size if input_size else (None, None)
+    spec = [paddle.static.InputSpec([None, in_channels, h, w], "float32", "x")]
+    static = paddle.jit.to_static(ExportHead(model, output_op), input_spec=spec, full_graph=True)
+    os.makedirs(save_dir, exist_ok=True)
+    prefix = os.path.join(save_dir, MODEL_STEM)
+    paddle.jit.save(static, prefix)
+    logger.info("exported static model to %s (%s)", save_dir, ", ".join(sorted(os.listdir(save_dir))))
+    return prefix
+
+
+def _model_file(model_dir: str) -> str:
+    for name in (f"{MODEL_STEM}.json", f"{MODEL_STEM}.pdmodel"):  # PIR (Paddle 3) or legacy program
+        path = os.path.join(model_dir, name)
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f"{model_dir}: no {MODEL_STEM}.json or {MODEL_STEM}.pdmodel (run export.py first)")
+
+
+class StaticPredictor:
+    """Paddle Inference on an exported model. ``run(batch)``: (N, C, H, W) float32 -> output array."""
+
+    def __init__(self, model_dir: str, threads: Optional[int] = None, use_onednn: bool = True,
+                 use_gpu: bool = False):
+        from paddle import inference
+
+        params = os.path.join(model_dir, f"{MODEL_STEM}.pdiparams")
+        if not os.path.isfile(params):
+            raise FileNotFoundError(f"{model_dir}: {MODEL_STEM}.pdiparams not found")
+        config = inference.Config(_model_file(model_dir), params)
+        if use_gpu:
+            config.enable_use_gpu(256, 0)
+        else:
+            config.disable_gpu()
+            config.set_cpu_math_library_num_threads(threads or os.cpu_count() or 1)
+            if use_onednn:
+                config.enable_mkldnn()
+                # Paddle 3.3.1: the oneDNN placement pass cannot convert bilinear_interp's
+                # double-array attribute on PIR programs; without it the graph runs (FACTS.md).
+                config.delete_pass("onednn_placement_pass")
+        config.disable_glog_info()
+        self.predictor = inference.create_predictor(config)
+        self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
+        self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        self.input.reshape(list(batch.shape))
+        self.input.copy_from_cpu(batch)
+        self.predictor.run()
+        return self.output.copy_to_cpu()

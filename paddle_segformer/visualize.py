@@ -1,0 +1,52 @@
+"""Palettes, pseudo-colour label images and overlays (numpy only)."""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import numpy as np
+
+# Parcel task colours: farmland, building, forest, other.
+PARCEL_COLOURS = [(250, 220, 60), (220, 40, 40), (30, 140, 30), (150, 150, 150)]
+IGNORE_COLOUR = (0, 0, 0)
+
+
+def palette(num_classes: int, colours: Optional[List[tuple]] = None) -> np.ndarray:
+    """(256, 3) uint8 palette: given colours first, then well-spread bit-interleaved colours."""
+    table = np.zeros((256, 3), np.uint8)
+    for i in range(256):
+        c, r, g, b = i, 0, 0, 0
+        for bit in range(8):
+            r |= ((c >> 0) & 1) << (7 - bit)
+            g |= ((c >> 1) & 1) << (7 - bit)
+            b |= ((c >> 2) & 1) << (7 - bit)
+            c >>= 3
+        table[i] = (r, g, b)
+    colours = PARCEL_COLOURS if colours is None and num_classes == len(PARCEL_COLOURS) else colours
+    for i, colour in enumerate(colours or []):
+        table[i] = colour
+    table[255] = IGNORE_COLOUR
+    return table
+
+
+def colorize(label: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """(H, W) class ids -> (H, W, 3) uint8 RGB."""
+    return table[np.clip(label, 0, 255).astype(np.uint8)]
+
+
+def to_display(img: np.ndarray) -> np.ndarray:
+    """Any (H, W, C) image -> (H, W, 3) uint8 for viewing (first three bands, 2-98 % stretch if not 8-bit)."""
+    if img.ndim == 2:
+        img = img[:, :, None]
+    img = img[:, :, :3] if img.shape[2] >= 3 else np.repeat(img[:, :, :1], 3, axis=2)
+    if img.dtype == np.uint8:
+        return img
+    img = img.astype(np.float64)
+    lo, hi = np.percentile(img, 2), np.percentile(img, 98)
+    return np.clip((img - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
+
+
+def overlay(img: np.ndarray, label: np.ndarray, table: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """Blend the pseudo-colour label over the image: (H, W, 3) uint8."""
+    base = to_display(img).astype(np.float32)
+    colour = colorize(label, table).astype(np.float32)
+    return np.clip(base * (1 - alpha) + colour * alpha, 0, 255).astype(np.uint8)

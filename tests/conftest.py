@@ -1,0 +1,71 @@
+"""Shared fixtures: tiny synthetic datasets, configs pointing at them, random-weight checkpoints."""
+import os
+from pathlib import Path
+
+import pytest
+
+from paddle_segformer.cli.runtime import prepare_env
+
+prepare_env()  # before paddle is imported anywhere in the test session
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+
+
+@pytest.fixture(scope="session")
+def registered():
+    import paddle_segformer
+
+    paddle_segformer.register()
+    return True
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """24 labelled 64x64 tiles + 3 test tiles in the competition layout, split 2:1."""
+    from paddle_segformer.data.split import split_dataset
+    from paddle_segformer.data.synthetic import write_dataset
+
+    root = tmp_path_factory.mktemp("tiles")
+    write_dataset(str(root), n_train=24, n_test=3, size=64, seed=3)
+    split_dataset((0.67, 0.33, 0.0), str(root / "img_train"), str(root / "lab_train"), seed=0)
+    return root
+
+
+def write_config(path: Path, data_root: Path, extra: str = "", base: str = "segformerb0.yml") -> Path:
+    """A config inheriting from the repo's ``base`` with the dataset moved to ``data_root``."""
+    path.write_text(
+        f"_base_: {CONFIGS / base}\n"
+        f"batch_size: 4\niters: 6\n"
+        f"train_dataset:\n  dataset_root: {data_root}\n"
+        f"  transforms:\n    - type: RandomHorizontalFlip\n    - type: Normalize\n"
+        f"val_dataset:\n  dataset_root: {data_root}\n"
+        f"lr_scheduler:\n  learning_rate: 0.001\n  warmup_iters: 1\n" + extra,
+        encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tiny_data, tmp_path_factory):
+    return write_config(tmp_path_factory.mktemp("cfg") / "tiny.yml", tiny_data)
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint(tiny_config, registered, tmp_path_factory):
+    """model.pdparams of a randomly initialised B0 built from the tiny config."""
+    import paddle
+
+    from paddle_segformer.cli.runtime import load_config
+
+    paddle.seed(0)
+    _, builder = load_config(str(tiny_config))
+    model = builder.model
+    path = tmp_path_factory.mktemp("ckpt") / "model.pdparams"
+    paddle.save(model.state_dict(), str(path))
+    return path
+
+
+def env_with_threads(threads: int = 1) -> dict:
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = str(threads)
+    return env

@@ -1,0 +1,42 @@
+import subprocess
+import sys
+
+import pytest
+
+from paddle_segformer.variants import MIT_VARIANTS, PAPER_PARAMS_M, backbone_name, get_variant, variant_key
+
+
+def test_table_matches_article_code():
+    assert MIT_VARIANTS["b0"].embed_dims == (32, 64, 160, 256)
+    assert {k: v.depths for k, v in MIT_VARIANTS.items()} == {
+        "b0": (2, 2, 2, 2), "b1": (2, 2, 2, 2), "b2": (3, 4, 6, 3), "b3": (3, 4, 18, 3),
+        "b4": (3, 8, 27, 3), "b5": (3, 6, 40, 3)}
+    for key, spec in MIT_VARIANTS.items():
+        assert spec.num_heads == (1, 2, 5, 8)
+        assert spec.sr_ratios == (8, 4, 2, 1)
+        assert [r * r for r in spec.sr_ratios] == [64, 16, 4, 1]
+        assert spec.patch_sizes == (7, 3, 3, 3) and spec.strides == (4, 2, 2, 2)
+        assert spec.decoder_dim == (256 if key in ("b0", "b1") else 768)
+    assert set(PAPER_PARAMS_M) == set(MIT_VARIANTS)
+
+
+@pytest.mark.parametrize("name,key", [("B3", "b3"), ("mit_b0", "b0"), ("MixVisionTransformer_B5", "b5"),
+                                      ("segformer-b2", "b2"), (" b1 ", "b1")])
+def test_variant_names(name, key):
+    assert variant_key(name) == key
+    assert get_variant(name) is MIT_VARIANTS[key]
+    assert backbone_name(name) == f"MixVisionTransformer_{key.upper()}"
+
+
+def test_unknown_variant():
+    with pytest.raises(KeyError, match="unknown MiT variant 'b9'"):
+        get_variant("b9")
+
+
+def test_light_modules_import_without_paddle():
+    code = ("import sys, paddle_segformer, paddle_segformer.variants, paddle_segformer.data.split, "
+            "paddle_segformer.io.image, paddle_segformer.metrics, paddle_segformer.baseline, "
+            "paddle_segformer.data.synthetic, paddle_segformer.cli.data_split, paddle_segformer.visualize; "
+            "bad = [m for m in ('paddle', 'paddleseg') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
