@@ -1,8 +1,10 @@
 """Shared fixtures: tiny synthetic datasets, configs pointing at them, random-weight checkpoints."""
 import os
 from pathlib import Path
+from typing import Optional
 
 import pytest
+import yaml
 
 from paddle_segformer.cli.runtime import prepare_env
 
@@ -32,16 +34,21 @@ def tiny_data(tmp_path_factory):
     return root
 
 
-def write_config(path: Path, data_root: Path, extra: str = "", base: str = "segformerb0.yml") -> Path:
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def write_config(path: Path, data_root: Path, overrides: Optional[dict] = None, base: str = "segformerb0.yml") -> Path:
     """A config inheriting from the repo's ``base`` with the dataset moved to ``data_root``."""
-    path.write_text(
-        f"_base_: {CONFIGS / base}\n"
-        f"batch_size: 4\niters: 6\n"
-        f"train_dataset:\n  dataset_root: {data_root}\n"
-        f"  transforms:\n    - type: RandomHorizontalFlip\n    - type: Normalize\n"
-        f"val_dataset:\n  dataset_root: {data_root}\n"
-        f"lr_scheduler:\n  learning_rate: 0.001\n  warmup_iters: 1\n" + extra,
-        encoding="utf-8")
+    cfg = {"_base_": str(CONFIGS / base), "batch_size": 4, "iters": 6,
+           "train_dataset": {"dataset_root": str(data_root),
+                             "transforms": [{"type": "RandomHorizontalFlip"}, {"type": "Normalize"}]},
+           "val_dataset": {"dataset_root": str(data_root)},
+           "lr_scheduler": {"learning_rate": 0.001, "warmup_iters": 1}}
+    path.write_text(yaml.safe_dump(_merge(cfg, overrides or {})), encoding="utf-8")
     return path
 
 

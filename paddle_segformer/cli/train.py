@@ -38,27 +38,28 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
     precision = resolve_precision(precision, fp16, device)
     if seed is not None:
         set_seed(seed)
-    cfg, builder = load_config(config, learning_rate, batch_size, iters, opts)
-    model = build(builder, "model", config)
-    if precision == "bf16":  # PaddleSeg's loop only knows fp16; bf16 needs no loss scaling
-        model.amp_dtype, precision = "bfloat16", "fp32"
-    if resume_model:
-        check_resume(model, resume_model)
-    train_dataset = build(builder, "train_dataset", config)
-    val_dataset = build(builder, "val_dataset", config) if do_eval else None
-    if do_eval and (val_dataset is None or len(val_dataset) == 0):
-        raise ValueError(f"{config}: --do_eval needs a non-empty val_dataset")
-    optimizer = build(builder, "optimizer", config)
-    losses = build(builder, "loss", config)
-    nranks = paddle.distributed.ParallelEnv().nranks
-    logger.info("training %s (%s) on %s x%d, precision %s, %d iters, batch %d per process -> %s",
-                type(model).__name__, config, device, nranks, model.amp_dtype or precision, cfg.iters,
-                cfg.batch_size, save_dir)
-    core.train(model, train_dataset, val_dataset=val_dataset, optimizer=optimizer, save_dir=save_dir,
-               iters=cfg.iters, batch_size=cfg.batch_size, resume_model=resume_model,
-               save_interval=save_interval, log_iters=log_iters, num_workers=num_workers, use_vdl=use_vdl,
-               losses=losses, keep_checkpoint_max=keep_checkpoint_max, test_config=cfg.test_config,
-               precision=precision, amp_level=amp_level)
+    with paddle.utils.unique_name.guard():  # names as in a fresh process: resume needs them
+        cfg, builder = load_config(config, learning_rate, batch_size, iters, opts)
+        model = build(builder, "model", config)
+        optimizer = build(builder, "optimizer", config)
+        if precision == "bf16":  # PaddleSeg's loop only knows fp16; bf16 needs no loss scaling
+            model.amp_dtype, precision = "bfloat16", "fp32"
+        if resume_model:
+            check_resume(model, resume_model)
+        train_dataset = build(builder, "train_dataset", config)
+        val_dataset = build(builder, "val_dataset", config) if do_eval else None
+        if do_eval and (val_dataset is None or len(val_dataset) == 0):
+            raise ValueError(f"{config}: --do_eval needs a non-empty val_dataset")
+        losses = build(builder, "loss", config)
+        nranks = paddle.distributed.ParallelEnv().nranks
+        logger.info("training %s (%s) on %s x%d, precision %s, %d iters, batch %d per process -> %s",
+                    type(model).__name__, config, device, nranks, model.amp_dtype or precision, cfg.iters,
+                    cfg.batch_size, save_dir)
+        core.train(model, train_dataset, val_dataset=val_dataset, optimizer=optimizer, save_dir=save_dir,
+                   iters=cfg.iters, batch_size=cfg.batch_size, resume_model=resume_model,
+                   save_interval=save_interval, log_iters=log_iters, num_workers=num_workers, use_vdl=use_vdl,
+                   losses=losses, keep_checkpoint_max=keep_checkpoint_max, test_config=cfg.test_config,
+                   precision=precision, amp_level=amp_level)
     return save_dir
 
 

@@ -1,0 +1,89 @@
+"""Each PaddleSeg-on-Paddle-3 fix: the original code fails here, the fixed code works."""
+import importlib
+import os
+
+import numpy as np
+import paddle
+import pytest
+
+from paddle_segformer import compat
+
+
+@pytest.fixture(autouse=True)
+def _applied():
+    compat.apply()
+
+
+def _ce_inputs():
+    from paddleseg.models.losses import CrossEntropyLoss
+
+    logit = paddle.randn([2, 3, 8, 8])
+    label = paddle.randint(0, 3, [2, 8, 8]).astype("int64")
+    label[0, 0, 0] = 255
+    return CrossEntropyLoss, logit, label
+
+
+def test_cross_entropy_original_fails_fixed_matches_reference():
+    loss_cls, logit, label = _ce_inputs()
+    loss_fn = loss_cls()
+    with pytest.raises(Exception):
+        compat.ORIGINALS["cross_entropy_dtype"](loss_fn, logit, label, None,
+                                                paddle.ones(label.shape, dtype="float32"))
+    value = float(loss_fn(logit, label))
+    ref = paddle.nn.functional.cross_entropy(logit.transpose([0, 2, 3, 1]), label, ignore_index=255)
+    assert abs(value - float(ref)) < 1e-5
+
+
+def test_weighted_cross_entropy_works():
+    loss_cls, logit, label = _ce_inputs()
+    value = float(loss_cls(weight=[1.0, 2.0, 0.5])(logit, label))
+    assert np.isfinite(value) and value > 0
+
+
+def test_train_loss_logging_gets_1d_losses():
+    module = importlib.import_module("paddleseg.core.train")
+    loss_cls, logit, label = _ce_inputs()
+    losses = {"types": [loss_cls()], "coef": [1]}
+    original = compat.ORIGINALS["train_loss_0d"](logits_list=[logit], labels=label, edges=None, losses=losses)
+    with pytest.raises(IndexError):
+        original[0].numpy()[0]  # what core/train.py does for logging
+    fixed = module.loss_computation(logits_list=[logit], labels=label, edges=None, losses=losses)
+    assert fixed[0].shape == [1] and np.isfinite(fixed[0].numpy()[0])
+
+
+def test_calculate_area_original_fails_fixed_counts():
+    from paddleseg.utils import metrics
+
+    pred = paddle.to_tensor(np.array([[[0, 1], [1, 2]]]), dtype="int32")
+    label = paddle.to_tensor(np.array([[[0, 1], [2, 255]]]), dtype="int64")
+    with pytest.raises(Exception):
+        compat.ORIGINALS["calculate_area_0d"](pred, label, 3)
+    inter, pred_area, label_area = metrics.calculate_area(pred, label, 3)
+    assert inter.numpy().tolist() == [1, 1, 0]
+    assert pred_area.numpy().tolist() == [1, 2, 0]
+    assert label_area.numpy().tolist() == [1, 1, 1]
+
+
+def test_checkpoint_saves_are_atomic(tmp_path, monkeypatch):
+    module = importlib.import_module("paddleseg.core.train")
+    target = tmp_path / "iter_2" / "model.pdparams"
+    module.paddle.save({"w": paddle.ones([2])}, str(target))
+    assert paddle.load(str(target))["w"].numpy().tolist() == [1.0, 1.0]
+
+    def broken_save(obj, path, **kwargs):
+        with open(path, "wb") as handle:
+            handle.write(b"half a checkpoint")
+        raise KeyboardInterrupt  # the process is stopped mid-write
+
+    monkeypatch.setattr(paddle, "save", broken_save)
+    with pytest.raises(KeyboardInterrupt):
+        module.paddle.save({"w": paddle.zeros([2])}, str(target))
+    monkeypatch.undo()
+    assert paddle.load(str(target))["w"].numpy().tolist() == [1.0, 1.0]  # old file intact
+    assert os.listdir(target.parent) == ["model.pdparams"]  # no temporary left behind
+
+
+def test_apply_is_idempotent():
+    assert compat.apply() == []
+    assert set(compat.applied()) == {"cross_entropy_dtype", "train_loss_0d", "calculate_area_0d",
+                                     "atomic_checkpoints"}
