@@ -2,6 +2,7 @@
 import sys
 
 from paddle_segformer.cli.data_split import main
+from paddle_segformer.cli.runtime import run_cli
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -1,10 +1,10 @@
 """Entry point: see `python predict.py --help` and paddle_segformer/cli/predict.py."""
 import sys
 
-from paddle_segformer.cli.runtime import prepare_env
+from paddle_segformer.cli.runtime import prepare_env, run_cli
 
 if __name__ == "__main__":
     prepare_env()  # thread settings must precede the paddle import
     from paddle_segformer.cli.predict import main
 
-    sys.exit(main())
+    sys.exit(run_cli(main))

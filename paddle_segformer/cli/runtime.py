@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import List, Optional, Tuple
 
 logger = logging.getLogger("paddle_segformer")
@@ -94,3 +95,14 @@ def build(builder, what: str, path: str):
 
 def split_pair(value: Optional[List[int]]) -> Optional[Tuple[int, int]]:
     return tuple(value) if value else None  # type: ignore[return-value]
+
+
+def run_cli(main, argv: Optional[List[str]] = None) -> int:
+    """Run an entry point; known input problems print one clear line and exit with status 2."""
+    from ..io.image import ImageReadError
+
+    try:
+        return main(argv) or 0
+    except (ConfigError, ImageReadError, FileNotFoundError, ValueError) as exc:  # CheckpointError too
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

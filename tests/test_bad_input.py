@@ -1,0 +1,131 @@
+"""Every bad input gets an error naming the file and the problem."""
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import paddle
+import pytest
+
+from paddle_segformer.cli.runtime import load_config
+from paddle_segformer.cli.val import load_model_weights
+from paddle_segformer.data.dataset import RSParcelDataset
+from paddle_segformer.io.image import ImageReadError, list_images, read_image, read_label
+from paddle_segformer.weights import CheckpointError, load_pretrained
+
+from .conftest import REPO
+
+
+def _dataset(root, lines, mode="train"):
+    (root / "list.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    kwargs = {f"{mode}_path": str(root / "list.txt")}
+    from paddleseg.transforms import Normalize
+
+    return RSParcelDataset(mode, str(root), [Normalize()], **kwargs)
+
+
+def _write(root, name, array):
+    cv2.imwrite(str(root / name), array)
+    return name
+
+
+def test_corrupt_image(tmp_path):
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8garbage")
+    label = _write(tmp_path, "bad.png", np.zeros((8, 8), np.uint8))
+    ds = _dataset(tmp_path, [f"bad.jpg {label}"])
+    with pytest.raises(ImageReadError, match=r"bad\.jpg: not a readable image"):
+        ds[0]
+
+
+def test_empty_and_truncated_files(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ImageReadError, match=r"empty\.png: file is empty"):
+        read_image(tmp_path / "empty.png")
+    good = cv2.imencode(".png", np.zeros((32, 32), np.uint8))[1].tobytes()
+    (tmp_path / "cut.png").write_bytes(good[: len(good) // 2])
+    with pytest.raises(ImageReadError, match=r"cut\.png"):
+        read_label(tmp_path / "cut.png")
+    (tmp_path / "cut.tif").write_bytes(b"II*\x00" + b"\x00" * 20)
+    with pytest.raises(ImageReadError, match=r"cut\.tif: cannot read raster"):
+        read_image(tmp_path / "cut.tif")
+
+
+def test_label_values_out_of_range(tmp_path):
+    image = _write(tmp_path, "a.jpg", np.zeros((8, 8, 3), np.uint8))
+    label = np.zeros((8, 8), np.uint8)
+    label[0, 0], label[1, 1], label[2, 2] = 4, 255, 9
+    _write(tmp_path, "a.png", label)
+    with pytest.raises(ImageReadError, match=r"a\.png: label values \[4, 9\] are outside 0\.\.3"):
+        _dataset(tmp_path, [f"{image} a.png"])[0]
+
+
+def test_size_mismatch(tmp_path):
+    image = _write(tmp_path, "a.jpg", np.zeros((8, 10, 3), np.uint8))
+    label = _write(tmp_path, "a.png", np.zeros((8, 8), np.uint8))
+    with pytest.raises(ImageReadError, match=r"a\.png: label is 8x8 .* image .*a\.jpg is 10x8"):
+        _dataset(tmp_path, [f"{image} {label}"])[0]
+
+
+def test_wrong_band_count_and_colour_label(tmp_path):
+    _write(tmp_path, "grey.png", np.zeros((8, 8), np.uint8))
+    with pytest.raises(ImageReadError, match=r"grey\.png: has 1 band\(s\), the config expects 3"):
+        read_image(tmp_path / "grey.png", channels=3)
+    _write(tmp_path, "rgb_label.png", np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(ImageReadError, match=r"rgb_label\.png: label must be single-band"):
+        read_label(tmp_path / "rgb_label.png")
+
+
+def test_missing_listed_files_caught_at_start(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"list\.txt: 2 listed file\(s\) do not exist: .*nope\.jpg"):
+        _dataset(tmp_path, ["nope.jpg nope.png"])
+    with pytest.raises(ValueError, match=r"list\.txt:1: expected 'image label'"):
+        _dataset(tmp_path, ["only_one_column.jpg"])
+
+
+def test_empty_or_missing_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty: folder holds no images"):
+        list_images(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="missing: no such file or folder"):
+        list_images(tmp_path / "missing")
+
+
+def test_checkpoint_key_mismatch(tiny_config, tmp_path, registered):
+    _, builder = load_config(str(tiny_config))
+    model = builder.model
+    state = model.state_dict()
+    del state["backbone.block1.0.attn.q.weight"]
+    state["backbone.patch_embed1.proj.weight"] = paddle.zeros([32, 4, 7, 7])
+    state["extra.key"] = paddle.zeros([1])
+    path = tmp_path / "wrong.pdparams"
+    paddle.save(state, str(path))
+    with pytest.raises(CheckpointError) as info:
+        load_model_weights(model, str(path))
+    text = str(info.value)
+    assert "wrong.pdparams" in text and "missing 1" in text and "block1.0.attn.q.weight" in text
+    assert "shape-mismatched 1" in text and "patch_embed1.proj.weight" in text and "unexpected 1" in text
+    (tmp_path / "junk.pdparams").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*junk\.pdparams"):
+        load_model_weights(model, str(tmp_path / "junk.pdparams"))
+    with pytest.raises(CheckpointError, match=r"checkpoint not found: .*absent\.pdparams"):
+        load_pretrained(model.backbone, str(tmp_path / "absent.pdparams"), what="backbone")
+
+
+def test_new_class_count_reinitialises_only_the_classifier(tiny_config, tmp_path, registered):
+    from paddle_segformer.backbone import mit
+    from paddle_segformer.model import SegFormer
+
+    paddle.seed(0)
+    source = SegFormer(19, mit("b0"))
+    paddle.save(source.state_dict(), str(tmp_path / "city.pdparams"))
+    target = SegFormer(4, mit("b0"), pretrained=str(tmp_path / "city.pdparams"))
+    np.testing.assert_array_equal(target.backbone.norm4.weight.numpy(), source.backbone.norm4.weight.numpy())
+    assert target.linear_pred.weight.shape == [4, 256, 1, 1]
+
+
+def test_cli_prints_one_clear_line(tmp_path):
+    run = subprocess.run([sys.executable, str(REPO / "predict.py"), "--config", "configs/segformerb0.yml",
+                          "--model_path", str(tmp_path / "none.pdparams"), "--image_path", str(tmp_path)],
+                         cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 2
+    assert "error: checkpoint not found:" in run.stderr and "Traceback" not in run.stderr
