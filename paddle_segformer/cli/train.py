@@ -28,8 +28,11 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
           learning_rate: Optional[float] = None, precision: str = "fp32", fp16: bool = False,
           amp_level: str = "O1", do_eval: bool = False, use_vdl: bool = False, resume_model: Optional[str] = None,
           save_interval: int = 1000, log_iters: int = 10, keep_checkpoint_max: int = 5, num_workers: int = 0,
-          seed: Optional[int] = None, opts: Optional[List[str]] = None, device: Optional[str] = None) -> str:
-    """Train the model a config describes; checkpoints go to ``save_dir/iter_N``. Returns save_dir."""
+          seed: Optional[int] = None, opts: Optional[List[str]] = None, device: Optional[str] = None):
+    """Train the model a config describes; checkpoints go to ``save_dir/iter_N``.
+
+    Returns the trained model (a notebook can go on using it).
+    """
     import paddle
     from paddleseg import core
     from paddleseg.utils import set_seed
@@ -60,7 +63,7 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
                    save_interval=save_interval, log_iters=log_iters, num_workers=num_workers, use_vdl=use_vdl,
                    losses=losses, keep_checkpoint_max=keep_checkpoint_max, test_config=cfg.test_config,
                    precision=precision, amp_level=amp_level)
-    return save_dir
+    return model
 
 
 def build_parser() -> argparse.ArgumentParser:

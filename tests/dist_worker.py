@@ -1,0 +1,16 @@
+"""Run by test_distributed through ``paddle.distributed.launch``: train, then dump this rank's weights."""
+import sys
+
+from paddle_segformer.cli.runtime import prepare_env, setup_logging
+
+if __name__ == "__main__":
+    prepare_env()
+    setup_logging()
+    import paddle
+
+    from paddle_segformer.cli.train import train
+
+    config, save_dir = sys.argv[1], sys.argv[2]
+    model = train(config, save_dir=save_dir, iters=3, log_iters=1, save_interval=3, seed=0)
+    rank = paddle.distributed.get_rank()
+    paddle.save(model.state_dict(), f"{save_dir}/rank{rank}.pdparams")
