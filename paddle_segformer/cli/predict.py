@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from .runtime import build, load_config, logger, prepare_env, select_device, setup_logging, split_pair
+from .runtime import add_inference_args, build, load_config, logger, prepare_env, select_device, setup_logging, split_pair
 
 
 def predict(config: str, model_path: str, image_path: str, save_dir: str = "output/result",
@@ -38,15 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model_path", required=True)
     p.add_argument("--image_path", required=True, help="an image or a folder of jpg/png/tif")
     p.add_argument("--save_dir", default="output/result")
-    p.add_argument("--is_slide", action="store_true")
-    p.add_argument("--crop_size", type=int, nargs=2, help="sliding window (w h)")
-    p.add_argument("--stride", type=int, nargs=2, help="sliding stride (w h)")
-    p.add_argument("--aug_pred", action="store_true")
-    p.add_argument("--scales", type=float, nargs="+", default=1.0)
-    p.add_argument("--flip_horizontal", action="store_true")
-    p.add_argument("--flip_vertical", action="store_true")
-    p.add_argument("--device")
-    p.add_argument("--opts", nargs="+")
+    add_inference_args(p, "aug_pred")
     return p
 
 

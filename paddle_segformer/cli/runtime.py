@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from typing import List, Optional, Tuple
 
 logger = logging.getLogger("paddle_segformer")
@@ -24,6 +25,7 @@ def prepare_env() -> None:
     takes a slow path on AMD CPUs unless MKL_DEBUG_CPU_TYPE=5 (see shared FACTS: 3-6x).
     Under ``paddle.distributed.launch`` the cores are shared between the local processes.
     """
+    warnings.filterwarnings("ignore", message="No ccache found")  # paddle's C++-extension notice
     local = int(os.environ.get("PADDLE_LOCAL_SIZE", os.environ.get("PADDLE_TRAINERS_NUM", "1")) or 1)
     threads = max(1, (os.cpu_count() or 1) // max(local, 1))
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
@@ -91,6 +93,19 @@ def build(builder, what: str, path: str):
         return getattr(builder, what)
     except (RuntimeError, AssertionError, KeyError) as exc:
         raise ConfigError(f"{path}: cannot build {what}: {exc}") from exc
+
+
+def add_inference_args(p, aug_flag: str) -> None:
+    """PaddleSeg's test-time flags: ``--<aug_flag>`` multi-scale / flip, sliding window, device, opts."""
+    p.add_argument(f"--{aug_flag}", action="store_true", help="multi-scale / flip test-time augmentation")
+    p.add_argument("--scales", type=float, nargs="+", default=1.0)
+    p.add_argument("--flip_horizontal", action="store_true")
+    p.add_argument("--flip_vertical", action="store_true")
+    p.add_argument("--is_slide", action="store_true", help="sliding-window inference")
+    p.add_argument("--crop_size", type=int, nargs=2, help="sliding window (w h)")
+    p.add_argument("--stride", type=int, nargs=2, help="sliding stride (w h)")
+    p.add_argument("--device", help="cpu or gpu (default: gpu when available)")
+    p.add_argument("--opts", nargs="+", help="config overrides key=value")
 
 
 def split_pair(value: Optional[List[int]]) -> Optional[Tuple[int, int]]:

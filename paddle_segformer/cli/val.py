@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .runtime import build, load_config, logger, prepare_env, select_device, setup_logging
+from .runtime import add_inference_args, build, load_config, logger, prepare_env, select_device, setup_logging
 
 
 def load_model_weights(model, model_path: str):
@@ -69,15 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model_path", required=True, help="model.pdparams or an iter_N / best_model folder")
     p.add_argument("--save_dir", help="write metrics.json here")
     p.add_argument("--num_workers", type=int, default=0)
-    p.add_argument("--aug_eval", action="store_true", help="multi-scale / flip evaluation")
-    p.add_argument("--scales", type=float, nargs="+", default=1.0)
-    p.add_argument("--flip_horizontal", action="store_true")
-    p.add_argument("--flip_vertical", action="store_true")
-    p.add_argument("--is_slide", action="store_true", help="sliding-window evaluation")
-    p.add_argument("--crop_size", type=int, nargs=2, help="sliding window (w h)")
-    p.add_argument("--stride", type=int, nargs=2, help="sliding stride (w h)")
-    p.add_argument("--device")
-    p.add_argument("--opts", nargs="+")
+    add_inference_args(p, "aug_eval")
     return p
 
 
