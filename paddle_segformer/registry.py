@@ -28,13 +28,14 @@ class RegistryConflict(RuntimeError):
 def components() -> List[Tuple[manager.ComponentManager, str, Any]]:
     """(manager, name, object) for everything this package registers."""
     from .backbone import VARIANT_FACTORIES, MixVisionTransformer
-    from .data.dataset import RSParcelDataset, SegListDataset
+    from .data.dataset import RSParcelDataset
     from .model import SegFormer
 
     items = [(manager.MODELS, "SegFormer", SegFormer),
              (manager.BACKBONES, "MixVisionTransformer", MixVisionTransformer)]
     items += [(manager.BACKBONES, name, fn) for name, fn in VARIANT_FACTORIES.items()]
-    items += [(manager.DATASETS, cls.__name__, cls) for cls in (SegListDataset, RSParcelDataset)]
+    # Datasets whose class carries NUM_CLASSES / IMG_CHANNELS / IGNORE_INDEX, as SegBuilder requires.
+    items.append((manager.DATASETS, "RSParcelDataset", RSParcelDataset))
     return items
 
 

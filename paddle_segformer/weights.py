@@ -110,7 +110,7 @@ def load_state_dict_strict(layer: nn.Layer, state: Mapping, source: str = "check
             k.startswith(CLASSIFIER_PREFIX) for k, _, _ in report.mismatched):
         report.reinitialised = [k for k, _, _ in report.mismatched]
         report.mismatched = []
-    if report.missing and not allow_missing or report.mismatched:
+    if (report.missing and not allow_missing) or report.mismatched:
         raise CheckpointError("weights do not fit the model (strict loading)\n" + report.summary())
     new_state = {k: state[k] for k in report.loaded}
     for key, value in new_state.items():
