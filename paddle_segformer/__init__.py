@@ -1,7 +1,7 @@
 """paddle-segformer: SegFormer (MiT-B0..B5 + all-MLP decoder) for PaddlePaddle and PaddleSeg.
 
 Importing this package changes nothing global and does not import paddle; call
-:func:`register` to put the model, backbones and datasets into PaddleSeg's managers.
+:func:`register` to put the model, the backbones and the parcel dataset into PaddleSeg's managers.
 """
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from .variants import MIT_VARIANTS, get_variant  # noqa: E402  (pure python)
 
 
 def register() -> Dict[str, Any]:
-    """Register SegFormer, MixVisionTransformer_B0..B5 and our datasets with PaddleSeg (idempotent)."""
+    """Register SegFormer, MixVisionTransformer(_B0..B5) and RSParcelDataset with PaddleSeg (idempotent).
+
+    Also applies the PaddleSeg-on-Paddle-3 fixes of :mod:`paddle_segformer.compat`.
+    """
     from .registry import register as _register
 
     return _register()

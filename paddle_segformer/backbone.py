@@ -1,7 +1,7 @@
 """MixVisionTransformer (MiT) encoder: four stages built in a loop from a :class:`MiTSpec`."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
@@ -66,7 +66,7 @@ class MixVisionTransformer(nn.Layer):
                    sr_ratios=spec.sr_ratios, mlp_ratios=spec.mlp_ratios, patch_sizes=spec.patch_sizes,
                    strides=spec.strides, decoder_dim=spec.decoder_dim, **kwargs)
 
-    def stage(self, i: int):
+    def stage(self, i: int) -> Tuple[OverlapPatchEmbed, nn.LayerList, nn.LayerNorm]:
         """(patch_embed, blocks, norm) of stage ``i`` in 0..3."""
         return (getattr(self, f"patch_embed{i + 1}"), getattr(self, f"block{i + 1}"),
                 getattr(self, f"norm{i + 1}"))
@@ -92,7 +92,7 @@ def mit(variant: str, **kwargs) -> MixVisionTransformer:
     return MixVisionTransformer.from_spec(get_variant(variant), **kwargs)
 
 
-def _variant_factory(key: str):
+def _variant_factory(key: str) -> Callable[..., MixVisionTransformer]:
     def factory(**kwargs) -> MixVisionTransformer:
         return mit(key, **kwargs)
 

@@ -10,6 +10,9 @@ Each fix is small, idempotent and has a test showing the unpatched code fails he
 - ``atomic_checkpoints``: ``core/train.py`` writes checkpoints in place, so an interrupted save
   leaves a truncated ``model.pdparams``; its ``paddle.save`` is routed through a write to a
   temporary file and a rename.
+- ``dataloader_errors`` (Paddle itself): with ``num_workers=0`` the DataLoader reads samples in a
+  thread; an exception there (a corrupt image, a bad label) kills the thread and the training or
+  evaluation loop waits forever. The error is handed to the main thread and raised there.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import importlib
 import logging
 import os
 import tempfile
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import paddle
 import paddle.nn.functional as F
@@ -41,7 +44,8 @@ def _train_module():
     return importlib.import_module("paddleseg.core.train")  # the module, not the function
 
 
-def post_process_loss(self, logit, label, semantic_weights, loss):
+def post_process_loss(self: Any, logit: paddle.Tensor, label: paddle.Tensor,
+                      semantic_weights: Optional[paddle.Tensor], loss: paddle.Tensor) -> paddle.Tensor:
     """Dtype-clean copy of PaddleSeg's ``CrossEntropyLoss._post_process_loss`` (same maths)."""
     if self.avg_non_ignore:
         mask = paddle.cast(label != self.ignore_index, dtype="float32")
@@ -89,7 +93,8 @@ def _fix_train_loss() -> None:
     module.loss_computation = loss_computation
 
 
-def calculate_area(pred, label, num_classes: int, ignore_index: int = 255):
+def calculate_area(pred: paddle.Tensor, label: paddle.Tensor, num_classes: int,
+                   ignore_index: int = 255) -> Tuple[paddle.Tensor, paddle.Tensor, paddle.Tensor]:
     """PaddleSeg's ``calculate_area`` with ``stack`` for the 0-D per-class sums.
 
     Returns (intersect, pred, label) pixel counts per class, each int64 of shape [num_classes].
@@ -118,7 +123,7 @@ def _fix_calculate_area() -> None:
     metrics.calculate_area = calculate_area
 
 
-def atomic_save(obj, path: str, **kwargs) -> None:
+def atomic_save(obj: Any, path: str, **kwargs: Any) -> None:
     """``paddle.save`` to a temporary file in the same folder, then rename over ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -136,10 +141,10 @@ def atomic_save(obj, path: str, **kwargs) -> None:
 class _PaddleAtomicSave:
     """Stands in for the ``paddle`` module inside ``paddleseg.core.train`` only."""
 
-    def __init__(self, module):
+    def __init__(self, module: Any):
         self._module = module
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._module, name)
 
     save = staticmethod(atomic_save)
@@ -150,6 +155,33 @@ def _fix_atomic_checkpoints() -> None:
     module = _train_module()
     ORIGINALS["atomic_checkpoints"] = module.paddle
     module.paddle = _PaddleAtomicSave(module.paddle)
+
+
+@_fix("dataloader_errors")
+def _fix_dataloader_errors() -> None:
+    from paddle.io.dataloader import dataloader_iter
+
+    cls = dataloader_iter._DataLoaderIterSingleProcess
+    loop, step = cls._thread_loop, cls.__next__
+    ORIGINALS["dataloader_errors"] = (loop, step)
+
+    def _thread_loop(self, *args, **kwargs) -> None:
+        try:
+            loop(self, *args, **kwargs)
+        except Exception as exc:  # any dataset error: keep it for the consumer, stop the queue
+            self._sample_error = exc
+            self._exit_thread_unexpectedly()
+
+    def __next__(self):
+        try:
+            return step(self)
+        except Exception:
+            error = getattr(self, "_sample_error", None)
+            if error is not None:
+                raise error from None
+            raise
+
+    cls._thread_loop, cls.__next__ = _thread_loop, __next__
 
 
 def apply() -> List[str]:

@@ -6,11 +6,14 @@ alongside because patch embeddings overlap and sizes need not divide evenly.
 from __future__ import annotations
 
 import math
+from typing import Tuple, Union
 
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.nn.initializer import Constant, Normal, TruncatedNormal
+
+Dim = Union[int, paddle.Tensor]  # a height or width: int in dynamic mode, 0-D tensor when exported
 
 # LayerNorm epsilon inside blocks and after each stage (official code / PaddleSeg);
 # patch-embed and spatial-reduction norms keep the framework default (1e-5).
@@ -38,7 +41,7 @@ def init_weights(layer: nn.Layer) -> None:
             _zeros(layer.bias)
 
 
-def tokens_to_map(x: paddle.Tensor, h, w) -> paddle.Tensor:
+def tokens_to_map(x: paddle.Tensor, h: Dim, w: Dim) -> paddle.Tensor:
     """(B, N, C) -> (B, C, H, W)."""
     return x.transpose([0, 2, 1]).reshape([0, 0, h, w])
 
@@ -78,7 +81,7 @@ class OverlapPatchEmbed(nn.Layer):
         self.proj = nn.Conv2D(in_channels, embed_dim, patch_size, stride=stride, padding=patch_size // 2)
         self.norm = nn.LayerNorm(embed_dim)
 
-    def forward(self, x: paddle.Tensor):
+    def forward(self, x: paddle.Tensor) -> Tuple[paddle.Tensor, Dim, Dim]:
         x = self.proj(x)
         size = paddle.shape(x)
         return self.norm(map_to_tokens(x)), size[2], size[3]
@@ -108,7 +111,7 @@ class Attention(nn.Layer):
             self.sr = nn.Conv2D(dim, dim, kernel_size=sr_ratio, stride=sr_ratio)
             self.norm = nn.LayerNorm(dim)
 
-    def forward(self, x: paddle.Tensor, h, w) -> paddle.Tensor:
+    def forward(self, x: paddle.Tensor, h: Dim, w: Dim) -> paddle.Tensor:
         q = self.q(x).reshape([0, 0, self.num_heads, self.head_dim]).transpose([0, 2, 1, 3])
         if self.sr_ratio > 1:
             x = self.norm(map_to_tokens(self.sr(tokens_to_map(x, h, w))))
@@ -127,7 +130,7 @@ class DWConv(nn.Layer):
         super().__init__()
         self.dwconv = nn.Conv2D(dim, dim, 3, stride=1, padding=1, groups=dim)
 
-    def forward(self, x: paddle.Tensor, h, w) -> paddle.Tensor:
+    def forward(self, x: paddle.Tensor, h: Dim, w: Dim) -> paddle.Tensor:
         return map_to_tokens(self.dwconv(tokens_to_map(x, h, w)))
 
 
@@ -142,7 +145,7 @@ class Mlp(nn.Layer):
         self.fc2 = nn.Linear(hidden_dim, dim)
         self.drop = nn.Dropout(drop)
 
-    def forward(self, x: paddle.Tensor, h, w) -> paddle.Tensor:
+    def forward(self, x: paddle.Tensor, h: Dim, w: Dim) -> paddle.Tensor:
         x = self.drop(self.act(self.dwconv(self.fc1(x), h, w)))
         return self.drop(self.fc2(x))
 
@@ -160,6 +163,6 @@ class Block(nn.Layer):
         self.norm2 = nn.LayerNorm(dim, epsilon=BLOCK_NORM_EPS)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
 
-    def forward(self, x: paddle.Tensor, h, w) -> paddle.Tensor:
+    def forward(self, x: paddle.Tensor, h: Dim, w: Dim) -> paddle.Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x), h, w))
         return x + self.drop_path(self.mlp(self.norm2(x), h, w))

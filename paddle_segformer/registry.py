@@ -11,11 +11,12 @@ from typing import Any, Dict, List, Tuple
 
 from paddleseg.cvlibs import manager
 
+from .variants import MIT_VARIANTS, backbone_name
+
 logger = logging.getLogger(__name__)
 
 # PaddleSeg built-ins this package deliberately serves instead (same YAML, our implementation).
-TAKES_OVER = frozenset({("models", "SegFormer")} | {
-    ("backbones", f"MixVisionTransformer_B{i}") for i in range(6)})
+TAKES_OVER = frozenset({("models", "SegFormer")} | {("backbones", backbone_name(k)) for k in MIT_VARIANTS})
 
 # (manager name, component name) -> what was there before we registered (None: nothing).
 _previous: Dict[Tuple[str, str], Any] = {}

@@ -1,10 +1,12 @@
-"""Print SegFormer's held-out metrics next to a per-pixel colour baseline on the same split.
+"""Print SegFormer's held-out metrics next to per-pixel colour baselines on the same tiles.
 
-    python scripts/compare_baseline.py --config configs/demo.yml --metrics demo_output/eval/metrics.json
+    python scripts/compare_baseline.py --config configs/demo.yml --metrics demo_output/eval/metrics.json \
+        --dataset_root demo_output/data --eval_list test.txt
 """
 import argparse
 import json
 import sys
+from typing import Optional
 
 import numpy as np
 
@@ -12,35 +14,37 @@ from paddle_segformer.baseline import evaluate_baseline
 from paddle_segformer.data.synthetic import CLASS_NAMES
 
 
-def _dataset_lists(config: str):
+def _dataset_lists(config: str, dataset_root: Optional[str], eval_list: Optional[str]):
+    """(train pairs, evaluation pairs); the config gives the defaults."""
     from paddleseg.cvlibs.config import parse_from_yaml
 
     from paddle_segformer.data.dataset import read_list_file
 
     cfg = parse_from_yaml(config)
     train, val = cfg["train_dataset"], cfg["val_dataset"]
-    return (read_list_file(train["train_path"], train["dataset_root"]),
-            read_list_file(val["val_path"], val["dataset_root"]))
+    return (read_list_file(train["train_path"], dataset_root or train["dataset_root"]),
+            read_list_file(eval_list or val["val_path"], dataset_root or val["dataset_root"]))
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True)
     p.add_argument("--metrics", required=True, help="metrics.json written by val.py --save_dir")
+    p.add_argument("--dataset_root", help="overrides the config's dataset_root")
+    p.add_argument("--eval_list", help="list of the held-out tiles (default: the config's val_path)")
     p.add_argument("--num_classes", type=int, default=len(CLASS_NAMES))
     p.add_argument("--out", help="also write the comparison as JSON here")
     args = p.parse_args()
     with open(args.metrics, encoding="utf-8") as handle:
         model = json.load(handle)
-    train_pairs, val_pairs = _dataset_lists(args.config)
+    train_pairs, val_pairs = _dataset_lists(args.config, args.dataset_root, args.eval_list)
     bases = {m: evaluate_baseline(train_pairs, val_pairs, args.num_classes, method=m)
              for m in ("nearest_mean", "histogram")}
     columns = [("SegFormer-B0", model), ("nearest colour", bases["nearest_mean"]),
                ("colour histogram", bases["histogram"])]
     rows = [("mIoU", "miou", None), ("pixel accuracy", "acc", None), ("kappa", "kappa", None)]
     rows += [(f"IoU {name}", "class_iou", i) for i, name in enumerate(CLASS_NAMES)]
-    print(f"\nHeld-out split: {len(val_pairs)} tiles; colour baselines fitted on the {len(train_pairs)} "
-          "training tiles")
+    print(f"\nHeld-out tiles: {len(val_pairs)}; colour baselines fitted on the {len(train_pairs)} training tiles")
     print(f"{'metric':<18}" + "".join(f"{title:>18}" for title, _ in columns))
     for label, key, i in rows:
         print(f"{label:<18}" + "".join(f"{(m[key] if i is None else m[key][i]):>18.4f}" for _, m in columns))

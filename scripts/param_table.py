@@ -9,8 +9,10 @@ from paddle_segformer.variants import MIT_VARIANTS, PAPER_PARAMS_M
 
 
 def count(model) -> tuple:
-    enc = sum(int(np.prod(p.shape)) for n, p in model.named_parameters() if n.startswith("backbone."))
-    dec = sum(int(np.prod(p.shape)) for n, p in model.named_parameters() if not n.startswith("backbone."))
+    """Trainable parameters (BatchNorm running statistics excluded), millions: (encoder, decoder)."""
+    trainable = [(n, p) for n, p in model.named_parameters() if not p.stop_gradient]
+    enc = sum(int(np.prod(p.shape)) for n, p in trainable if n.startswith("backbone."))
+    dec = sum(int(np.prod(p.shape)) for n, p in trainable if not n.startswith("backbone."))
     return enc / 1e6, dec / 1e6
 
 

@@ -129,3 +129,34 @@ def test_cli_prints_one_clear_line(tmp_path):
                          cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 2
     assert "error: checkpoint not found:" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.fixture(scope="module")
+def broken_data(tiny_data, tmp_path_factory):
+    """A copy of the tiny dataset whose 3rd training label has a value outside 0..3."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("broken") / "data"
+    shutil.copytree(tiny_data, root)
+    bad_label = (root / _lines_of(root / "train.txt")[2].split(" ")[1])
+    label = cv2.imread(str(bad_label), cv2.IMREAD_UNCHANGED)
+    label[5, 5] = 7
+    cv2.imwrite(str(bad_label), label)
+    return root, bad_label
+
+
+def _lines_of(path):
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_bad_sample_met_during_training_stops_with_its_name(broken_data, tmp_path, workers):
+    from .conftest import env_with_threads, write_config
+
+    root, bad_label = broken_data
+    cfg = write_config(tmp_path / "broken.yml", root, {"batch_size": 1})
+    cmd = [sys.executable, str(REPO / "train.py"), "--config", str(cfg), "--iters", "20", "--save_dir",
+           str(tmp_path / "out"), "--num_workers", str(workers), "--save_interval", "100"]
+    run = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env_with_threads(2))
+    assert run.returncode != 0
+    assert f"{bad_label}: label values [7] are outside 0..3" in run.stderr, run.stderr[-2000:]

@@ -80,10 +80,12 @@ def test_stochastic_depth_rises_linearly():
     np.testing.assert_allclose(rates, np.linspace(0, 0.3, len(rates)), atol=1e-7)
 
 
-def test_no_positional_encoding_any_size_same_weights():
+def test_no_positional_encoding_one_model_many_sizes():
     model = SegFormer(2, mit("b0"))
-    names = [n for n, _ in model.named_parameters()]
-    assert not any("pos" in n for n in names)
+    model.eval()
+    assert not any("pos" in n for n, _ in model.named_parameters())
+    for size in ((32, 32), (97, 41), (256, 256)):  # no size-dependent parameter or buffer
+        assert tuple(model(paddle.randn([1, 3, *size]))[0].shape) == (1, 2, *size)
 
 
 def test_too_small_input_is_clear():
@@ -101,9 +103,9 @@ def test_bad_arguments():
         SegFormer(2, paddle.nn.Linear(2, 2))
 
 
-def test_bf16_autocast_flag_keeps_float32_output():
+def test_bf16_code_path_runs_and_returns_float32():
     model = SegFormer(2, mit("b0"))
     model.eval()
-    model.amp_dtype = "bfloat16"  # a no-op on CPU (Paddle warns), a real cast on GPU
+    model.amp_dtype = "bfloat16"  # auto_cast is a no-op on CPU (a real cast on GPU: not verified here)
     out = model(paddle.randn([1, 3, 64, 64]))[0]
     assert out.dtype == paddle.float32

@@ -23,6 +23,7 @@ def image_tree(tiny_data, tmp_path_factory):
     (root / "sub").mkdir()
     tiles = sorted((tiny_data / "img_testA").glob("*.jpg"))
     shutil.copy(tiles[0], root / "a.jpg")
+    shutil.copy(tiles[2], root / "a.png")  # same stem as a.jpg: must be reported, not overwrite it
     img = read_image(tiles[1])
     cv2.imwrite(str(root / "sub" / "b.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
     import rasterio
@@ -41,21 +42,37 @@ def _dynamic(config, checkpoint):
     return Predictor(model, builder.val_transforms)
 
 
+def _reference_labels(model, path):
+    """Independent of the package's reading and transforms: RGB, (x / 255 - 0.5) / 0.5, argmax."""
+    if path.suffix == ".tif":
+        import rasterio
+
+        with rasterio.open(path) as src:
+            rgb = src.read().transpose(1, 2, 0)
+    else:
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    x = (rgb.astype("float32") / 255.0 - 0.5) / 0.5
+    with paddle.no_grad():
+        logits = model(paddle.to_tensor(x.transpose(2, 0, 1)[None]))[0]
+    return paddle.argmax(logits, axis=1).numpy()[0]
+
+
 def test_predict_folder_outputs(tiny_config, random_checkpoint, image_tree, tmp_path, registered):
     out = tmp_path / "pred"
     summary = predict(str(tiny_config), str(random_checkpoint), str(image_tree), str(out))
-    assert [p.name for p, _ in summary.failed] == ["broken.jpg"]
+    assert sorted(p.name for p, _ in summary.failed) == ["a.png", "broken.jpg"]
+    assert "would overwrite" in dict((p.name, r) for p, r in summary.failed)["a.png"]
     assert "broken.jpg" in summary.report()
     expected = {"a.png", "sub/b.png", "sub/c.png"}
     for kind in ("label", "pseudo_color", "overlay"):
         assert {p.relative_to(out / kind).as_posix() for p in (out / kind).rglob("*.png")} == expected
-    reference = _dynamic(tiny_config, random_checkpoint)
+    model = _dynamic(tiny_config, random_checkpoint).model
     for rel, src in (("a.png", "a.jpg"), ("sub/b.png", "sub/b.png"), ("sub/c.png", "sub/c.tif")):
         with Image.open(out / "label" / rel) as im:
             assert im.mode == "P"  # viewable, and pixel values are class ids
             label = np.asarray(im)
         assert label.shape == (64, 64) and label.max() < 4
-        np.testing.assert_array_equal(label, reference.predict(read_image(image_tree / src)))
+        np.testing.assert_array_equal(label, _reference_labels(model, image_tree / src))
         colour = np.asarray(Image.open(out / "pseudo_color" / rel))
         assert colour.shape == (64, 64, 3)
 

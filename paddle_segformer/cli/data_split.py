@@ -23,7 +23,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: Optional[List[str]] = None) -> SplitResult:
     """Parse arguments, split, print where the lists went."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     args = build_parser().parse_args(argv)
     result = split_dataset((args.train, args.val, args.test), args.image_dir, args.label_dir,
                            out_dir=args.out_dir, seed=args.seed, separator=args.separator)
@@ -35,5 +34,6 @@ def run(argv: Optional[List[str]] = None) -> SplitResult:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     run(argv)
     return 0

@@ -3,29 +3,34 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
+from typing import List, Optional, Sequence, Union
 
-from .runtime import add_inference_args, build, load_config, logger, prepare_env, select_device, setup_logging, split_pair
+from .runtime import add_inference_args, build, load_config, logger, prepare_env, select_device, setup_logging, \
+    test_options
 
 
 def predict(config: str, model_path: str, image_path: str, save_dir: str = "output/result",
             opts: Optional[List[str]] = None, device: Optional[str] = None, is_slide: bool = False,
-            crop_size=None, stride=None, aug_pred: bool = False, scales=1.0, flip_horizontal: bool = False,
-            flip_vertical: bool = False):
-    """Predict a file or folder; returns a :class:`PredictSummary` (failures listed, not raised)."""
+            crop_size: Optional[Sequence[int]] = None, stride: Optional[Sequence[int]] = None,
+            aug_pred: bool = False, scales: Union[float, Sequence[float], None] = None,
+            flip_horizontal: bool = False, flip_vertical: bool = False):
+    """Predict a file or folder; returns a :class:`PredictSummary` (failures listed, not raised).
+
+    Test-time options come from the config's ``test_config``; arguments given here override them.
+    """
     from ..inference.predictor import Predictor, predict_folder
     from .val import load_model_weights
 
     select_device(device)
     _, builder = load_config(config, opts=opts)
+    options = test_options(builder.config.test_config, aug_eval=aug_pred, scales=scales, is_slide=is_slide,
+                           flip_horizontal=flip_horizontal, flip_vertical=flip_vertical, crop_size=crop_size,
+                           stride=stride)
     model = build(builder, "model", config)
     load_model_weights(model, model_path)
     dataset_cls = build(builder, "val_dataset_class", config)
     channels = getattr(dataset_cls, "IMG_CHANNELS", None) or builder.config.val_dataset_cfg.get("img_channels", 3)
-    predictor = Predictor(model, build(builder, "val_transforms", config), img_channels=channels,
-                          is_slide=is_slide, crop_size=split_pair(crop_size), stride=split_pair(stride),
-                          aug_pred=aug_pred, scales=scales, flip_horizontal=flip_horizontal,
-                          flip_vertical=flip_vertical)
+    predictor = Predictor(model, build(builder, "val_transforms", config), img_channels=channels, **options)
     summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes)
     logger.info("%s\n  labels: %s/label  colour: %s/pseudo_color  overlays: %s/overlay",
                 summary.report(), save_dir, save_dir, save_dir)

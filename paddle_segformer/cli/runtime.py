@@ -1,11 +1,12 @@
 """Process set-up shared by the entry points: threads, logging, device, config, precision."""
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
 import warnings
-from typing import List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 logger = logging.getLogger("paddle_segformer")
 
@@ -22,7 +23,7 @@ def prepare_env() -> None:
     """Thread defaults for CPU runs; call before paddle is imported. Existing settings win.
 
     Paddle's dynamic graph runs one thread unless OMP_NUM_THREADS says otherwise, and its MKL
-    takes a slow path on AMD CPUs unless MKL_DEBUG_CPU_TYPE=5 (see shared FACTS: 3-6x).
+    takes a slow path on AMD CPUs unless MKL_DEBUG_CPU_TYPE=5 (measured 3-6x on Paddle 3.3.1).
     Under ``paddle.distributed.launch`` the cores are shared between the local processes.
     """
     warnings.filterwarnings("ignore", message="No ccache found")  # paddle's C++-extension notice
@@ -72,22 +73,29 @@ class ConfigError(ValueError):
 
 
 def load_config(path: str, learning_rate: Optional[float] = None, batch_size: Optional[int] = None,
-                iters: Optional[int] = None, opts: Optional[List[str]] = None):
+                iters: Optional[int] = None, opts: Optional[List[str]] = None) -> Tuple[Any, Any]:
     """Register our components, then parse ``path`` with PaddleSeg's Config; returns (cfg, builder)."""
     import paddle_segformer
     from paddleseg.cvlibs import Config, SegBuilder
 
     if not path or not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
-    paddle_segformer.register()
+    import yaml
+
+    from ..registry import RegistryConflict
+
+    try:
+        paddle_segformer.register()
+    except RegistryConflict as exc:
+        raise ConfigError(f"cannot register paddle_segformer with PaddleSeg: {exc}") from exc
     try:
         cfg = Config(path, learning_rate=learning_rate, batch_size=batch_size, iters=iters, opts=opts)
-    except (AssertionError, KeyError, TypeError, ValueError) as exc:
+    except (AssertionError, KeyError, TypeError, ValueError, OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: invalid config: {exc}") from exc
     return cfg, SegBuilder(cfg)
 
 
-def build(builder, what: str, path: str):
+def build(builder: Any, what: str, path: str) -> Any:
     """``builder.<what>`` with the config path in any error (unknown type, bad arguments)."""
     try:
         return getattr(builder, what)
@@ -95,10 +103,10 @@ def build(builder, what: str, path: str):
         raise ConfigError(f"{path}: cannot build {what}: {exc}") from exc
 
 
-def add_inference_args(p, aug_flag: str) -> None:
+def add_inference_args(p: argparse.ArgumentParser, aug_flag: str) -> None:
     """PaddleSeg's test-time flags: ``--<aug_flag>`` multi-scale / flip, sliding window, device, opts."""
     p.add_argument(f"--{aug_flag}", action="store_true", help="multi-scale / flip test-time augmentation")
-    p.add_argument("--scales", type=float, nargs="+", default=1.0)
+    p.add_argument("--scales", type=float, nargs="+", help="scales for test-time augmentation")
     p.add_argument("--flip_horizontal", action="store_true")
     p.add_argument("--flip_vertical", action="store_true")
     p.add_argument("--is_slide", action="store_true", help="sliding-window inference")
@@ -108,11 +116,25 @@ def add_inference_args(p, aug_flag: str) -> None:
     p.add_argument("--opts", nargs="+", help="config overrides key=value")
 
 
-def split_pair(value: Optional[List[int]]) -> Optional[Tuple[int, int]]:
-    return tuple(value) if value else None  # type: ignore[return-value]
+TEST_KEYS = ("aug_eval", "scales", "flip_horizontal", "flip_vertical", "is_slide", "crop_size", "stride")
 
 
-def run_cli(main, argv: Optional[List[str]] = None) -> int:
+def test_options(config_test: Optional[dict], **cli) -> Dict[str, Any]:
+    """The config's ``test_config`` overridden by the flags actually given (None / False = not given).
+
+    Raises ValueError for a sliding window without ``crop_size`` and ``stride``.
+    """
+    options = {k: v for k, v in dict(config_test or {}).items() if k in TEST_KEYS}
+    options.update({k: v for k, v in cli.items() if k in TEST_KEYS and v not in (None, False)})
+    for key in ("crop_size", "stride"):
+        if options.get(key) is not None:
+            options[key] = tuple(options[key])
+    if options.get("is_slide") and not (options.get("crop_size") and options.get("stride")):
+        raise ValueError("sliding-window inference (is_slide) needs crop_size and stride (w h)")
+    return options
+
+
+def run_cli(main: Callable[[Optional[List[str]]], Optional[int]], argv: Optional[List[str]] = None) -> int:
     """Run an entry point; known input problems print one clear line and exit with status 2."""
     from ..io.image import ImageReadError
 

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from .runtime import build, load_config, logger, prepare_env, resolve_precision, select_device, setup_logging
 
+if TYPE_CHECKING:
+    import paddle
 
-def check_resume(model, resume_model: str) -> None:
+
+def check_resume(model: "paddle.nn.Layer", resume_model: str) -> None:
     """Fail early, naming the file, if a resume folder is incomplete or does not fit the model."""
     from ..weights import CheckpointError, compare_state_dicts, read_state_dict
 
@@ -28,7 +31,8 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
           learning_rate: Optional[float] = None, precision: str = "fp32", fp16: bool = False,
           amp_level: str = "O1", do_eval: bool = False, use_vdl: bool = False, resume_model: Optional[str] = None,
           save_interval: int = 1000, log_iters: int = 10, keep_checkpoint_max: int = 5, num_workers: int = 0,
-          seed: Optional[int] = None, opts: Optional[List[str]] = None, device: Optional[str] = None):
+          seed: Optional[int] = None, opts: Optional[List[str]] = None,
+          device: Optional[str] = None) -> "paddle.nn.Layer":
     """Train the model a config describes; checkpoints go to ``save_dir/iter_N``.
 
     Returns the trained model (a notebook can go on using it).

@@ -4,14 +4,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .runtime import add_inference_args, build, load_config, logger, prepare_env, select_device, setup_logging
+from .runtime import add_inference_args, build, load_config, logger, prepare_env, select_device, setup_logging, \
+    test_options
+
+if TYPE_CHECKING:
+    import paddle
+
+    from ..weights import LoadReport
 
 
-def load_model_weights(model, model_path: str):
+def load_model_weights(model: "paddle.nn.Layer", model_path: str) -> "LoadReport":
     """Strictly load a trained checkpoint (file or iter_N folder) for evaluation / prediction."""
     from ..weights import load_state_dict_strict, read_state_dict
 
@@ -28,23 +34,26 @@ def complete_metrics(class_iou: np.ndarray, class_precision: np.ndarray) -> Dict
 
 
 def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, device: Optional[str] = None,
-             num_workers: int = 0, aug_eval: bool = False, scales: float = 1.0, flip_horizontal: bool = False,
-             flip_vertical: bool = False, is_slide: bool = False, crop_size=None, stride=None,
+             num_workers: int = 0, aug_eval: bool = False, scales: Union[float, Sequence[float], None] = None,
+             flip_horizontal: bool = False, flip_vertical: bool = False, is_slide: bool = False,
+             crop_size: Optional[Sequence[int]] = None, stride: Optional[Sequence[int]] = None,
              save_dir: Optional[str] = None) -> Dict[str, object]:
-    """Evaluate a trained model on the config's ``val_dataset``; returns (and optionally saves) metrics."""
+    """Evaluate a trained model on the config's ``val_dataset``; returns (and optionally saves) metrics.
+
+    Test-time options come from the config's ``test_config``; arguments given here override them.
+    """
     from paddleseg import core
 
     select_device(device)
     _, builder = load_config(config, opts=opts)
+    test_config = test_options(builder.config.test_config, aug_eval=aug_eval, scales=scales, is_slide=is_slide,
+                               flip_horizontal=flip_horizontal, flip_vertical=flip_vertical,
+                               crop_size=crop_size, stride=stride)
     model = build(builder, "model", config)
     load_model_weights(model, model_path)
     dataset = build(builder, "val_dataset", config)
     if len(dataset) == 0:
         raise ValueError(f"{config}: val_dataset is empty")
-    test_config = dict(builder.config.test_config or {})
-    test_config.update({k: v for k, v in dict(aug_eval=aug_eval, scales=scales, flip_horizontal=flip_horizontal,
-                                                  flip_vertical=flip_vertical, is_slide=is_slide,
-                                                  crop_size=crop_size, stride=stride).items() if v})
     miou, acc, class_iou, class_precision, kappa = core.evaluate(model, dataset, num_workers=num_workers,
                                                                  **test_config)
     result: Dict[str, object] = {"miou": float(miou), "acc": float(acc), "kappa": float(kappa),

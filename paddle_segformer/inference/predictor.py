@@ -5,7 +5,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import paddle
@@ -36,14 +36,16 @@ class Predictor:
     """Wraps a model and its eval transforms. ``predict(img)`` -> (H, W) class ids (uint8)."""
 
     def __init__(self, model: paddle.nn.Layer, transforms: Sequence, img_channels: int = 3,
-                 is_slide: bool = False, crop_size=None, stride=None, aug_pred: bool = False,
-                 scales=1.0, flip_horizontal: bool = False, flip_vertical: bool = False):
+                 is_slide: bool = False, crop_size: Optional[Sequence[int]] = None,
+                 stride: Optional[Sequence[int]] = None, aug_eval: bool = False,
+                 scales: Union[float, Sequence[float]] = 1.0, flip_horizontal: bool = False,
+                 flip_vertical: bool = False):
         self.model = model
         self.model.eval()
         self.img_channels = img_channels
         self.transforms = Compose(list(transforms), to_rgb=False, img_channels=img_channels)
         self.slide = dict(is_slide=is_slide, crop_size=crop_size, stride=stride)
-        self.aug = dict(scales=scales, flip_horizontal=flip_horizontal, flip_vertical=flip_vertical) if aug_pred else None
+        self.aug = dict(scales=scales, flip_horizontal=flip_horizontal, flip_vertical=flip_vertical) if aug_eval else None
 
     def predict(self, img: np.ndarray) -> np.ndarray:
         """(H, W, C) image (RGB order, any dtype) -> (H, W) uint8 class ids."""
@@ -61,7 +63,7 @@ class Predictor:
         return img, self.predict(img)
 
 
-def output_paths(save_dir: Path, rel: Path) -> dict:
+def output_paths(save_dir: Path, rel: Path) -> Dict[str, Path]:
     """Where the outputs of an input at relative path ``rel`` go (same stem everywhere)."""
     stem = rel.with_suffix(".png")
     return {"label": save_dir / "label" / stem, "pseudo_color": save_dir / "pseudo_color" / stem,
@@ -86,10 +88,15 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     flat_palette = table.reshape(-1).tolist()
     summary = PredictSummary()
     start = time.time()
+    claimed: Dict[Path, Path] = {}  # output label path -> the input that produces it
     for i, path in enumerate(tqdm(files, desc="predict", unit="img", disable=None)):
         try:
-            img, label = predictor.predict_file(path)
             targets = output_paths(out, path.relative_to(base))
+            if targets["label"] in claimed:
+                raise ValueError(f"same folder and stem as {claimed[targets['label']].name}: "
+                                 f"outputs would overwrite each other")
+            claimed[targets["label"]] = path
+            img, label = predictor.predict_file(path)
             write_png(targets["label"], label, palette=flat_palette)
             write_png(targets["pseudo_color"], colorize(label, table))
             write_png(targets["overlay"], overlay(img, label, table))

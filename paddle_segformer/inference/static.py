@@ -78,7 +78,7 @@ class StaticPredictor:
             if use_onednn:
                 config.enable_mkldnn()
                 # Paddle 3.3.1: the oneDNN placement pass cannot convert bilinear_interp's
-                # double-array attribute on PIR programs; without it the graph runs (FACTS.md).
+                # double-array attribute on PIR programs; without it the graph runs and matches the dynamic model.
                 config.delete_pass("onednn_placement_pass")
         config.disable_glog_info()
         self.predictor = inference.create_predictor(config)
