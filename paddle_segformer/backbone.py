@@ -18,8 +18,9 @@ class MixVisionTransformer(nn.Layer):
     """Hierarchical encoder. (B, in_channels, H, W) -> 4 maps at strides 4, 8, 16, 32.
 
     State-dict keys follow the article's code: ``patch_embed{i}``, ``block{i}.{j}``, ``norm{i}``.
-    Extra keyword arguments of PaddleSeg's constructor are accepted by name only where they mean
-    something here (``in_channels``, ``pretrained``, rates, ``qkv_bias``, ``qk_scale``).
+    ``pretrained`` (any format :mod:`paddle_segformer.convert` reads) loads strictly unless
+    ``pretrained_strict`` is False; a checkpoint made for another band count is adapted with the
+    ``band_adapt`` strategy (:mod:`paddle_segformer.bands`).
     """
 
     def __init__(self, embed_dims: Sequence[int] = MIT_VARIANTS["b0"].embed_dims,
@@ -29,7 +30,8 @@ class MixVisionTransformer(nn.Layer):
                  qkv_bias: bool = True, qk_scale: Optional[float] = None, drop_rate: float = 0.0,
                  attn_drop_rate: float = 0.0, drop_path_rate: float = 0.1,
                  patch_sizes: Sequence[int] = (7, 3, 3, 3), strides: Sequence[int] = (4, 2, 2, 2),
-                 decoder_dim: Optional[int] = None, pretrained: Optional[str] = None):
+                 decoder_dim: Optional[int] = None, pretrained: Optional[str] = None,
+                 pretrained_strict: bool = True, band_adapt: str = "rgb_mean"):
         super().__init__()
         if in_channels < 1:
             raise ValueError(f"in_channels must be >= 1, got {in_channels}")
@@ -57,7 +59,7 @@ class MixVisionTransformer(nn.Layer):
         if pretrained:
             from .weights import load_pretrained
 
-            load_pretrained(self, pretrained, what="backbone")
+            load_pretrained(self, pretrained, what="backbone", strict=pretrained_strict, band_adapt=band_adapt)
 
     @classmethod
     def from_spec(cls, spec: MiTSpec, **kwargs) -> "MixVisionTransformer":

@@ -30,11 +30,15 @@ class SegFormer(nn.Layer):
         backbone: a :class:`MixVisionTransformer` (anything with ``feat_channels`` and 4 outputs).
         embedding_dim: decoder width; defaults to the backbone variant's (256 for B0/B1, 768 else).
         align_corners: passed to every bilinear resize.
-        pretrained: a whole-model checkpoint (path or URL), loaded strictly.
+        pretrained: a whole-model checkpoint (path or URL, any format paddle_segformer.convert reads),
+            loaded strictly; a different class count re-initialises only ``linear_pred``.
+        pretrained_strict: False loads what fits and reports the rest instead of failing.
+        band_adapt: how a checkpoint for another band count is fitted (see paddle_segformer.bands).
     """
 
     def __init__(self, num_classes: int, backbone: nn.Layer, embedding_dim: Optional[int] = None,
-                 align_corners: bool = False, pretrained: Optional[str] = None):
+                 align_corners: bool = False, pretrained: Optional[str] = None, pretrained_strict: bool = True,
+                 band_adapt: str = "rgb_mean"):
         super().__init__()
         if embedding_dim is None:
             embedding_dim = getattr(backbone, "decoder_dim", None)
@@ -56,7 +60,7 @@ class SegFormer(nn.Layer):
         if pretrained:
             from .weights import load_pretrained
 
-            load_pretrained(self, pretrained, what="model")
+            load_pretrained(self, pretrained, what="model", strict=pretrained_strict, band_adapt=band_adapt)
 
     def _resize(self, x: paddle.Tensor, size) -> paddle.Tensor:
         return F.interpolate(x, size=size, mode="bilinear", align_corners=self.align_corners)

@@ -31,6 +31,8 @@ class LoadReport:
     unexpected: List[str] = field(default_factory=list)
     mismatched: List[Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = field(default_factory=list)
     reinitialised: List[str] = field(default_factory=list)
+    adapted: List[str] = field(default_factory=list)
+    skipped: bool = False  # strict loading was turned off and something did not load
 
     @property
     def ok(self) -> bool:
@@ -52,6 +54,10 @@ class LoadReport:
             lines.append("  mismatched (key, file, model): " + cut(self.mismatched))
         if self.reinitialised:
             lines.append(f"  re-initialised (class count differs): {cut(self.reinitialised)}")
+        if self.adapted:
+            lines.append(f"  adapted to the model's band count: {cut(self.adapted)}")
+        if self.skipped:
+            lines.append("  strict loading is off: the keys above were NOT loaded and keep their initial values")
         return "\n".join(lines)
 
 
@@ -82,12 +88,26 @@ def resolve_path(path_or_url: str) -> str:
     return path_or_url
 
 
+FOREIGN_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
+
+
 def read_state_dict(path: str) -> Dict[str, object]:
-    """Read a ``.pdparams`` file (or a directory holding ``model.pdparams``) into a dict."""
+    """Read a checkpoint into a dict with our keys.
+
+    ``.pdparams`` (or a folder holding ``model.pdparams``) is read as is; NVlabs ``.pth`` and
+    Hugging Face files or folders are converted on the fly (see :mod:`paddle_segformer.convert`).
+    """
+    from .convert.checkpoint import HF_FILES
+
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "model.pdparams")) and any(
+            os.path.isfile(os.path.join(path, name)) for name in HF_FILES):
+        return _read_foreign(path)
     if os.path.isdir(path):
         path = os.path.join(path, "model.pdparams")
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
+    if path.lower().endswith(FOREIGN_SUFFIXES):
+        return _read_foreign(path)
     try:
         state = paddle.load(path)
     except Exception as exc:  # paddle raises several types for corrupt files
@@ -97,27 +117,64 @@ def read_state_dict(path: str) -> Dict[str, object]:
     return state
 
 
+def _read_foreign(path: str) -> Dict[str, object]:
+    from .convert.checkpoint import load_any
+    from .convert.rules import ConversionError
+
+    try:
+        state, _ = load_any(path)
+    except ConversionError as exc:
+        raise CheckpointError(str(exc)) from exc
+    return state
+
+
+def _adapt_bands(model_sd: Mapping, state: Dict[str, object], strategy: str) -> List[str]:
+    """Fit the first patch-embedding conv of ``state`` to the model's band count in place."""
+    from .bands import adapt_in_channels
+
+    done = []
+    for key in [k for k in model_sd if k.endswith("patch_embed1.proj.weight") and k in state]:
+        want, have = _shape(model_sd[key]), _shape(state[key])
+        if want != have and want[0] == have[0] and want[2:] == have[2:]:
+            value = state[key]
+            array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+            state[key] = adapt_in_channels(array, want[1], strategy)
+            done.append(f"{key} {have[1]}->{want[1]} bands ({strategy})")
+    return done
+
+
 def load_state_dict_strict(layer: nn.Layer, state: Mapping, source: str = "checkpoint",
-                           allow_missing: bool = False, allow_new_classes: bool = True) -> LoadReport:
+                           allow_missing: bool = False, allow_new_classes: bool = True, strict: bool = True,
+                           band_adapt: Optional[str] = None) -> LoadReport:
     """Load ``state`` into ``layer``; raise :class:`CheckpointError` on missing or mis-shaped keys.
 
     With ``allow_new_classes`` a shape mismatch confined to ``linear_pred.*`` (a different class
-    count) keeps the layer's fresh classifier and says so. Unexpected keys are reported, not loaded.
+    count) keeps the layer's fresh classifier and says so. With ``band_adapt`` (see
+    :mod:`paddle_segformer.bands`) a first conv made for another band count is adapted instead of
+    refused. ``strict=False`` loads what fits and reports the rest loudly. Unexpected keys are
+    reported, never loaded.
     """
     model_sd = layer.state_dict()
+    state = dict(state)
+    adapted = _adapt_bands(model_sd, state, band_adapt) if band_adapt else []
     report = compare_state_dicts(model_sd, state, source)
+    report.adapted = adapted
     if allow_new_classes and report.mismatched and all(
             k.startswith(CLASSIFIER_PREFIX) for k, _, _ in report.mismatched):
         report.reinitialised = [k for k, _, _ in report.mismatched]
         report.mismatched = []
     if (report.missing and not allow_missing) or report.mismatched:
-        raise CheckpointError("weights do not fit the model (strict loading)\n" + report.summary())
+        if strict:
+            raise CheckpointError("weights do not fit the model (strict loading; pretrained_strict: false "
+                                  "loads what fits): " + report.summary())
+        report.skipped = True
     new_state = {k: state[k] for k in report.loaded}
     for key, value in new_state.items():
         if isinstance(value, np.ndarray):
             new_state[key] = paddle.to_tensor(value)
     layer.set_state_dict(new_state)
-    level = logging.WARNING if (report.missing or report.unexpected or report.reinitialised) else logging.INFO
+    level = logging.WARNING if (report.missing or report.unexpected or report.reinitialised or report.adapted
+                                or report.skipped) else logging.INFO
     logger.log(level, report.summary())
     return report
 
@@ -127,16 +184,23 @@ def strip_prefix(state: Mapping, prefix: str) -> Dict[str, object]:
     return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
 
 
-def load_pretrained(layer: nn.Layer, path_or_url: str, what: str = "model",
-                    allow_missing: Optional[bool] = None) -> LoadReport:
-    """Load a pretrained file strictly into a backbone (``what='backbone'``) or a whole model.
+def load_pretrained(layer: nn.Layer, path_or_url: str, what: str = "model", strict: bool = True,
+                    band_adapt: Optional[str] = "rgb_mean") -> LoadReport:
+    """Load a pretrained file into a backbone (``what='backbone'``) or a whole model, strictly.
 
-    A whole-model checkpoint given as a backbone is accepted: its ``backbone.`` keys are used and
+    Any supported format works (``.pdparams``, NVlabs ``.pth``, Hugging Face folder / files). A
+    whole-model checkpoint given as a backbone is accepted: its ``backbone.`` keys are used and
     the decoder keys reported as unexpected.
     """
     path = resolve_path(path_or_url)
     state = read_state_dict(path)
     if what == "backbone" and any(k.startswith("backbone.") for k in state):
         state = strip_prefix(state, "backbone.")
-    return load_state_dict_strict(layer, state, source=f"{what} weights {path}",
-                                  allow_missing=bool(allow_missing))
+    return load_state_dict_strict(layer, state, source=f"{what} weights {path}", strict=strict,
+                                  band_adapt=band_adapt)
+
+
+def pretrained_target(path: str) -> str:
+    """'model' if a checkpoint holds decoder weights, else 'backbone' (for ``train.py --pretrained``)."""
+    state = read_state_dict(resolve_path(path))
+    return "model" if any(k.startswith("linear_") for k in state) else "backbone"

@@ -36,7 +36,9 @@ def test_unknown_variant():
 def test_light_modules_import_without_paddle():
     code = ("import sys, paddle_segformer, paddle_segformer.variants, paddle_segformer.data.split, "
             "paddle_segformer.io.image, paddle_segformer.metrics, paddle_segformer.baseline, "
-            "paddle_segformer.data.synthetic, paddle_segformer.cli.data_split, paddle_segformer.visualize; "
+            "paddle_segformer.data.synthetic, paddle_segformer.cli.data_split, paddle_segformer.visualize, "
+            "paddle_segformer.bands, paddle_segformer.convert.rules, paddle_segformer.convert.formats, "
+            "paddle_segformer.convert.checkpoint; "
             "bad = [m for m in ('paddle', 'paddleseg') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -31,11 +31,12 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
           learning_rate: Optional[float] = None, precision: str = "fp32", fp16: bool = False,
           amp_level: str = "O1", do_eval: bool = False, use_vdl: bool = False, resume_model: Optional[str] = None,
           save_interval: int = 1000, log_iters: int = 10, keep_checkpoint_max: int = 5, num_workers: int = 0,
-          seed: Optional[int] = None, opts: Optional[List[str]] = None,
-          device: Optional[str] = None) -> "paddle.nn.Layer":
+          seed: Optional[int] = None, opts: Optional[List[str]] = None, device: Optional[str] = None,
+          pretrained: Optional[str] = None) -> "paddle.nn.Layer":
     """Train the model a config describes; checkpoints go to ``save_dir/iter_N``.
 
-    Returns the trained model (a notebook can go on using it).
+    ``pretrained`` (any format; see paddle_segformer.convert) goes to ``model.pretrained`` when it holds
+    decoder weights, else to ``model.backbone.pretrained``. Returns the trained model.
     """
     import paddle
     from paddleseg import core
@@ -45,6 +46,11 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
     precision = resolve_precision(precision, fp16, device)
     if seed is not None:
         set_seed(seed)
+    if pretrained:
+        from ..weights import pretrained_target
+
+        where = "model.pretrained" if pretrained_target(pretrained) == "model" else "model.backbone.pretrained"
+        opts = list(opts or []) + [f"{where}={pretrained}"]
     with paddle.utils.unique_name.guard():  # names as in a fresh process: resume needs them
         cfg, builder = load_config(config, learning_rate, batch_size, iters, opts)
         model = build(builder, "model", config)
@@ -83,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--do_eval", action="store_true", help="evaluate on val_dataset at every save")
     p.add_argument("--use_vdl", action="store_true", help="write VisualDL logs into save_dir")
     p.add_argument("--resume_model", help="an iter_N folder to continue from")
+    p.add_argument("--pretrained", help="weights to start from: .pdparams, NVlabs .pth, Hugging Face folder/file")
     p.add_argument("--save_interval", type=int, default=1000)
     p.add_argument("--log_iters", type=int, default=10)
     p.add_argument("--keep_checkpoint_max", type=int, default=5)

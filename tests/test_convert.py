@@ -1,0 +1,221 @@
+"""Weights across frameworks: HF transformers parity, round trips, NVlabs names, format detection."""
+import numpy as np
+import paddle
+import pytest
+
+from paddle_segformer.backbone import mit
+from paddle_segformer.convert.api import convert_file, to_hf
+from paddle_segformer.convert.checkpoint import describe, load_any, read_tensors
+from paddle_segformer.convert.rules import ConversionError
+from paddle_segformer.model import SegFormer
+from paddle_segformer.variants import MIT_VARIANTS
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+
+def _hf_model(variant="b0", num_labels=7, channels=3, backbone_only=False, seed=0):
+    spec = MIT_VARIANTS[variant]
+    config = transformers.SegformerConfig(num_channels=channels, hidden_sizes=list(spec.embed_dims),
+                                          depths=list(spec.depths), decoder_hidden_size=spec.decoder_dim,
+                                          num_labels=num_labels)
+    torch.manual_seed(seed)
+    cls = transformers.SegformerModel if backbone_only else transformers.SegformerForSemanticSegmentation
+    model = cls(config).eval()
+    if not backbone_only:  # non-trivial BatchNorm statistics, so the BN mapping is really checked
+        bn = model.decode_head.batch_norm
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def _inputs(channels, size, seed=1):
+    return np.random.default_rng(seed).standard_normal((2, channels, *size)).astype("float32")
+
+
+@pytest.mark.parametrize("variant,channels,classes", [("b0", 3, 7), ("b1", 4, 5)])
+def test_parity_with_transformers(tmp_path, variant, channels, classes):
+    hf = _hf_model(variant, classes, channels)
+    hf.save_pretrained(tmp_path / "hf")
+    info = convert_file(str(tmp_path / "hf"), str(tmp_path / "ours.pdparams"))
+    assert (info.format, info.variant, info.in_channels, info.num_classes) == ("hf", variant, channels, classes)
+    ours = SegFormer(classes, mit(variant, in_channels=channels))
+    ours.set_state_dict(paddle.load(str(tmp_path / "ours.pdparams")))
+    ours.eval()
+    for size in ((64, 64), (67, 93)):
+        x = _inputs(channels, size)
+        with torch.no_grad():
+            ref = hf(pixel_values=torch.from_numpy(x)).logits
+            ref_up = torch.nn.functional.interpolate(ref, size=size, mode="bilinear", align_corners=False)
+        with paddle.no_grad():
+            quarter = ours.decode(ours.backbone(paddle.to_tensor(x))).numpy()
+            full = ours(paddle.to_tensor(x))[0].numpy()
+        assert quarter.shape == tuple(ref.shape)
+        assert np.abs(quarter - ref.numpy()).max() <= 1e-4
+        np.testing.assert_array_equal(quarter.argmax(1), ref.numpy().argmax(1))
+        np.testing.assert_array_equal(full.argmax(1), ref_up.numpy().argmax(1))
+
+
+def test_backbone_only_parity(tmp_path):
+    hf = _hf_model("b0", backbone_only=True)
+    hf.save_pretrained(tmp_path / "mit")
+    state, info = load_any(str(tmp_path / "mit"))
+    assert info.backbone_only and info.variant == "b0"
+    convert_file(str(tmp_path / "mit"), str(tmp_path / "mit.pdparams"))
+    backbone = mit("b0")
+    loaded = paddle.load(str(tmp_path / "mit.pdparams"))
+    assert set(loaded) == set(backbone.state_dict())  # the backbone's own keys
+    backbone.set_state_dict(loaded)
+    backbone.eval()
+    x = _inputs(3, (67, 93))
+    with torch.no_grad():
+        maps = hf(pixel_values=torch.from_numpy(x), output_hidden_states=True).hidden_states
+    with paddle.no_grad():
+        ours = backbone(paddle.to_tensor(x))
+    assert len(maps) == len(ours) == 4
+    for theirs, mine in zip(maps, ours):
+        assert tuple(theirs.shape) == tuple(mine.shape)
+        assert np.abs(theirs.numpy() - mine.numpy()).max() <= 1e-4
+
+
+def test_ours_to_hf_and_back_is_bit_identical(tmp_path):
+    paddle.seed(3)
+    ours = SegFormer(6, mit("b2", in_channels=4))
+    state = {k: v.numpy() for k, v in ours.state_dict().items()}
+    out, info = to_hf(ours.state_dict(), str(tmp_path / "hf"))
+    assert info.variant == "b2"
+    back, _ = load_any(out)
+    assert set(back) == set(state)
+    for key, value in state.items():
+        assert back[key].dtype == value.dtype and np.array_equal(back[key], value), key
+    # and transformers itself loads the folder and computes the same logits
+    hf = transformers.SegformerForSemanticSegmentation.from_pretrained(out).eval()
+    ours.eval()
+    x = _inputs(4, (64, 64))
+    with torch.no_grad():
+        ref = hf(pixel_values=torch.from_numpy(x)).logits.numpy()
+    with paddle.no_grad():
+        mine = ours.decode(ours.backbone(paddle.to_tensor(x))).numpy()
+    assert np.abs(ref - mine).max() <= 1e-4
+
+
+def _official_state(variant="b0", classes=150, with_prefix=True):
+    """An NVlabs state dict written from the official naming (torch layout), independent of our rules."""
+    spec = MIT_VARIANTS[variant]
+    rng = np.random.default_rng(0)
+    state, prev = {}, 3
+    pre = "backbone." if with_prefix else ""
+
+    def put(key, *shape):
+        state[key] = torch.from_numpy(rng.standard_normal(shape).astype("float32"))
+
+    for s, (dim, depth, sr) in enumerate(zip(spec.embed_dims, spec.depths, spec.sr_ratios), 1):
+        k = 7 if s == 1 else 3
+        put(f"{pre}patch_embed{s}.proj.weight", dim, prev, k, k)
+        put(f"{pre}patch_embed{s}.proj.bias", dim)
+        put(f"{pre}patch_embed{s}.norm.weight", dim), put(f"{pre}patch_embed{s}.norm.bias", dim)
+        for b in range(depth):
+            blk = f"{pre}block{s}.{b}."
+            for name, shape in (("norm1", (dim,)), ("norm2", (dim,)), ("attn.q", (dim, dim)),
+                                ("attn.kv", (2 * dim, dim)), ("attn.proj", (dim, dim)),
+                                ("mlp.fc1", (4 * dim, dim)), ("mlp.fc2", (dim, 4 * dim)),
+                                ("mlp.dwconv.dwconv", (4 * dim, 1, 3, 3))):
+                put(blk + name + ".weight", *shape)
+                put(blk + name + ".bias", shape[0])
+            if sr > 1:
+                put(blk + "attn.sr.weight", dim, dim, sr, sr), put(blk + "attn.sr.bias", dim)
+                put(blk + "attn.norm.weight", dim), put(blk + "attn.norm.bias", dim)
+        put(f"{pre}norm{s}.weight", dim), put(f"{pre}norm{s}.bias", dim)
+        prev = dim
+    if not with_prefix:
+        put("head.weight", 1000, spec.embed_dims[-1]), put("head.bias", 1000)  # ImageNet classifier
+        return state
+    dec = spec.decoder_dim
+    for s, dim in enumerate(spec.embed_dims, 1):
+        put(f"decode_head.linear_c{s}.proj.weight", dec, dim), put(f"decode_head.linear_c{s}.proj.bias", dec)
+    put("decode_head.linear_fuse.conv.weight", dec, 4 * dec, 1, 1)
+    for name in ("weight", "bias", "running_mean"):
+        put(f"decode_head.linear_fuse.bn.{name}", dec)
+    state["decode_head.linear_fuse.bn.running_var"] = torch.rand(dec) + 0.5
+    state["decode_head.linear_fuse.bn.num_batches_tracked"] = torch.tensor(5)
+    put("decode_head.linear_pred.weight", classes, dec, 1, 1), put("decode_head.linear_pred.bias", classes)
+    put("decode_head.conv_seg.weight", classes, dec, 1, 1), put("decode_head.conv_seg.bias", classes)
+    return state
+
+
+def test_nvlabs_model_checkpoint(tmp_path):
+    official = _official_state("b0", 150)
+    torch.save({"meta": {"CLASSES": ["wall"]}, "state_dict": official}, tmp_path / "segformer.b0.pth")
+    info = convert_file(str(tmp_path / "segformer.b0.pth"), str(tmp_path / "b0.pdparams"), fmt="nvlabs")
+    assert (info.variant, info.num_classes, info.decoder_dim) == ("b0", 150, 256)
+    assert sorted(info.dropped) == ["decode_head.conv_seg.bias", "decode_head.conv_seg.weight",
+                                    "decode_head.linear_fuse.bn.num_batches_tracked"]
+    model = SegFormer(150, mit("b0"), pretrained=str(tmp_path / "b0.pdparams"))  # strict loading
+    got = model.state_dict()
+    q = official["backbone.block2.1.attn.q.weight"].numpy()
+    np.testing.assert_array_equal(got["backbone.block2.1.attn.q.weight"].numpy(), q.T)  # Linear transposed
+    np.testing.assert_array_equal(got["backbone.block1.0.attn.sr.weight"].numpy(),
+                                  official["backbone.block1.0.attn.sr.weight"].numpy())  # conv as is
+    np.testing.assert_array_equal(got["linear_fuse._batch_norm._variance"].numpy(),
+                                  official["decode_head.linear_fuse.bn.running_var"].numpy())
+    np.testing.assert_array_equal(got["linear_c3.proj.weight"].numpy(),
+                                  official["decode_head.linear_c3.proj.weight"].numpy().T)
+    # the .pth is also accepted directly as `pretrained:`
+    direct = SegFormer(150, mit("b0"), pretrained=str(tmp_path / "segformer.b0.pth"))
+    np.testing.assert_array_equal(direct.linear_pred.weight.numpy(), model.linear_pred.weight.numpy())
+
+
+def test_nvlabs_imagenet_backbone(tmp_path):
+    torch.save(_official_state("b1", with_prefix=False), tmp_path / "mit_b1.pth")
+    info = convert_file(str(tmp_path / "mit_b1.pth"), str(tmp_path / "mit_b1.pdparams"))
+    assert info.format == "nvlabs" and info.backbone_only and info.variant == "b1"
+    assert info.dropped == ["head.weight", "head.bias"]
+    backbone = mit("b1", pretrained=str(tmp_path / "mit_b1.pdparams"))
+    assert backbone.block4[1].mlp.fc2.weight.shape == [2048, 512]
+
+
+def test_paddleseg_format_and_variant_inference(tmp_path):
+    from paddleseg.models import SegFormer as PaddleSegSegFormer
+    from paddleseg.models.backbones.mix_transformer import MixVisionTransformer_B3
+
+    theirs = PaddleSegSegFormer(19, MixVisionTransformer_B3(), 768)
+    paddle.save(theirs.state_dict(), str(tmp_path / "pseg.pdparams"))
+    info = convert_file(str(tmp_path / "pseg.pdparams"), str(tmp_path / "ours.pdparams"))
+    assert (info.format, info.variant, info.num_classes) == ("paddleseg", "b3", 19)
+    converted = paddle.load(str(tmp_path / "ours.pdparams"))
+    for key, value in theirs.state_dict().items():
+        np.testing.assert_array_equal(converted[key].numpy(), value.numpy())
+
+
+def test_variant_is_checked_and_inferred():
+    state = {k: v.numpy() for k, v in SegFormer(2, mit("b2")).state_dict().items()}
+    assert describe(state)[0] == "b2"
+    with pytest.raises(ConversionError, match="not those of b3"):
+        describe(state, "b3")
+
+
+def test_unknown_format_is_named(tmp_path):
+    from safetensors.numpy import save_file
+
+    save_file({"model.layer1.conv.weight": np.zeros((2, 2), "float32")}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ConversionError, match=r"other\.safetensors matches no known SegFormer format; "
+                                              r"expected keys like hf: segformer\.encoder"):
+        load_any(str(tmp_path / "other.safetensors"))
+    hf = _hf_model("b0")
+    hf.save_pretrained(tmp_path / "hf")
+    with pytest.raises(ConversionError, match="expected keys like nvlabs"):
+        load_any(str(tmp_path / "hf"), fmt_name="nvlabs")
+    state = read_tensors(str(tmp_path / "hf"))
+    state["segformer.encoder.block.0.0.attention.self.rotary.weight"] = np.zeros(2, "float32")
+    save_file(state, str(tmp_path / "odd.safetensors"))
+    with pytest.raises(ConversionError, match=r"odd\.safetensors: 1 key\(s\) match no hf rule.*rotary"):
+        load_any(str(tmp_path / "odd.safetensors"))
+
+
+def test_safetensors_need_no_torch(tmp_path, monkeypatch):
+    _hf_model("b0").save_pretrained(tmp_path / "hf")
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # any `import torch` now fails
+    state = read_tensors(str(tmp_path / "hf" / "model.safetensors"))
+    assert "segformer.encoder.block.0.0.attention.self.query.weight" in state
