@@ -30,6 +30,8 @@ def components() -> List[Tuple[manager.ComponentManager, str, Any]]:
     """(manager, name, object) for everything this package registers."""
     from .backbone import VARIANT_FACTORIES, MixVisionTransformer
     from .data.dataset import RSParcelDataset
+    from .data.geotiff import GeoTiffDataset
+    from .data.transforms import BandNormalize
     from .model import SegFormer
 
     items = [(manager.MODELS, "SegFormer", SegFormer),
@@ -37,6 +39,9 @@ def components() -> List[Tuple[manager.ComponentManager, str, Any]]:
     items += [(manager.BACKBONES, name, fn) for name, fn in VARIANT_FACTORIES.items()]
     # Datasets whose class carries NUM_CLASSES / IMG_CHANNELS / IGNORE_INDEX, as SegBuilder requires.
     items.append((manager.DATASETS, "RSParcelDataset", RSParcelDataset))
+    # Datasets whose facts come from their config (the entry points' builder hands them over).
+    items.append((manager.DATASETS, "GeoTiffDataset", GeoTiffDataset))
+    items.append((manager.TRANSFORMS, "BandNormalize", BandNormalize))
     return items
 
 
@@ -76,7 +81,7 @@ def register() -> Dict[str, List[str]]:
 
 def unregister() -> None:
     """Restore every name to what it was before :func:`register`."""
-    managers = {m.name: m for m in (manager.MODELS, manager.BACKBONES, manager.DATASETS)}
+    managers = {m.name: m for m in (manager.MODELS, manager.BACKBONES, manager.DATASETS, manager.TRANSFORMS)}
     for (mgr_name, name), before in list(_previous.items()):
         table = managers[mgr_name].components_dict
         if before is None:

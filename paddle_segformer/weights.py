@@ -170,8 +170,8 @@ def load_state_dict_strict(layer: nn.Layer, state: Mapping, source: str = "check
         report.skipped = True
     new_state = {k: state[k] for k in report.loaded}
     for key, value in new_state.items():
-        if isinstance(value, np.ndarray):
-            new_state[key] = paddle.to_tensor(value)
+        if isinstance(value, np.ndarray):  # converted foreign weights: match the model's dtype (fp16 files too)
+            new_state[key] = paddle.to_tensor(value, dtype=model_sd[key].dtype)
     layer.set_state_dict(new_state)
     level = logging.WARNING if (report.missing or report.unexpected or report.reinitialised or report.adapted
                                 or report.skipped) else logging.INFO

@@ -9,6 +9,9 @@ from paddle_segformer.convert.checkpoint import describe, load_any, read_tensors
 from paddle_segformer.convert.rules import ConversionError
 from paddle_segformer.model import SegFormer
 from paddle_segformer.variants import MIT_VARIANTS
+from paddle_segformer.weights import load_state_dict_strict
+
+from .conftest import REPO
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -22,11 +25,37 @@ def _hf_model(variant="b0", num_labels=7, channels=3, backbone_only=False, seed=
     torch.manual_seed(seed)
     cls = transformers.SegformerModel if backbone_only else transformers.SegformerForSemanticSegmentation
     model = cls(config).eval()
-    if not backbone_only:  # non-trivial BatchNorm statistics, so the BN mapping is really checked
-        bn = model.decode_head.batch_norm
-        bn.running_mean.uniform_(-0.5, 0.5)
-        bn.running_var.uniform_(0.5, 2.0)
+    _randomise_torch(model)
     return model
+
+
+def _randomise_torch(model):
+    """Every weight, bias, LayerNorm and BatchNorm tensor random: a swapped name cannot go unnoticed."""
+    with torch.no_grad():
+        for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+            if not tensor.is_floating_point():
+                continue
+            if name.endswith("running_var"):
+                tensor.uniform_(0.5, 2.0)
+            elif tensor.ndim == 1:
+                tensor.normal_(0.0 if name.endswith("bias") else 1.0, 0.1)
+            else:
+                tensor.normal_(0.0, 0.05)
+
+
+def _randomise_paddle(model, seed=0):
+    rng = np.random.default_rng(seed)
+    state = {}
+    for name, value in model.state_dict().items():
+        shape = tuple(value.shape)
+        if name.endswith("_variance"):
+            array = rng.uniform(0.5, 2.0, shape)
+        elif len(shape) == 1:
+            array = rng.normal(0.0 if name.endswith("bias") or name.endswith("_mean") else 1.0, 0.1, shape)
+        else:
+            array = rng.normal(0.0, 0.05, shape)
+        state[name] = paddle.to_tensor(array.astype("float32"))
+    model.set_state_dict(state)
 
 
 def _inputs(channels, size, seed=1):
@@ -40,7 +69,8 @@ def test_parity_with_transformers(tmp_path, variant, channels, classes):
     info = convert_file(str(tmp_path / "hf"), str(tmp_path / "ours.pdparams"))
     assert (info.format, info.variant, info.in_channels, info.num_classes) == ("hf", variant, channels, classes)
     ours = SegFormer(classes, mit(variant, in_channels=channels))
-    ours.set_state_dict(paddle.load(str(tmp_path / "ours.pdparams")))
+    report = load_state_dict_strict(ours, paddle.load(str(tmp_path / "ours.pdparams")), allow_new_classes=False)
+    assert not report.unexpected and len(report.loaded) == len(ours.state_dict())
     ours.eval()
     for size in ((64, 64), (67, 93)):
         x = _inputs(channels, size)
@@ -79,8 +109,8 @@ def test_backbone_only_parity(tmp_path):
 
 
 def test_ours_to_hf_and_back_is_bit_identical(tmp_path):
-    paddle.seed(3)
     ours = SegFormer(6, mit("b2", in_channels=4))
+    _randomise_paddle(ours)
     state = {k: v.numpy() for k, v in ours.state_dict().items()}
     out, info = to_hf(ours.state_dict(), str(tmp_path / "hf"))
     assert info.variant == "b2"
@@ -219,3 +249,43 @@ def test_safetensors_need_no_torch(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # any `import torch` now fails
     state = read_tensors(str(tmp_path / "hf" / "model.safetensors"))
     assert "segformer.encoder.block.0.0.attention.self.query.weight" in state
+
+
+def test_transformers5_module_names_and_containers(tmp_path):
+    hf = _hf_model("b0", 3)
+    hf.save_pretrained(tmp_path / "hub")
+    reference, _ = load_any(str(tmp_path / "hub"))
+    # a torch.save of the live module (transformers-5 names), wrapped as DDP training scripts do
+    torch.save({"model": {f"module.{k}": v for k, v in hf.state_dict().items()}}, tmp_path / "live.bin")
+    converted, info = load_any(str(tmp_path / "live.bin"))
+    assert info.format == "hf" and set(converted) == set(reference)
+    for key in reference:
+        np.testing.assert_array_equal(converted[key], reference[key], err_msg=key)
+
+
+def test_convert_weights_cli_both_ways(tmp_path):
+    import subprocess
+    import sys
+
+    _hf_model("b0", 5).save_pretrained(tmp_path / "hf")
+    script = str(REPO / "scripts" / "convert_weights.py")
+    run = subprocess.run([sys.executable, script, "--src", str(tmp_path / "hf"), "--out", str(tmp_path / "b0.pdparams")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "(hf) ->" in run.stdout and "MiT-B0 model with 5 classes" in run.stdout
+    back = subprocess.run([sys.executable, script, "--src", str(tmp_path / "b0.pdparams"), "--to", "hf", "--out",
+                           str(tmp_path / "again")], capture_output=True, text=True)
+    assert back.returncode == 0, back.stderr
+    first, second = read_tensors(str(tmp_path / "hf")), read_tensors(str(tmp_path / "again"))
+    assert set(first) == set(second)
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+    bad = subprocess.run([sys.executable, script, "--src", str(tmp_path / "hf"), "--variant", "b9", "--out",
+                          str(tmp_path / "x.pdparams")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown MiT variant 'b9'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_format_named_against_layout(tmp_path):
+    torch.save(_official_state("b0", with_prefix=False), tmp_path / "mit_b0.pth")
+    with pytest.raises(ConversionError, match=r"PyTorch \(out, in\) layout, which is the nvlabs format, not paddleseg"):
+        load_any(str(tmp_path / "mit_b0.pth"), fmt_name="paddleseg")

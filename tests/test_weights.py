@@ -30,11 +30,16 @@ def test_rgb_mean_keeps_activations_for_equal_bands(bands):
 
 
 def test_other_strategies():
+    expected_mean = RGB_WEIGHT.mean(axis=1) * 3 / 5
     mean = adapt_in_channels(RGB_WEIGHT, 5, "mean")
-    np.testing.assert_allclose(mean[:, 0], mean[:, 4])
+    for band in range(5):
+        np.testing.assert_allclose(mean[:, band], expected_mean, rtol=1e-5)
+    rgb = adapt_in_channels(RGB_WEIGHT, 5, "rgb_mean")
+    np.testing.assert_allclose(rgb[:, 4], expected_mean, rtol=1e-5)
     rand = adapt_in_channels(RGB_WEIGHT, 5, "random")
     np.testing.assert_array_equal(rand[:, :3], RGB_WEIGHT)
     assert abs(rand[:, 3:].std() - RGB_WEIGHT.std()) < 0.2
+    np.testing.assert_array_equal(adapt_in_channels(RGB_WEIGHT, 2, "random"), RGB_WEIGHT[:, :2])
     with pytest.raises(ValueError, match="band_adapt must be one of"):
         adapt_in_channels(RGB_WEIGHT, 4, "zeros")
 
@@ -55,6 +60,22 @@ def test_four_band_model_from_rgb_backbone(rgb_backbone_file, caplog):
     np.testing.assert_allclose(backbone.patch_embed1.proj.weight.numpy()[:, :3] * 4 / 3,
                                source["patch_embed1.proj.weight"].numpy(), rtol=1e-5)
     np.testing.assert_array_equal(backbone.block3[1].attn.kv.weight.numpy(), source["block3.1.attn.kv.weight"].numpy())
+    rgb = source["patch_embed1.proj.weight"].numpy()
+    np.testing.assert_allclose(backbone.patch_embed1.proj.weight.numpy()[:, 3], rgb.mean(axis=1) * 3 / 4, rtol=1e-5)
+
+
+def test_band_strategy_selectable_in_config(rgb_backbone_file, tiny_data, tmp_path, registered):
+    from paddle_segformer.cli.runtime import load_config
+
+    from .conftest import write_config
+
+    cfg = write_config(tmp_path / "c.yml", tiny_data, {"model": {"backbone": {
+        "in_channels": 3, "pretrained": str(rgb_backbone_file), "band_adapt": "mean"}}})
+    _, builder = load_config(str(cfg))
+    assert builder.model.backbone.patch_embed1.proj.weight.shape[1] == 3  # same band count: untouched
+    backbone = mit("b0", in_channels=2, pretrained=str(rgb_backbone_file), band_adapt="mean")
+    rgb = paddle.load(str(rgb_backbone_file))["patch_embed1.proj.weight"].numpy()
+    np.testing.assert_allclose(backbone.patch_embed1.proj.weight.numpy()[:, 1], rgb.mean(axis=1) * 3 / 2, rtol=1e-5)
 
 
 def test_missing_backbone_keys_fail_unless_opted_out(rgb_backbone_file, tmp_path, caplog):
@@ -77,8 +98,11 @@ def test_report_counts_and_new_classes(tmp_path, caplog):
     state["aux_head.weight"] = paddle.zeros([3])
     paddle.save(state, str(tmp_path / "city.pdparams"))
     target = SegFormer(4, mit("b0"))
+    fresh = target.linear_pred.weight.numpy().copy()
     with caplog.at_level(logging.INFO, logger="paddle_segformer.weights"):
         report = load_pretrained(target, str(tmp_path / "city.pdparams"))
+    np.testing.assert_array_equal(target.linear_pred.weight.numpy(), fresh)  # kept its own classifier
+    np.testing.assert_array_equal(target.linear_fuse._conv.weight.numpy(), source.linear_fuse._conv.weight.numpy())
     assert report.unexpected == ["aux_head.weight"]
     assert report.reinitialised == ["linear_pred.weight", "linear_pred.bias"]
     assert len(report.loaded) == len(state) - 3 and not report.missing

@@ -72,11 +72,53 @@ class ConfigError(ValueError):
     """A config file that cannot be loaded or built; the message names the file."""
 
 
+def _builder_class():
+    """PaddleSeg's SegBuilder, taught about datasets whose facts live in their config block."""
+    from functools import cached_property
+
+    from paddleseg.cvlibs import SegBuilder
+
+    def configured(cls: Any, cfg: Dict[str, Any]) -> Any:
+        if not getattr(cls, "CONFIG_DRIVEN", False):
+            return cls
+        missing = [k for k in ("num_classes", "img_channels") if k not in cfg]
+        if missing:
+            raise ConfigError(f"dataset type {cls.__name__} needs {' and '.join(missing)} in its config")
+        facts = {"NUM_CLASSES": cfg["num_classes"], "IMG_CHANNELS": cfg["img_channels"],
+                 "IGNORE_INDEX": cfg.get("ignore_index", 255)}
+        return type(cls.__name__, (cls,), facts)
+
+    class SegFormerBuilder(SegBuilder):
+        def __init__(self, config: Any, comp_list: Optional[list] = None):
+            super().__init__(config, comp_list)
+            train, val = config.dic.get("train_dataset") or {}, config.dic.get("val_dataset") or {}
+            if train and val and train.get("type") == val.get("type") and getattr(
+                    self.load_component_class(train.get("type")), "CONFIG_DRIVEN", False):
+                for key in ("num_classes", "img_channels", "ignore_index"):  # written once, in train_dataset
+                    if key in train:
+                        val.setdefault(key, train[key])
+
+        def _dataset_class(self, cfg: Dict[str, Any]) -> Any:
+            if not cfg:
+                raise ConfigError("the config has no dataset block")
+            return configured(self.load_component_class(cfg.get("type")), cfg)
+
+        @cached_property
+        def train_dataset_class(self) -> Any:
+            return self._dataset_class(self.config.train_dataset_cfg)
+
+        @cached_property
+        def val_dataset_class(self) -> Any:
+            return self._dataset_class(self.config.val_dataset_cfg)
+
+    return SegFormerBuilder
+
+
 def load_config(path: str, learning_rate: Optional[float] = None, batch_size: Optional[int] = None,
                 iters: Optional[int] = None, opts: Optional[List[str]] = None) -> Tuple[Any, Any]:
     """Register our components, then parse ``path`` with PaddleSeg's Config; returns (cfg, builder)."""
     import paddle_segformer
-    from paddleseg.cvlibs import Config, SegBuilder
+    from paddleseg.cvlibs import Config
 
     if not path or not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
@@ -92,7 +134,7 @@ def load_config(path: str, learning_rate: Optional[float] = None, batch_size: Op
         cfg = Config(path, learning_rate=learning_rate, batch_size=batch_size, iters=iters, opts=opts)
     except (AssertionError, KeyError, TypeError, ValueError, OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: invalid config: {exc}") from exc
-    return cfg, SegBuilder(cfg)
+    return cfg, _builder_class()(cfg)
 
 
 def build(builder: Any, what: str, path: str) -> Any:

@@ -33,9 +33,10 @@ def _as_numpy(value: object) -> np.ndarray:
 def read_tensors(path: str, trust_pickle: bool = False) -> Dict[str, np.ndarray]:
     """Any supported checkpoint file (or HF folder) -> {key: numpy array}."""
     if os.path.isdir(path):
-        found = [os.path.join(path, name) for name in HF_FILES if os.path.isfile(os.path.join(path, name))]
+        names = HF_FILES + ("model.pdparams",)  # a Hugging Face folder or a PaddleSeg iter_N folder
+        found = [os.path.join(path, name) for name in names if os.path.isfile(os.path.join(path, name))]
         if not found:
-            raise ConversionError(f"{path}: folder holds none of {', '.join(HF_FILES)}")
+            raise ConversionError(f"{path}: folder holds none of {', '.join(names)}")
         path = found[0]
     if not os.path.isfile(path):
         raise ConversionError(f"checkpoint not found: {path}")
@@ -78,8 +79,8 @@ def _read_torch(path: str, trust_pickle: bool) -> dict:
     except Exception as exc:
         if trust_pickle:
             raise
-        raise ConversionError(f"{path}: not loadable as plain weights ({exc}); if you trust the file, "
-                              "pass --trust_pickle") from exc
+        raise ConversionError(f"{path}: not loadable as plain weights ({exc}); if you trust the file, convert "
+                              "it once with scripts/convert_weights.py --trust_pickle") from exc
 
 
 def _add_prefixes(state: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
@@ -103,7 +104,11 @@ def find_format(state: Mapping[str, np.ndarray], name: Optional[str] = None, pat
         kv = state["backbone.block1.0.attn.kv.weight"]
         paddle_layout = kv.shape[1] == 2 * kv.shape[0]
         guess = formats.PADDLESEG if paddle_layout else formats.NVLABS
-        fmt = guess if name in (None, guess.name) else None
+        if name not in (None, guess.name):
+            layout = "Paddle (in, out)" if paddle_layout else "PyTorch (out, in)"
+            raise ConversionError(f"{path or 'checkpoint'}: has the official key names but its Linear weights are "
+                                  f"in {layout} layout, which is the {guess.name} format, not {name}")
+        fmt = guess
     if fmt is None:
         expected = {"hf": "segformer.encoder.* (or segformer.stages.*) and decode_head.*",
                     "nvlabs": "backbone.patch_embed1.*, backbone.block1.0.attn.q.*, decode_head.linear_fuse.conv.*",
@@ -143,7 +148,10 @@ def describe(state: Mapping[str, np.ndarray], variant: Optional[str] = None) -> 
     if variant is not None:
         from ..variants import variant_key
 
-        variant = variant_key(variant)
+        try:
+            variant = variant_key(variant)
+        except KeyError as exc:
+            raise ConversionError(str(exc.args[0])) from exc
         spec = MIT_VARIANTS[variant]
         if (spec.embed_dims, spec.depths) != (dims, depths):
             raise ConversionError(f"checkpoint has embed dims {dims} and depths {depths}, not those of {variant}")

@@ -37,7 +37,7 @@ OUR_RULES: Tuple[Rule, ...] = (
 )
 
 PADDLESEG = Format("paddleseg", tuple(Rule(r.src, r.dst) for r in OUR_RULES),  # Paddle layout already
-                   signature=r"^linear_fuse\._conv\.weight$")
+                   ignore=(r"^head\.(weight|bias)$",), signature=r"^linear_fuse\._conv\.weight$")
 
 # NVlabs/SegFormer (mmsegmentation) segformer.b*.pth and the ImageNet mit_b*.pth backbones.
 NVLABS = Format(

@@ -12,10 +12,14 @@ import paddle
 from paddleseg.core import infer
 from paddleseg.transforms import Compose
 
-from ..io.image import list_images, read_image, write_png
+from ..io.image import RASTER_EXTS, ImageReadError, list_images, read_image, write_png
+from ..io.raster import RasterMeta, label_colormap, nodata_mask, read_raster, write_label_raster
 from ..visualize import colorize, overlay, palette
 
 logger = logging.getLogger(__name__)
+
+PIXELWISE = ("Normalize", "BandNormalize")
+NODATA_LABEL = 255
 
 
 @dataclass
@@ -47,6 +51,20 @@ class Predictor:
         self.slide = dict(is_slide=is_slide, crop_size=crop_size, stride=stride)
         self.aug = dict(scales=scales, flip_horizontal=flip_horizontal, flip_vertical=flip_vertical) if aug_eval else None
 
+    def preprocess(self, img: np.ndarray) -> np.ndarray:
+        """Raw (h, w, C) -> normalised float32 (h, w, C); only for pixel-wise transforms (tiling)."""
+        data = {"img": img.astype(np.float32), "trans_info": []}
+        for op in self.transforms.transforms:
+            if type(op).__name__ not in PIXELWISE:
+                raise ValueError(f"tiled prediction needs pixel-wise eval transforms; {type(op).__name__} is not")
+            data = op(data)
+        return data["img"]
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """(N, C, h, w) normalised -> (N, K, h, w) logits at the same size."""
+        with paddle.no_grad():
+            return self.model(paddle.to_tensor(batch))[0].numpy()
+
     def predict(self, img: np.ndarray) -> np.ndarray:
         """(H, W, C) image (RGB order, any dtype) -> (H, W) uint8 class ids."""
         data = self.transforms({"img": img.astype(np.float32), "trans_info": []})
@@ -58,16 +76,26 @@ class Predictor:
                 pred, _ = infer.inference(self.model, x, trans_info=data["trans_info"], **self.slide)
         return pred.numpy()[0, 0].astype(np.uint8)
 
-    def predict_file(self, path: Path) -> Tuple[np.ndarray, np.ndarray]:
+    def predict_file(self, path: Path) -> Tuple[np.ndarray, np.ndarray, Optional[RasterMeta]]:
+        """(image, labels, raster metadata or None); source nodata pixels get ``NODATA_LABEL``."""
+        if str(path).lower().endswith(RASTER_EXTS):
+            img, meta = read_raster(path)
+            if img.shape[2] != self.img_channels:
+                raise ImageReadError(f"{path}: has {img.shape[2]} band(s), the config expects {self.img_channels}")
+            mask = nodata_mask(img, meta.nodata)
+            labels = self.predict(img)
+            if mask is not None:
+                labels[mask] = NODATA_LABEL
+            return img, labels, meta
         img = read_image(path, channels=self.img_channels)
-        return img, self.predict(img)
+        return img, self.predict(img), None
 
 
 def output_paths(save_dir: Path, rel: Path) -> Dict[str, Path]:
     """Where the outputs of an input at relative path ``rel`` go (same stem everywhere)."""
     stem = rel.with_suffix(".png")
     return {"label": save_dir / "label" / stem, "pseudo_color": save_dir / "pseudo_color" / stem,
-            "overlay": save_dir / "overlay" / stem}
+            "overlay": save_dir / "overlay" / stem, "geotiff": save_dir / "geotiff" / rel.with_suffix(".tif")}
 
 
 def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_classes: int,
@@ -75,7 +103,8 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     """Predict every image under ``image_path`` (recursively: jpg/png/bmp/tif).
 
     Writes ``label/`` (submission-ready palette PNGs whose pixel values are class ids),
-    ``pseudo_color/`` and ``overlay/`` under ``save_dir``, keeping sub-folders and file stems.
+    ``pseudo_color/`` and ``overlay/`` under ``save_dir``, keeping sub-folders and file stems; for a
+    tif also ``geotiff/NAME.tif`` with the source's CRS, transform and nodata and a colour table.
     A file that fails is reported in the summary and the others are still written.
     """
     from tqdm import tqdm
@@ -96,7 +125,10 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
                 raise ValueError(f"same folder and stem as {claimed[targets['label']].name}: "
                                  f"outputs would overwrite each other")
             claimed[targets["label"]] = path
-            img, label = predictor.predict_file(path)
+            img, label, meta = predictor.predict_file(path)
+            if meta is not None:  # tif in: also a label GeoTIFF in the same place on the ground
+                write_label_raster(targets["geotiff"], label, meta, label_colormap(table, num_classes),
+                                   nodata=NODATA_LABEL if meta.nodata is not None else None)
             write_png(targets["label"], label, palette=flat_palette)
             write_png(targets["pseudo_color"], colorize(label, table))
             write_png(targets["overlay"], overlay(img, label, table))

@@ -1,0 +1,83 @@
+"""GeoTIFF / multi-band raster dataset: any band count, 8/16-bit or float, config-driven facts."""
+from __future__ import annotations
+
+import logging
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+from ..io.image import RASTER_EXTS, check_label_values, check_same_size, read_image, read_label
+from ..io.raster import nodata_mask, read_raster
+from .check import check_pairs
+from .dataset import SegListDataset
+from .transforms import BandNormalize
+
+logger = logging.getLogger(__name__)
+
+# PaddleSeg transforms defined only for 3-band 8-bit images (colour maths, /255 scaling).
+EIGHT_BIT_RGB_ONLY = {"RandomDistort": "colour jitter works on 8-bit RGB through PIL",
+                      "Normalize": "it divides by 255; use BandNormalize with statistics of your bands",
+                      "RandomBlur": "it runs OpenCV filters on 8-bit images",
+                      "RandomNoise": "it clips to 0..255"}
+
+
+def check_transforms(transforms: List, where: str) -> Optional[BandNormalize]:
+    """Refuse 8-bit-RGB-only transforms; return the BandNormalize of the list (required)."""
+    for op in transforms:
+        name = type(op).__name__
+        if name in EIGHT_BIT_RGB_ONLY:
+            raise ValueError(f"{where}: transform {name} cannot be used on N-band / 16-bit rasters "
+                             f"({EIGHT_BIT_RGB_ONLY[name]})")
+    norms = [op for op in transforms if isinstance(op, BandNormalize)]
+    if not norms:
+        raise ValueError(f"{where}: add a BandNormalize transform (per-band statistics; see scripts/band_stats.py)")
+    return norms[0]
+
+
+class GeoTiffDataset(SegListDataset):
+    """Rasters (tif, or jpg/png) listed in a file, labels as tif or png.
+
+    ``num_classes``, ``img_channels`` and ``ignore_index`` come from the dataset config (the entry
+    points hand them to the model and the loss). Source nodata pixels become ``ignore_index`` in
+    the labels and the normaliser's zero point in the image. ``check`` validates every pair when
+    the dataset is built and logs the class frequencies.
+    """
+
+    CONFIG_DRIVEN = True  # see paddle_segformer.cli.runtime.SegFormerBuilder
+
+    def __init__(self, mode: str, dataset_root: str, transforms: list, num_classes: int, img_channels: int,
+                 train_path: Optional[str] = None, val_path: Optional[str] = None, test_path: Optional[str] = None,
+                 separator: str = " ", ignore_index: int = 255, check: bool = True):
+        super().__init__(mode, dataset_root, transforms, num_classes=num_classes, img_channels=img_channels,
+                         train_path=train_path, val_path=val_path, test_path=test_path, separator=separator,
+                         ignore_index=ignore_index)
+        self.normalize = check_transforms(list(transforms), f"{mode} dataset")
+        if self.normalize.bands != img_channels:
+            raise ValueError(f"BandNormalize has statistics for {self.normalize.bands} band(s), "
+                             f"img_channels is {img_channels}")
+        self.summary = check_pairs(self.file_list, self.num_classes, self.img_channels, self.ignore_index) \
+            if check else None
+
+    def load(self, idx: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        image_path, label_path = self.file_list[idx]
+        if image_path.lower().endswith(RASTER_EXTS):
+            image, meta = read_raster(image_path)
+            nodata = nodata_mask(image, meta.nodata)
+        else:
+            image, nodata = read_image(image_path), None
+        if image.shape[2] != self.img_channels:
+            from ..io.image import ImageReadError
+
+            raise ImageReadError(f"{image_path}: has {image.shape[2]} band(s), the config expects {self.img_channels}")
+        image = image.astype(np.float32)
+        if nodata is not None and nodata.any():
+            image[nodata] = self.normalize.fill_values()
+        label = None
+        if label_path is not None:
+            label = read_label(label_path)
+            check_same_size(image, label, image_path, label_path)
+            check_label_values(label, self.num_classes, self.ignore_index, label_path)
+            label = label.astype(np.int64)
+            if nodata is not None:
+                label[nodata] = self.ignore_index
+        return image, label

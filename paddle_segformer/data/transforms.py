@@ -1,0 +1,70 @@
+"""Per-band normalisation for N-band 8/16-bit/float rasters (a PaddleSeg transform). Numpy only.
+
+Config (``transforms`` list of a dataset):
+
+    - type: BandNormalize
+      mode: meanstd            # (x - mean) / std
+      mean: [412.0, 655.1, 590.3, 2231.9]
+      std: [180.2, 210.7, 240.9, 700.4]
+    - type: BandNormalize
+      mode: minmax             # (x - min) / (max - min), e.g. min 0, max 10000 for reflectance
+      min: [0, 0, 0, 0]
+      max: [10000, 10000, 10000, 10000]
+    - type: BandNormalize
+      mode: percentile         # clip to per-band percentile values (from band_stats.py), scale to 0..1
+      low: [90.0, 150.0, 120.0, 300.0]
+      high: [1800.0, 2100.0, 2400.0, 5200.0]
+
+Nothing divides by 255 unless you say so.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+MODES = ("meanstd", "minmax", "percentile")
+
+
+class BandNormalize:
+    """Normalise each band with its own statistics; the band count is checked against them."""
+
+    def __init__(self, mode: str = "meanstd", mean: Optional[Sequence[float]] = None,
+                 std: Optional[Sequence[float]] = None, min: Optional[Sequence[float]] = None,  # noqa: A002
+                 max: Optional[Sequence[float]] = None, low: Optional[Sequence[float]] = None,  # noqa: A002
+                 high: Optional[Sequence[float]] = None):
+        if mode not in MODES:
+            raise ValueError(f"BandNormalize mode must be one of {', '.join(MODES)}, got {mode!r}")
+        given = {"meanstd": (mean, std), "minmax": (min, max), "percentile": (low, high)}[mode]
+        names = {"meanstd": ("mean", "std"), "minmax": ("min", "max"), "percentile": ("low", "high")}[mode]
+        if any(v is None for v in given):
+            raise ValueError(f"BandNormalize mode {mode} needs {names[0]} and {names[1]} (one value per band)")
+        first, second = (np.asarray(v, np.float32) for v in given)
+        if first.shape != second.shape or first.ndim != 1:
+            raise ValueError(f"BandNormalize: {names[0]} and {names[1]} must be lists of equal length")
+        spread = second if mode == "meanstd" else second - first
+        if np.any(spread <= 0):
+            raise ValueError(f"BandNormalize: every band needs {names[1]} > {'0' if mode == 'meanstd' else names[0]}")
+        self.mode = mode
+        self.offset, self.scale = first, spread
+        self.clip = mode == "percentile"
+        self.bands = int(first.shape[0])
+
+    def fill_values(self) -> np.ndarray:
+        """Per-band raw values that normalise to 0 (used for nodata pixels)."""
+        return self.offset.copy()
+
+    def apply(self, img: np.ndarray) -> np.ndarray:
+        """(H, W, C) raw -> (H, W, C) float32 normalised."""
+        if img.ndim == 2:
+            img = img[:, :, None]
+        if img.shape[2] != self.bands:
+            raise ValueError(f"BandNormalize has statistics for {self.bands} band(s), the image has {img.shape[2]}")
+        img = img.astype(np.float32)
+        if self.clip:
+            img = np.clip(img, self.offset, self.offset + self.scale)
+        return (img - self.offset) / self.scale
+
+    def __call__(self, data: Dict) -> Dict:
+        data["img"] = self.apply(data["img"])
+        return data

@@ -1,0 +1,101 @@
+"""Whole scenes in tiles with bounded memory: windows read from disk, logits blended, labels
+written to disk as each strip of rows is finished."""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..io.raster import LabelRasterWriter, RasterMeta, iter_windows, nodata_mask, read_meta, read_raster
+
+logger = logging.getLogger(__name__)
+
+LogitsFn = Callable[[np.ndarray], np.ndarray]  # (N, C, h, w) normalised float32 -> (N, K, h, w) logits
+
+
+def blend_weights(height: int, width: int, overlap: int) -> np.ndarray:
+    """(h, w) weights: 1 inside, ramping linearly to 1/(overlap+1) over ``overlap`` pixels at each edge."""
+    if overlap <= 0:
+        return np.ones((height, width), np.float32)
+
+    def ramp(n: int) -> np.ndarray:
+        r = np.minimum(np.arange(1, n + 1), np.arange(n, 0, -1)).astype(np.float32)
+        return np.minimum(r / (overlap + 1), 1.0)
+
+    return np.outer(ramp(height), ramp(width)).astype(np.float32)
+
+
+def predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.ndarray], src: str, dst: str,
+                  num_classes: int, tile: int = 512, overlap: int = 64, batch_size: int = 4,
+                  colormap: Optional[dict] = None, nodata_label: int = 255,
+                  progress: bool = True) -> RasterMeta:
+    """Predict the raster ``src`` tile by tile into the label GeoTIFF ``dst`` (georeferencing copied).
+
+    ``preprocess`` maps raw (h, w, C) pixels to normalised float32 (h, w, C) pixel by pixel. Tiles of
+    ``tile`` px overlap by ``overlap``; their logits are accumulated with :func:`blend_weights`, so
+    overlaps are averaged, not overwritten. Memory holds one strip of ``tile`` rows: the accumulator is
+    num_classes x tile x width float32, independent of the scene's height.
+    """
+    meta = read_meta(src)
+    windows = list(iter_windows(meta.height, meta.width, tile, overlap))
+    rows = sorted({w[0] for w in windows})
+    th = windows[0][2]
+    weight_cache = {}
+    done_rows = 0  # rows [0, done_rows) are written
+    acc = np.zeros((num_classes, th, meta.width), np.float32)
+    acc_top = 0  # scene row of acc[:, 0]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(windows), desc="tiles", unit="tile", disable=None)
+    writer = LabelRasterWriter(dst, meta, colormap, nodata=nodata_label if meta.nodata is not None else None)
+    try:
+        for i, row in enumerate(rows):
+            # rows above this strip's top can no longer receive logits: finish and write them
+            if row > acc_top:
+                done_rows = _flush(writer, acc, acc_top, row, src, meta, nodata_label)
+                shift = row - acc_top
+                acc = np.roll(acc, -shift, axis=1)
+                acc[:, th - shift:] = 0
+                acc_top = row
+            strip = [w for w in windows if w[0] == row]
+            for start in range(0, len(strip), batch_size):
+                batch_windows = strip[start:start + batch_size]
+                batch = np.stack([preprocess(read_raster(src, win)[0]).transpose(2, 0, 1) for win in batch_windows])
+                logits = logits_fn(batch.astype(np.float32))
+                for (r, c, h, w), logit in zip(batch_windows, logits):
+                    key = (h, w)
+                    if key not in weight_cache:
+                        weight_cache[key] = blend_weights(h, w, overlap)
+                    weight = weight_cache[key]
+                    acc[:, r - acc_top:r - acc_top + h, c:c + w] += logit * weight
+                if bar is not None:
+                    bar.update(len(batch_windows))
+        done_rows = _flush(writer, acc, acc_top, meta.height, src, meta, nodata_label)
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    assert done_rows == meta.height
+    writer.close()
+    return meta
+
+
+def _flush(writer: LabelRasterWriter, acc: np.ndarray, top: int, bottom: int, src: str,
+           meta: RasterMeta, nodata_label: int) -> int:
+    """argmax of scene rows [top, bottom) -> writer; returns ``bottom``."""
+    n = bottom - top
+    if n <= 0:
+        return top
+    # dividing by the (positive) weight sum would not change the argmax: blending is the weighted sum
+    labels = np.argmax(acc[:, :n], axis=0).astype(np.uint8)
+    if meta.nodata is not None:
+        raw, _ = read_raster(src, (top, 0, n, meta.width))
+        mask = nodata_mask(raw, meta.nodata)
+        labels[mask] = nodata_label
+    writer.write(labels, (top, 0, n, meta.width))
+    return bottom

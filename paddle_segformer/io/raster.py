@@ -1,0 +1,167 @@
+"""Rasters through rasterio (GDAL inside one wheel): arrays + georeferencing, windows, bands.
+
+Shapes are (H, W, C) for images; windows are (row, col, height, width). Imports no paddle.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .image import ImageReadError, PathLike
+
+Window = Tuple[int, int, int, int]  # row, col, height, width
+
+
+@dataclass(frozen=True)
+class RasterMeta:
+    """What a raster says about itself besides its pixels."""
+
+    height: int
+    width: int
+    count: int
+    dtype: str
+    crs: Optional[Any] = None  # rasterio.crs.CRS
+    transform: Optional[Any] = None  # affine.Affine
+    nodata: Optional[float] = None
+
+    @property
+    def georeferenced(self) -> bool:
+        return self.crs is not None
+
+
+def _rasterio():
+    try:
+        import rasterio
+    except ImportError as exc:  # pragma: no cover - rasterio is a runtime requirement
+        raise ImageReadError("reading tif needs rasterio (pip install rasterio)") from exc
+    return rasterio
+
+
+def read_meta(path: PathLike) -> RasterMeta:
+    """Size, band count, dtype, CRS, transform and nodata, without reading pixels."""
+    rasterio = _rasterio()
+    try:
+        with rasterio.open(os.fspath(path)) as src:
+            crs = src.crs if src.crs else None
+            transform = src.transform if crs is not None or not src.transform.is_identity else None
+            return RasterMeta(src.height, src.width, src.count, src.dtypes[0], crs, transform, src.nodata)
+    except Exception as exc:  # RasterioIOError and GDAL errors
+        raise ImageReadError(f"{os.fspath(path)}: cannot read raster ({exc})") from exc
+
+
+def read_raster(path: PathLike, window: Optional[Window] = None,
+                bands: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, RasterMeta]:
+    """(H, W, C) pixels (all or the 1-based ``bands``) of the whole raster or a ``window``, + metadata."""
+    rasterio = _rasterio()
+    from rasterio.windows import Window as RioWindow
+
+    meta = read_meta(path)
+    try:
+        with rasterio.open(os.fspath(path)) as src:
+            rio_window = None if window is None else RioWindow(window[1], window[0], window[3], window[2])
+            data = src.read(indexes=list(bands) if bands else None, window=rio_window)
+    except Exception as exc:
+        raise ImageReadError(f"{os.fspath(path)}: cannot read raster ({exc})") from exc
+    if bands:
+        bad = [b for b in bands if not 1 <= b <= meta.count]
+        if bad:
+            raise ImageReadError(f"{os.fspath(path)}: has {meta.count} band(s), asked for band(s) {bad}")
+    return np.ascontiguousarray(np.transpose(data, (1, 2, 0))), meta
+
+
+def nodata_mask(img: np.ndarray, nodata: Optional[float]) -> Optional[np.ndarray]:
+    """(H, W) True where every band equals the source's nodata value (None if it has none)."""
+    if nodata is None:
+        return None
+    if np.isnan(nodata):
+        return np.all(np.isnan(img), axis=-1)
+    return np.all(img == nodata, axis=-1)
+
+
+def label_colormap(table: np.ndarray, num_classes: int) -> Dict[int, Tuple[int, int, int, int]]:
+    return {i: (int(table[i][0]), int(table[i][1]), int(table[i][2]), 255) for i in range(num_classes)}
+
+
+class LabelRasterWriter:
+    """A single-band uint8 label GeoTIFF written window by window to ``NAME.part`` and renamed on
+    :meth:`close` (never a half-written file under the final name). Deflate-compressed, tiled,
+    with a colour table, the source's CRS and transform, and ``nodata`` where the source had nodata."""
+
+    def __init__(self, path: PathLike, meta: RasterMeta, colormap: Optional[Dict[int, tuple]] = None,
+                 nodata: Optional[int] = None):
+        rasterio = _rasterio()
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
+        os.close(fd)
+        self.tmp = tmp
+        profile: Dict[str, Any] = dict(driver="GTiff", height=meta.height, width=meta.width, count=1, dtype="uint8",
+                                       compress="deflate", tiled=meta.width >= 256 and meta.height >= 256)
+        if profile["tiled"]:
+            profile.update(blockxsize=256, blockysize=256)
+        if meta.crs is not None:
+            profile["crs"] = meta.crs
+        if meta.transform is not None:
+            profile["transform"] = meta.transform
+        if nodata is not None:
+            profile["nodata"] = nodata
+        self._dst = rasterio.open(tmp, "w", **profile)
+        if colormap:
+            self._dst.write_colormap(1, colormap)
+
+    def write(self, labels: np.ndarray, window: Window) -> None:
+        """(h, w) uint8 labels into ``window`` = (row, col, h, w)."""
+        from rasterio.windows import Window as RioWindow
+
+        row, col, h, w = window
+        self._dst.write(labels.astype(np.uint8)[None], window=RioWindow(col, row, w, h))
+
+    def close(self) -> None:
+        self._dst.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self._dst.close()
+        if os.path.exists(self.tmp):
+            os.unlink(self.tmp)
+
+    def __enter__(self) -> "LabelRasterWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_label_raster(path: PathLike, labels: np.ndarray, meta: RasterMeta,
+                       colormap: Optional[Dict[int, tuple]] = None, nodata: Optional[int] = None) -> None:
+    """Whole (H, W) label array to a georeferenced GeoTIFF (atomically)."""
+    with LabelRasterWriter(path, meta, colormap, nodata) as writer:
+        writer.write(labels, (0, 0, meta.height, meta.width))
+
+
+def iter_windows(height: int, width: int, tile: Union[int, Tuple[int, int]], overlap: int = 0) -> Iterator[Window]:
+    """Tiles of ``tile`` (h, w) stepping ``tile - overlap``; the last row/column shifts inward to end at the
+    border (no padding); a tile larger than the raster is clipped to it."""
+    th, tw = (tile, tile) if isinstance(tile, int) else tile
+    th, tw = min(th, height), min(tw, width)
+    if overlap >= min(th, tw) and (th < height or tw < width):
+        raise ValueError(f"overlap {overlap} must be smaller than the tile {th}x{tw}")
+
+    def starts(size: int, t: int):
+        step = max(t - overlap, 1)
+        out = list(range(0, max(size - t, 0) + 1, step))
+        if out[-1] + t < size:
+            out.append(size - t)
+        return out
+
+    for row in starts(height, th):
+        for col in starts(width, tw):
+            yield row, col, th, tw
