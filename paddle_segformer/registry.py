@@ -31,7 +31,7 @@ def components() -> List[Tuple[manager.ComponentManager, str, Any]]:
     from .backbone import VARIANT_FACTORIES, MixVisionTransformer
     from .data.dataset import RSParcelDataset
     from .data.geotiff import GeoTiffDataset
-    from .data.transforms import BandNormalize
+    from .data.transforms import BandNormalize, BandRandomPaddingCrop
     from .model import SegFormer
 
     items = [(manager.MODELS, "SegFormer", SegFormer),
@@ -41,7 +41,7 @@ def components() -> List[Tuple[manager.ComponentManager, str, Any]]:
     items.append((manager.DATASETS, "RSParcelDataset", RSParcelDataset))
     # Datasets whose facts come from their config (the entry points' builder hands them over).
     items.append((manager.DATASETS, "GeoTiffDataset", GeoTiffDataset))
-    items.append((manager.TRANSFORMS, "BandNormalize", BandNormalize))
+    items += [(manager.TRANSFORMS, cls.__name__, cls) for cls in (BandNormalize, BandRandomPaddingCrop)]
     return items
 
 

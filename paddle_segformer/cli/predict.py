@@ -13,25 +13,33 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
             opts: Optional[List[str]] = None, device: Optional[str] = None, is_slide: bool = False,
             crop_size: Optional[Sequence[int]] = None, stride: Optional[Sequence[int]] = None,
             aug_pred: bool = False, scales: Union[float, Sequence[float], None] = None,
-            flip_horizontal: bool = False, flip_vertical: bool = False):
+            flip_horizontal: bool = False, flip_vertical: bool = False, tile: Optional[int] = None,
+            overlap: Optional[int] = None, batch_size: Optional[int] = None):
     """Predict a file or folder; returns a :class:`PredictSummary` (failures listed, not raised).
 
     Test-time options come from the config's ``test_config``; arguments given here override them.
+    With ``tile`` (or ``test_config.tile``) rasters are predicted as whole scenes in tiles with
+    bounded memory and only the label GeoTIFF is written (see paddle_segformer.inference.tiled).
     """
     from ..inference.predictor import Predictor, predict_folder
     from .val import load_model_weights
 
     select_device(device)
     _, builder = load_config(config, opts=opts)
-    options = test_options(builder.config.test_config, aug_eval=aug_pred, scales=scales, is_slide=is_slide,
+    test_config = dict(builder.config.test_config or {})
+    options = test_options(test_config, aug_eval=aug_pred, scales=scales, is_slide=is_slide,
                            flip_horizontal=flip_horizontal, flip_vertical=flip_vertical, crop_size=crop_size,
                            stride=stride)
+    tiling = {"tile": tile or test_config.get("tile"),
+              "overlap": overlap if overlap is not None else test_config.get("overlap", 64),
+              "batch_size": batch_size or test_config.get("batch_size", 4)}
     model = build(builder, "model", config)
     load_model_weights(model, model_path)
     dataset_cls = build(builder, "val_dataset_class", config)
     channels = getattr(dataset_cls, "IMG_CHANNELS", None) or builder.config.val_dataset_cfg.get("img_channels", 3)
     predictor = Predictor(model, build(builder, "val_transforms", config), img_channels=channels, **options)
-    summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes)
+    summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes,
+                             tiling=tiling if tiling["tile"] else None)
     logger.info("%s\n  labels: %s/label  colour: %s/pseudo_color  overlays: %s/overlay",
                 summary.report(), save_dir, save_dir, save_dir)
     return summary
@@ -44,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image_path", required=True, help="an image or a folder of jpg/png/tif")
     p.add_argument("--save_dir", default="output/result")
     add_inference_args(p, "aug_pred")
+    p.add_argument("--tile", type=int, help="predict rasters as whole scenes in tiles of this size (bounded memory)")
+    p.add_argument("--overlap", type=int, help="tile overlap in pixels, blended on the logits (default 64)")
+    p.add_argument("--batch_size", type=int, help="tiles per forward pass (default 4)")
     return p
 
 

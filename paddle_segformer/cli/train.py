@@ -5,7 +5,8 @@ import argparse
 import os
 from typing import TYPE_CHECKING, List, Optional
 
-from .runtime import build, load_config, logger, prepare_env, resolve_precision, select_device, setup_logging
+from .runtime import build, load_config, logger, prepare_env, resolve_precision, select_device, setup_logging, \
+    test_options
 
 if TYPE_CHECKING:
     import paddle
@@ -71,7 +72,8 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
         core.train(model, train_dataset, val_dataset=val_dataset, optimizer=optimizer, save_dir=save_dir,
                    iters=cfg.iters, batch_size=cfg.batch_size, resume_model=resume_model,
                    save_interval=save_interval, log_iters=log_iters, num_workers=num_workers, use_vdl=use_vdl,
-                   losses=losses, keep_checkpoint_max=keep_checkpoint_max, test_config=cfg.test_config,
+                   losses=losses, keep_checkpoint_max=keep_checkpoint_max,
+                   test_config=test_options(cfg.test_config),  # only evaluate()'s keys (not tiling)
                    precision=precision, amp_level=amp_level)
     return model
 

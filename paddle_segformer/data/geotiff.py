@@ -21,13 +21,16 @@ EIGHT_BIT_RGB_ONLY = {"RandomDistort": "colour jitter works on 8-bit RGB through
                       "RandomNoise": "it clips to 0..255"}
 
 
-def check_transforms(transforms: List, where: str) -> Optional[BandNormalize]:
+def check_transforms(transforms: List, where: str, bands: int) -> BandNormalize:
     """Refuse 8-bit-RGB-only transforms; return the BandNormalize of the list (required)."""
     for op in transforms:
         name = type(op).__name__
         if name in EIGHT_BIT_RGB_ONLY:
             raise ValueError(f"{where}: transform {name} cannot be used on N-band / 16-bit rasters "
                              f"({EIGHT_BIT_RGB_ONLY[name]})")
+        if name == "RandomPaddingCrop" and bands > 4:
+            raise ValueError(f"{where}: RandomPaddingCrop pads with OpenCV, which takes at most 4 bands; "
+                             "use BandRandomPaddingCrop")
     norms = [op for op in transforms if isinstance(op, BandNormalize)]
     if not norms:
         raise ValueError(f"{where}: add a BandNormalize transform (per-band statistics; see scripts/band_stats.py)")
@@ -51,7 +54,7 @@ class GeoTiffDataset(SegListDataset):
         super().__init__(mode, dataset_root, transforms, num_classes=num_classes, img_channels=img_channels,
                          train_path=train_path, val_path=val_path, test_path=test_path, separator=separator,
                          ignore_index=ignore_index)
-        self.normalize = check_transforms(list(transforms), f"{mode} dataset")
+        self.normalize = check_transforms(list(transforms), f"{mode} dataset", img_channels)
         if self.normalize.bands != img_channels:
             raise ValueError(f"BandNormalize has statistics for {self.normalize.bands} band(s), "
                              f"img_channels is {img_channels}")

@@ -68,3 +68,33 @@ class BandNormalize:
     def __call__(self, data: Dict) -> Dict:
         data["img"] = self.apply(data["img"])
         return data
+
+
+class BandRandomPaddingCrop:
+    """PaddleSeg's RandomPaddingCrop for any band count: pad (numpy, per band) to ``crop_size`` (w, h)
+    if needed, then crop a random window. Padded labels get ``label_padding_value`` (ignored)."""
+
+    def __init__(self, crop_size: Sequence[int] = (512, 512), im_padding_value: float = 0.0,
+                 label_padding_value: int = 255):
+        if len(crop_size) != 2 or min(crop_size) < 1:
+            raise ValueError(f"crop_size must be (width, height), got {crop_size}")
+        self.crop_w, self.crop_h = int(crop_size[0]), int(crop_size[1])
+        self.im_padding_value = im_padding_value
+        self.label_padding_value = label_padding_value
+
+    def __call__(self, data: Dict) -> Dict:
+        img = data["img"]
+        h, w = img.shape[:2]
+        pad_h, pad_w = max(self.crop_h - h, 0), max(self.crop_w - w, 0)
+        fields = ["img"] + list(data.get("gt_fields", []))
+        if pad_h or pad_w:
+            for key in fields:
+                value = self.im_padding_value if key == "img" else self.label_padding_value
+                widths = ((0, pad_h), (0, pad_w)) + ((0, 0),) * (data[key].ndim - 2)
+                data[key] = np.pad(data[key], widths, constant_values=value)
+            h, w = h + pad_h, w + pad_w
+        top = np.random.randint(0, h - self.crop_h + 1)
+        left = np.random.randint(0, w - self.crop_w + 1)
+        for key in fields:
+            data[key] = data[key][top:top + self.crop_h, left:left + self.crop_w]
+        return data

@@ -99,12 +99,15 @@ def output_paths(save_dir: Path, rel: Path) -> Dict[str, Path]:
 
 
 def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_classes: int,
-                   on_progress: Optional[Callable[[int, int], None]] = None) -> PredictSummary:
+                   on_progress: Optional[Callable[[int, int], None]] = None,
+                   tiling: Optional[Dict[str, int]] = None) -> PredictSummary:
     """Predict every image under ``image_path`` (recursively: jpg/png/bmp/tif).
 
     Writes ``label/`` (submission-ready palette PNGs whose pixel values are class ids),
     ``pseudo_color/`` and ``overlay/`` under ``save_dir``, keeping sub-folders and file stems; for a
     tif also ``geotiff/NAME.tif`` with the source's CRS, transform and nodata and a colour table.
+    With ``tiling`` ({tile, overlap, batch_size}) a tif is predicted as a scene in tiles and only its
+    ``geotiff/`` output is written (PNGs of a 20,000-pixel scene would not fit the point of tiling).
     A file that fails is reported in the summary and the others are still written.
     """
     from tqdm import tqdm
@@ -125,6 +128,13 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
                 raise ValueError(f"same folder and stem as {claimed[targets['label']].name}: "
                                  f"outputs would overwrite each other")
             claimed[targets["label"]] = path
+            if tiling and str(path).lower().endswith(RASTER_EXTS):
+                from .tiled import predict_scene
+
+                predict_scene(predictor.logits, predictor.preprocess, str(path), str(targets["geotiff"]),
+                              num_classes, colormap=label_colormap(table, num_classes), **tiling)
+                summary.written.append(targets["geotiff"])
+                continue
             img, label, meta = predictor.predict_file(path)
             if meta is not None:  # tif in: also a label GeoTIFF in the same place on the ground
                 write_label_raster(targets["geotiff"], label, meta, label_colormap(table, num_classes),
