@@ -54,6 +54,7 @@ def test_read_metadata_round_trip(tmp_path, bands, dtype, nodata):
     with rasterio.open(tmp_path / "out.tif") as out:
         assert out.crs == meta.crs and out.transform == meta.transform and out.count == 1
         assert out.compression.name.lower() == "deflate" and out.colormap(1)[3] == (3, 0, 0, 255)
+        assert out.nodata == 255
         np.testing.assert_array_equal(out.read(1), labels)
     assert os.listdir(tmp_path).count("out.tif") == 1 and not [f for f in os.listdir(tmp_path) if ".part" in f]
 
@@ -66,6 +67,12 @@ def test_windows_cover_and_shift_inward():
         covered[r:r + h, c:c + w] += 1
     assert covered.min() >= 1 and (max(r for r, *_ in wins), max(c for _, c, *_ in wins)) == (52, 82)
     assert list(iter_windows(30, 40, 512, 64)) == [(0, 0, 30, 40)]
+    narrow = list(iter_windows(40, 2000, 512, 64))  # only the width is tiled: the overlap is fine
+    assert narrow[0] == (0, 0, 40, 512) and narrow[-1] == (0, 1488, 40, 512)
+    with pytest.raises(ValueError, match="overlap 64 must be smaller than the tile"):
+        list(iter_windows(100, 100, 64, 64))
+    with pytest.raises(ValueError, match="overlap >= 0"):
+        list(iter_windows(100, 100, 64, -8))
 
 
 def test_four_band_uint16_training_and_nodata(tmp_path, registered, caplog):
@@ -105,8 +112,8 @@ def test_predict_writes_georeferenced_labels_and_tiles_match_whole(tmp_path, reg
     paddle.seed(0)
     paddle.save(builder.model.state_dict(), str(tmp_path / "m.pdparams"))
     src = root / "img" / "T0001.tif"
-    whole = predict(str(cfg), str(tmp_path / "m.pdparams"), str(src), str(tmp_path / "whole"))
-    assert not whole.failed
+    whole = predict(str(cfg), str(tmp_path / "m.pdparams"), str(src), str(tmp_path / "whole"), tile=0)
+    assert not whole.failed and (tmp_path / "whole" / "label" / "T0001.png").is_file()  # PNGs too
     with rasterio.open(tmp_path / "whole" / "geotiff" / "T0001.tif") as out:
         meta = read_meta(src)
         assert out.crs == meta.crs and out.transform == meta.transform and out.nodata == 255
@@ -145,24 +152,25 @@ def test_tiled_blending_differs_only_in_a_thin_band(tmp_path):
     from paddle_segformer.inference.tiled import predict_scene
 
     root = tmp_path / "s"
-    write_raster_dataset(str(root), n=1, size=160, bands=4, dtype="uint16")
+    write_raster_dataset(str(root), n=1, size=150, bands=4, dtype="uint16")  # 150: the last tiles shift inward
     src = str(root / "img" / "T0000.tif")
     model, radius = _local_model(2), 2
     norm = lambda x: (x.astype(np.float32) - 4000.0) / 1500.0  # noqa: E731
-    predict_scene(model, norm, src, str(tmp_path / "whole.tif"), 4, tile=160, overlap=0, progress=False)
+    predict_scene(model, norm, src, str(tmp_path / "whole.tif"), 4, tile=150, overlap=0, progress=False)
     predict_scene(model, norm, src, str(tmp_path / "tiles.tif"), 4, tile=64, overlap=16, batch_size=3,
                   progress=False)
+    assert (max(r for r, *_ in iter_windows(150, 150, 64, 16)), 150 - 64) == (86, 86)
     with rasterio.open(tmp_path / "whole.tif") as a, rasterio.open(tmp_path / "tiles.tif") as b:
         whole, tiled = a.read(1), b.read(1)
     image = norm(read_raster(src)[0]).transpose(2, 0, 1)[None]
     np.testing.assert_array_equal(whole, model(image)[0].argmax(0))  # one tile: exactly the direct result
     near_edge = np.zeros_like(whole, bool)  # pixels within `radius` of a tile edge inside the scene
-    for r, c, h, w in iter_windows(160, 160, 64, 16):
+    for r, c, h, w in iter_windows(150, 150, 64, 16):
         for edge in (r, r + h):
-            if 0 < edge < 160:
+            if 0 < edge < 150:
                 near_edge[max(edge - radius, 0):edge + radius, c:c + w] = True
         for edge in (c, c + w):
-            if 0 < edge < 160:
+            if 0 < edge < 150:
                 near_edge[r:r + h, max(edge - radius, 0):edge + radius] = True
     differ = whole != tiled
     assert not differ[~near_edge].any()  # away from tile edges: identical
@@ -178,11 +186,11 @@ def test_interrupted_scene_leaves_no_file(tmp_path):
 
     def logits(batch):
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == 5:  # windows per row: cols 0, 24, 32 -> the first flush happened at call 4
             raise KeyboardInterrupt
         return np.zeros((len(batch), 4) + batch.shape[2:], np.float32)
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt):  # after the first strip of rows was already written
         predict_scene(logits, lambda x: x.astype(np.float32), str(root / "img" / "T0000.tif"), str(tmp_path / "o.tif"),
                       4, tile=32, overlap=8, batch_size=1, progress=False)
     assert os.listdir(tmp_path) == ["s"]
@@ -231,3 +239,56 @@ def test_band_stats(tmp_path):
     np.testing.assert_allclose(stats.std, pixels.std(0), rtol=1e-6)
     np.testing.assert_array_equal(stats.percentiles[98], np.percentile(pixels, 98, axis=0, method="inverted_cdf"))
     assert "mode: meanstd" in stats.snippet()
+
+
+def test_overlaps_are_blended_not_overwritten(tmp_path):
+    """Two tiles voting for different classes: the overlap splits in its middle (weighted blend);
+    last-writer-wins would give the whole overlap to the second tile."""
+    from paddle_segformer.inference.tiled import predict_scene
+
+    root = tmp_path / "s"
+    write_raster_dataset(str(root), n=1, size=96, bands=4)  # 96 x 96 scene: tiles at columns 0 and 32
+    calls = []
+
+    def logits(batch):
+        out = np.zeros((len(batch), 2) + batch.shape[2:], np.float32)
+        for i in range(len(batch)):
+            out[i, len(calls) % 2] = 1.0  # tile 0 says class 0, tile 1 says class 1 (per row of tiles)
+            calls.append(1)
+        return out
+
+    predict_scene(logits, lambda x: x.astype(np.float32), str(root / "img" / "T0000.tif"), str(tmp_path / "b.tif"),
+                  2, tile=64, overlap=32, progress=False)
+    with rasterio.open(tmp_path / "b.tif") as out:
+        labels = out.read(1)
+    row = labels[10]
+    assert (row[:48] == 0).all() and (row[48:] == 1).all(), row
+
+
+def test_truncated_tif_caught_at_start_and_skipped_in_folders(tmp_path, registered):
+    from paddle_segformer.cli.predict import predict
+
+    root = _dataset(tmp_path, 4, "uint16")
+    victim = root / (root / "train.txt").read_text().splitlines()[0].split(" ")[0]
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) * 2 // 3])  # header intact, pixels cut off
+    cfg = _config(tmp_path, root, 4)
+    with pytest.raises(Exception, match=rf"{victim.name}: cannot read raster"):
+        load_config(str(cfg))[1].train_dataset
+    _, builder = load_config(str(_config(tmp_path, root, 4, extra={"train_dataset": {
+        "dataset_root": str(root), "img_channels": 4, "check": False,
+        "transforms": [{"type": "BandNormalize", "mode": "meanstd", "mean": [4000.0] * 4, "std": [1500.0] * 4}]}})))
+    paddle.save(builder.model.state_dict(), str(tmp_path / "m.pdparams"))
+    summary = predict(str(cfg), str(tmp_path / "m.pdparams"), str(root / "img"), str(tmp_path / "out"), tile=0)
+    assert [p.name for p, _ in summary.failed] == [victim.name]
+    assert len(summary.written) == 8 and len(list((tmp_path / "out" / "geotiff").glob("*.tif"))) == 8
+
+
+def test_unknown_transform_refused(tmp_path, registered):
+    from paddle_segformer.cli.runtime import build
+
+    root = _dataset(tmp_path, 4, "uint16")
+    cfg = _config(tmp_path, root, 4, extra={"train_dataset": {"dataset_root": str(root), "img_channels": 4,
+                                                              "transforms": [{"type": "RandomAffine"}]}})
+    with pytest.raises(ConfigError, match="RandomAffine cannot be used on N-band / 16-bit rasters .*uint8"):
+        build(load_config(str(cfg))[1], "train_dataset", str(cfg))

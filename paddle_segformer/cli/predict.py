@@ -30,9 +30,9 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     options = test_options(test_config, aug_eval=aug_pred, scales=scales, is_slide=is_slide,
                            flip_horizontal=flip_horizontal, flip_vertical=flip_vertical, crop_size=crop_size,
                            stride=stride)
-    tiling = {"tile": tile or test_config.get("tile"),
+    tiling = {"tile": tile if tile is not None else test_config.get("tile"),  # --tile 0: no tiling
               "overlap": overlap if overlap is not None else test_config.get("overlap", 64),
-              "batch_size": batch_size or test_config.get("batch_size", 4)}
+              "batch_size": batch_size if batch_size is not None else test_config.get("batch_size", 1)}
     model = build(builder, "model", config)
     load_model_weights(model, model_path)
     dataset_cls = build(builder, "val_dataset_class", config)
@@ -52,9 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image_path", required=True, help="an image or a folder of jpg/png/tif")
     p.add_argument("--save_dir", default="output/result")
     add_inference_args(p, "aug_pred")
-    p.add_argument("--tile", type=int, help="predict rasters as whole scenes in tiles of this size (bounded memory)")
+    p.add_argument("--tile", type=int,
+                   help="predict rasters as whole scenes in tiles of this size, bounded memory (0: off)")
     p.add_argument("--overlap", type=int, help="tile overlap in pixels, blended on the logits (default 64)")
-    p.add_argument("--batch_size", type=int, help="tiles per forward pass (default 4)")
+    p.add_argument("--batch_size", type=int, help="tiles per forward pass (default 1; more helps on a GPU)")
     return p
 
 

@@ -78,6 +78,8 @@ def compute_band_stats(paths: Sequence[str], percentiles: Iterable[float] = (1, 
         for px in _chunks(path):
             if not len(px):
                 continue
+            if px.dtype != dtype:
+                raise ValueError(f"{path}: is {px.dtype}, the first file is {dtype}; compute statistics per dtype")
             bands = px.shape[1]
             if hists is None:
                 hists = np.zeros((bands, 65536 if integer else FLOAT_BINS), np.int64)

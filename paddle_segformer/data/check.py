@@ -8,7 +8,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ..io.image import RASTER_EXTS, ImageReadError, check_label_values, read_image, read_label
-from ..io.raster import RasterMeta, read_meta
+from ..io.raster import RasterMeta, read_meta, read_raster
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ def check_pairs(pairs: Sequence[Tuple[str, Optional[str]]], num_classes: int, im
         iterator = tqdm(pairs, desc="checking dataset", unit="pair", disable=None)
     for image_path, label_path in iterator:
         meta = _meta(image_path)
+        if image_path.lower().endswith(RASTER_EXTS):  # a truncated file fails on its last row
+            read_raster(image_path, (meta.height - 1, 0, 1, meta.width))
         if meta.count != img_channels:
             raise ImageReadError(f"{image_path}: has {meta.count} band(s), the config expects {img_channels}")
         if label_path is None:

@@ -72,7 +72,8 @@ class BandNormalize:
 
 class BandRandomPaddingCrop:
     """PaddleSeg's RandomPaddingCrop for any band count: pad (numpy, per band) to ``crop_size`` (w, h)
-    if needed, then crop a random window. Padded labels get ``label_padding_value`` (ignored)."""
+    if needed, then crop a random window. Padded labels get ``label_padding_value``: keep it equal to
+    the dataset's ``ignore_index`` (255 by default) so padding is not learned."""
 
     def __init__(self, crop_size: Sequence[int] = (512, 512), im_padding_value: float = 0.0,
                  label_padding_value: int = 255):

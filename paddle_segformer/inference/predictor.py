@@ -60,6 +60,15 @@ class Predictor:
             data = op(data)
         return data["img"]
 
+    def nodata_fill(self) -> Optional[np.ndarray]:
+        """Raw per-band values that normalise to 0: what nodata pixels are given (as in training)."""
+        for op in self.transforms.transforms:
+            if hasattr(op, "fill_values"):
+                return op.fill_values()
+            if type(op).__name__ == "Normalize":  # PaddleSeg: (x / 255 - mean) / std
+                return np.asarray(op.mean, np.float32) * 255.0
+        return None
+
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """(N, C, h, w) normalised -> (N, K, h, w) logits at the same size."""
         with paddle.no_grad():
@@ -83,8 +92,13 @@ class Predictor:
             if img.shape[2] != self.img_channels:
                 raise ImageReadError(f"{path}: has {img.shape[2]} band(s), the config expects {self.img_channels}")
             mask = nodata_mask(img, meta.nodata)
-            labels = self.predict(img)
-            if mask is not None:
+            fill = self.nodata_fill()
+            model_input = img
+            if mask is not None and mask.any() and fill is not None:
+                model_input = img.astype(np.float32)
+                model_input[mask] = fill
+            labels = self.predict(model_input)
+            if mask is not None and meta.nodata is not None:
                 labels[mask] = NODATA_LABEL
             return img, labels, meta
         img = read_image(path, channels=self.img_channels)
@@ -112,6 +126,9 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     """
     from tqdm import tqdm
 
+    if tiling and (predictor.aug is not None or predictor.slide["is_slide"]):
+        raise ValueError("tiled scene prediction does not combine with test-time augmentation or is_slide; "
+                         "turn those off or predict without --tile")
     root = Path(image_path)
     files = list_images(root)
     base = root if root.is_dir() else root.parent
@@ -132,7 +149,8 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
                 from .tiled import predict_scene
 
                 predict_scene(predictor.logits, predictor.preprocess, str(path), str(targets["geotiff"]),
-                              num_classes, colormap=label_colormap(table, num_classes), **tiling)
+                              num_classes, colormap=label_colormap(table, num_classes),
+                              nodata_fill=predictor.nodata_fill(), **tiling)
                 summary.written.append(targets["geotiff"])
                 continue
             img, label, meta = predictor.predict_file(path)

@@ -12,6 +12,7 @@ from ..io.raster import LabelRasterWriter, RasterMeta, iter_windows, nodata_mask
 logger = logging.getLogger(__name__)
 
 LogitsFn = Callable[[np.ndarray], np.ndarray]  # (N, C, h, w) normalised float32 -> (N, K, h, w) logits
+GDAL_CACHE_MB = 128  # GDAL's default block cache is 5 % of RAM: bound it, or it grows with the scene
 
 
 def blend_weights(height: int, width: int, overlap: int) -> np.ndarray:
@@ -27,16 +28,30 @@ def blend_weights(height: int, width: int, overlap: int) -> np.ndarray:
 
 
 def predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.ndarray], src: str, dst: str,
-                  num_classes: int, tile: int = 512, overlap: int = 64, batch_size: int = 4,
-                  colormap: Optional[dict] = None, nodata_label: int = 255,
-                  progress: bool = True) -> RasterMeta:
+                  num_classes: int, tile: int = 512, overlap: int = 64, batch_size: int = 1,
+                  colormap: Optional[dict] = None, nodata_label: int = 255, progress: bool = True,
+                  nodata_fill: Optional[np.ndarray] = None) -> RasterMeta:
     """Predict the raster ``src`` tile by tile into the label GeoTIFF ``dst`` (georeferencing copied).
 
     ``preprocess`` maps raw (h, w, C) pixels to normalised float32 (h, w, C) pixel by pixel. Tiles of
     ``tile`` px overlap by ``overlap``; their logits are accumulated with :func:`blend_weights`, so
     overlaps are averaged, not overwritten. Memory holds one strip of ``tile`` rows: the accumulator is
-    num_classes x tile x width float32, independent of the scene's height.
+    num_classes x tile x width float32, independent of the scene's height. Source nodata pixels are
+    given ``nodata_fill`` (raw per-band values, e.g. the normaliser's zero point, as in training) before
+    ``preprocess`` and labelled ``nodata_label`` in the output.
     """
+    if batch_size < 1 or tile < 32:
+        raise ValueError(f"tiled prediction needs tile >= 32 and batch_size >= 1, got {tile} and {batch_size}")
+    import rasterio
+
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        return _predict_scene(logits_fn, preprocess, src, dst, num_classes, tile, overlap, batch_size, colormap,
+                              nodata_label, progress, nodata_fill)
+
+
+def _predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.ndarray], src: str, dst: str,
+                   num_classes: int, tile: int, overlap: int, batch_size: int, colormap: Optional[dict],
+                   nodata_label: int, progress: bool, nodata_fill: Optional[np.ndarray]) -> RasterMeta:
     meta = read_meta(src)
     windows = list(iter_windows(meta.height, meta.width, tile, overlap))
     rows = sorted({w[0] for w in windows})
@@ -50,20 +65,37 @@ def predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nda
         from tqdm import tqdm
 
         bar = tqdm(total=len(windows), desc="tiles", unit="tile", disable=None)
-    writer = LabelRasterWriter(dst, meta, colormap, nodata=nodata_label if meta.nodata is not None else None)
+    source = _open(src)
+    try:
+        writer = LabelRasterWriter(dst, meta, colormap, nodata=nodata_label if meta.nodata is not None else None)
+    except BaseException:
+        source.close()
+        raise
+
+    def reader(win):
+        from rasterio.windows import Window
+
+        r, c, h, w = win
+        pixels = np.transpose(source.read(window=Window(c, r, w, h)), (1, 2, 0))
+        mask = nodata_mask(pixels, meta.nodata) if nodata_fill is not None else None
+        if mask is not None and mask.any():
+            pixels = pixels.astype(np.float32)
+            pixels[mask] = nodata_fill
+        return pixels
+
     try:
         for i, row in enumerate(rows):
             # rows above this strip's top can no longer receive logits: finish and write them
             if row > acc_top:
                 done_rows = _flush(writer, acc, acc_top, row, src, meta, nodata_label)
                 shift = row - acc_top
-                acc = np.roll(acc, -shift, axis=1)
+                acc[:, :th - shift] = acc[:, shift:]  # in place (numpy buffers the overlap)
                 acc[:, th - shift:] = 0
                 acc_top = row
             strip = [w for w in windows if w[0] == row]
             for start in range(0, len(strip), batch_size):
                 batch_windows = strip[start:start + batch_size]
-                batch = np.stack([preprocess(read_raster(src, win)[0]).transpose(2, 0, 1) for win in batch_windows])
+                batch = np.stack([preprocess(reader(win)).transpose(2, 0, 1) for win in batch_windows])
                 logits = logits_fn(batch.astype(np.float32))
                 for (r, c, h, w), logit in zip(batch_windows, logits):
                     key = (h, w)
@@ -74,15 +106,28 @@ def predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nda
                 if bar is not None:
                     bar.update(len(batch_windows))
         done_rows = _flush(writer, acc, acc_top, meta.height, src, meta, nodata_label)
+        if done_rows != meta.height:
+            raise RuntimeError(f"{src}: wrote {done_rows} of {meta.height} rows")
     except BaseException:
         writer.abort()
         raise
     finally:
+        source.close()
         if bar is not None:
             bar.close()
-    assert done_rows == meta.height
     writer.close()
     return meta
+
+
+def _open(src: str):
+    import rasterio
+
+    from ..io.image import ImageReadError
+
+    try:
+        return rasterio.open(src)
+    except Exception as exc:
+        raise ImageReadError(f"{src}: cannot read raster ({exc})") from exc
 
 
 def _flush(writer: LabelRasterWriter, acc: np.ndarray, top: int, bottom: int, src: str,
@@ -96,6 +141,7 @@ def _flush(writer: LabelRasterWriter, acc: np.ndarray, top: int, bottom: int, sr
     if meta.nodata is not None:
         raw, _ = read_raster(src, (top, 0, n, meta.width))
         mask = nodata_mask(raw, meta.nodata)
-        labels[mask] = nodata_label
+        if mask is not None:
+            labels[mask] = nodata_label
     writer.write(labels, (top, 0, n, meta.width))
     return bottom

@@ -61,26 +61,29 @@ def read_raster(path: PathLike, window: Optional[Window] = None,
     from rasterio.windows import Window as RioWindow
 
     meta = read_meta(path)
+    if bands:
+        bad = [b for b in bands if not 1 <= b <= meta.count]
+        if bad:
+            raise ImageReadError(f"{os.fspath(path)}: has {meta.count} band(s), asked for band(s) {bad}")
     try:
         with rasterio.open(os.fspath(path)) as src:
             rio_window = None if window is None else RioWindow(window[1], window[0], window[3], window[2])
             data = src.read(indexes=list(bands) if bands else None, window=rio_window)
     except Exception as exc:
         raise ImageReadError(f"{os.fspath(path)}: cannot read raster ({exc})") from exc
-    if bands:
-        bad = [b for b in bands if not 1 <= b <= meta.count]
-        if bad:
-            raise ImageReadError(f"{os.fspath(path)}: has {meta.count} band(s), asked for band(s) {bad}")
     return np.ascontiguousarray(np.transpose(data, (1, 2, 0))), meta
 
 
 def nodata_mask(img: np.ndarray, nodata: Optional[float]) -> Optional[np.ndarray]:
-    """(H, W) True where every band equals the source's nodata value (None if it has none)."""
+    """(H, W) True where any band holds the source's nodata value (or NaN); None if it declares none."""
     if nodata is None:
-        return None
+        return np.any(np.isnan(img), axis=-1) if np.issubdtype(img.dtype, np.floating) else None
     if np.isnan(nodata):
-        return np.all(np.isnan(img), axis=-1)
-    return np.all(img == nodata, axis=-1)
+        return np.any(np.isnan(img), axis=-1)
+    mask = np.any(img == nodata, axis=-1)
+    if np.issubdtype(img.dtype, np.floating):
+        mask |= np.any(np.isnan(img), axis=-1)
+    return mask
 
 
 def label_colormap(table: np.ndarray, num_classes: int) -> Dict[int, Tuple[int, int, int, int]]:
@@ -100,6 +103,15 @@ class LabelRasterWriter:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
         os.close(fd)
         self.tmp = tmp
+        try:
+            self._dst = self._open(rasterio, tmp, meta, colormap, nodata)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    @staticmethod
+    def _open(rasterio: Any, tmp: str, meta: RasterMeta, colormap: Optional[Dict[int, tuple]],
+              nodata: Optional[int]) -> Any:
         profile: Dict[str, Any] = dict(driver="GTiff", height=meta.height, width=meta.width, count=1, dtype="uint8",
                                        compress="deflate", tiled=meta.width >= 256 and meta.height >= 256)
         if profile["tiled"]:
@@ -110,9 +122,10 @@ class LabelRasterWriter:
             profile["transform"] = meta.transform
         if nodata is not None:
             profile["nodata"] = nodata
-        self._dst = rasterio.open(tmp, "w", **profile)
+        dst = rasterio.open(tmp, "w", **profile)
         if colormap:
-            self._dst.write_colormap(1, colormap)
+            dst.write_colormap(1, colormap)
+        return dst
 
     def write(self, labels: np.ndarray, window: Window) -> None:
         """(h, w) uint8 labels into ``window`` = (row, col, h, w)."""
@@ -151,9 +164,12 @@ def iter_windows(height: int, width: int, tile: Union[int, Tuple[int, int]], ove
     """Tiles of ``tile`` (h, w) stepping ``tile - overlap``; the last row/column shifts inward to end at the
     border (no padding); a tile larger than the raster is clipped to it."""
     th, tw = (tile, tile) if isinstance(tile, int) else tile
+    if min(th, tw) < 1 or overlap < 0:
+        raise ValueError(f"tile must be >= 1 and overlap >= 0, got tile {tile}, overlap {overlap}")
     th, tw = min(th, height), min(tw, width)
-    if overlap >= min(th, tw) and (th < height or tw < width):
-        raise ValueError(f"overlap {overlap} must be smaller than the tile {th}x{tw}")
+    tiled = [t for t, size in ((th, height), (tw, width)) if t < size]  # overlap matters only where tiled
+    if tiled and overlap >= min(tiled):
+        raise ValueError(f"overlap {overlap} must be smaller than the tile ({min(tiled)} px)")
 
     def starts(size: int, t: int):
         step = max(t - overlap, 1)
