@@ -86,17 +86,20 @@ class SegListDataset(paddle.io.Dataset):
     def __len__(self) -> int:
         return len(self.file_list)
 
+    def load_label(self, image: np.ndarray, image_path: str, label_path: Optional[str]) -> Optional[np.ndarray]:
+        """Read, check against the image and the class range, and return the (H, W) int64 label."""
+        if label_path is None:
+            return None
+        label = read_label(label_path)
+        check_same_size(image, label, image_path, label_path)
+        check_label_values(label, self.num_classes, self.ignore_index, label_path)
+        return label.astype(np.int64)
+
     def load(self, idx: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         """Read and validate sample ``idx``: (H, W, C) float32 image, (H, W) int64 label or None."""
         image_path, label_path = self.file_list[idx]
         image = read_image(image_path, channels=self.img_channels)
-        label = None
-        if label_path is not None:
-            label = read_label(label_path)
-            check_same_size(image, label, image_path, label_path)
-            check_label_values(label, self.num_classes, self.ignore_index, label_path)
-            label = label.astype(np.int64)
-        return image.astype(np.float32), label
+        return image.astype(np.float32), self.load_label(image, image_path, label_path)
 
     def __getitem__(self, idx: int) -> dict:
         image, label = self.load(idx)

@@ -6,7 +6,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from ..io.image import RASTER_EXTS, check_label_values, check_same_size, read_image, read_label
+from ..io.image import RASTER_EXTS, ImageReadError, read_image
 from ..io.raster import nodata_mask, read_raster
 from .check import check_pairs
 from .dataset import SegListDataset
@@ -77,18 +77,11 @@ class GeoTiffDataset(SegListDataset):
         else:
             image, nodata = read_image(image_path), None
         if image.shape[2] != self.img_channels:
-            from ..io.image import ImageReadError
-
             raise ImageReadError(f"{image_path}: has {image.shape[2]} band(s), the config expects {self.img_channels}")
         image = image.astype(np.float32)
         if nodata is not None and nodata.any():
             image[nodata] = self.normalize.fill_values()
-        label = None
-        if label_path is not None:
-            label = read_label(label_path)
-            check_same_size(image, label, image_path, label_path)
-            check_label_values(label, self.num_classes, self.ignore_index, label_path)
-            label = label.astype(np.int64)
-            if nodata is not None:
-                label[nodata] = self.ignore_index
+        label = self.load_label(image, image_path, label_path)
+        if label is not None and nodata is not None:
+            label[nodata] = self.ignore_index
         return image, label
