@@ -292,3 +292,19 @@ def test_unknown_transform_refused(tmp_path, registered):
                                                               "transforms": [{"type": "RandomAffine"}]}})
     with pytest.raises(ConfigError, match="RandomAffine cannot be used on N-band / 16-bit rasters .*uint8"):
         build(load_config(str(cfg))[1], "train_dataset", str(cfg))
+
+
+def test_example_config_trains_and_predicts_once_paths_are_set(tmp_path, registered):
+    import yaml
+
+    from paddle_segformer.cli.predict import predict
+    from paddle_segformer.cli.train import train
+
+    root = _dataset(tmp_path, 4, "uint16", nodata=0, n=6)
+    cfg = tmp_path / "rgbn.yml"
+    cfg.write_text(yaml.safe_dump({"_base_": str(RGBN), "batch_size": 2,
+                                   "train_dataset": {"dataset_root": str(root)},
+                                   "val_dataset": {"dataset_root": str(root)}}), encoding="utf-8")
+    train(str(cfg), save_dir=str(tmp_path / "out"), iters=2, save_interval=2, do_eval=True)
+    summary = predict(str(cfg), str(tmp_path / "out" / "iter_2"), str(root / "img"), str(tmp_path / "pred"))
+    assert not summary.failed and len(list((tmp_path / "pred" / "geotiff").glob("*.tif"))) == 6
