@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import tempfile
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import paddle
@@ -125,17 +124,10 @@ def _fix_calculate_area() -> None:
 
 def atomic_save(obj: Any, path: str, **kwargs: Any) -> None:
     """``paddle.save`` to a temporary file in the same folder, then rename over ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".part")
-    os.close(fd)
-    try:
+    from .io.image import atomic_path
+
+    with atomic_path(os.path.abspath(path)) as tmp:
         paddle.save(obj, tmp, **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class _PaddleAtomicSave:

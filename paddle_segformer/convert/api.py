@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
+from ..io.image import atomic_path
 from ..variants import MIT_VARIANTS
 from . import formats
 from .checkpoint import CheckpointInfo, convert_state, load_any
@@ -81,15 +81,8 @@ def to_hf(state: Mapping[str, np.ndarray], out_dir: str, variant: Optional[str] 
         hf_state["decode_head.batch_norm.num_batches_tracked"] = np.zeros((), np.int64)
     os.makedirs(out_dir, exist_ok=True)
     config = hf_config(info.variant, info.in_channels, info.num_classes, info.decoder_dim, label_names=label_names)
-    for name, writer in (("model.safetensors", lambda p: save_file(hf_state, p, metadata={"format": "pt"})),
-                         ("config.json", lambda p: _write_json(config, p))):
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".part")
-        os.close(fd)
-        writer(tmp)
-        os.replace(tmp, os.path.join(out_dir, name))
+    with atomic_path(os.path.join(out_dir, "model.safetensors")) as tmp:
+        save_file(hf_state, tmp, metadata={"format": "pt"})
+    with atomic_path(os.path.join(out_dir, "config.json")) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(config, handle, indent=2)
     return out_dir, info
-
-
-def _write_json(obj: object, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(obj, handle, indent=2)

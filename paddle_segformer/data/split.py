@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..io.image import IMAGE_EXTS
+from ..io.image import IMAGE_EXTS, atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +108,8 @@ def split_dataset(ratios: Sequence[float], image_dir: str, label_dir: str, out_d
         target = out / f"{name}.txt"
         lines = [f"{_relative(Path(i).resolve(), root.resolve())}{separator}"
                  f"{_relative(Path(l).resolve(), root.resolve())}" for i, l in items]
-        tmp = target.with_suffix(".txt.part")
-        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+            handle.write("".join(line + "\n" for line in lines))
         result.files[name] = target
     logger.info("split %d pairs: train %d, val %d, test %d -> %s", len(pairs), len(splits["train"]),
                 len(splits["val"]), len(splits["test"]), out)

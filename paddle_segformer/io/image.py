@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence, Union
+from contextlib import contextmanager
+from typing import Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -131,19 +132,33 @@ def list_images(root: PathLike, exts: Sequence[str] = IMAGE_EXTS, recursive: boo
     return files
 
 
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+def temp_beside(path: PathLike) -> str:
+    """Create an empty hidden ``.NAME.*.part`` file in ``path``'s folder (made if needed); return its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    return tmp
+
+
+@contextmanager
+def atomic_path(path: PathLike) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` on success, delete it on error,
+    so nothing half-written ever stands under the final name."""
+    tmp = temp_beside(path)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
 
 
 def write_png(path: PathLike, array: np.ndarray, palette: Optional[Iterable[int]] = None) -> None:

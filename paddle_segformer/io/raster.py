@@ -5,14 +5,13 @@ Shapes are (H, W, C) for images; windows are (row, col, height, width). Imports 
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .image import ImageReadError, PathLike
+from .image import ImageReadError, PathLike, temp_beside
 
 Window = Tuple[int, int, int, int]  # row, col, height, width
 
@@ -99,10 +98,7 @@ class LabelRasterWriter:
                  nodata: Optional[int] = None):
         rasterio = _rasterio()
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
-        os.close(fd)
-        self.tmp = tmp
+        self.tmp = tmp = temp_beside(self.path)
         try:
             self._dst = self._open(rasterio, tmp, meta, colormap, nodata)
         except BaseException:
