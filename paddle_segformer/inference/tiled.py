@@ -7,7 +7,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..io.raster import LabelRasterWriter, RasterMeta, iter_windows, nodata_mask, read_meta, read_raster
+from ..io.raster import LabelRasterWriter, RasterMeta, iter_windows, nodata_mask, open_raster, read_meta, read_raster, \
+    read_window
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def _predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nd
         from tqdm import tqdm
 
         bar = tqdm(total=len(windows), desc="tiles", unit="tile", disable=None)
-    source = _open(src)
+    source = open_raster(src)
     try:
         writer = LabelRasterWriter(dst, meta, colormap, nodata=nodata_label if meta.nodata is not None else None)
     except BaseException:
@@ -73,10 +74,7 @@ def _predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nd
         raise
 
     def reader(win):
-        from rasterio.windows import Window
-
-        r, c, h, w = win
-        pixels = np.transpose(source.read(window=Window(c, r, w, h)), (1, 2, 0))
+        pixels = read_window(source, win)
         mask = nodata_mask(pixels, meta.nodata) if nodata_fill is not None else None
         if mask is not None and mask.any():
             pixels = pixels.astype(np.float32)
@@ -117,17 +115,6 @@ def _predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nd
             bar.close()
     writer.close()
     return meta
-
-
-def _open(src: str):
-    import rasterio
-
-    from ..io.image import ImageReadError
-
-    try:
-        return rasterio.open(src)
-    except Exception as exc:
-        raise ImageReadError(f"{src}: cannot read raster ({exc})") from exc
 
 
 def _flush(writer: LabelRasterWriter, acc: np.ndarray, top: int, bottom: int, src: str,

@@ -41,36 +41,49 @@ def _rasterio():
     return rasterio
 
 
-def read_meta(path: PathLike) -> RasterMeta:
-    """Size, band count, dtype, CRS, transform and nodata, without reading pixels."""
+def open_raster(path: PathLike) -> Any:
+    """An open rasterio dataset (use as a context manager); unreadable files raise ImageReadError."""
     rasterio = _rasterio()
     try:
-        with rasterio.open(os.fspath(path)) as src:
-            crs = src.crs if src.crs else None
-            transform = src.transform if crs is not None or not src.transform.is_identity else None
-            return RasterMeta(src.height, src.width, src.count, src.dtypes[0], crs, transform, src.nodata)
+        return rasterio.open(os.fspath(path))
     except Exception as exc:  # RasterioIOError and GDAL errors
         raise ImageReadError(f"{os.fspath(path)}: cannot read raster ({exc})") from exc
+
+
+def meta_of(src: Any) -> RasterMeta:
+    """The :class:`RasterMeta` of an open rasterio dataset."""
+    crs = src.crs if src.crs else None
+    transform = src.transform if crs is not None or not src.transform.is_identity else None
+    return RasterMeta(src.height, src.width, src.count, src.dtypes[0], crs, transform, src.nodata)
+
+
+def read_window(src: Any, window: Optional[Window] = None, bands: Optional[Sequence[int]] = None) -> np.ndarray:
+    """(H, W, C) pixels of an open dataset (all or the 1-based ``bands``; all or a ``window``)."""
+    from rasterio.windows import Window as RioWindow
+
+    if bands:
+        bad = [b for b in bands if not 1 <= b <= src.count]
+        if bad:
+            raise ImageReadError(f"{src.name}: has {src.count} band(s), asked for band(s) {bad}")
+    try:
+        rio_window = None if window is None else RioWindow(window[1], window[0], window[3], window[2])
+        data = src.read(indexes=list(bands) if bands else None, window=rio_window)
+    except Exception as exc:  # truncated or corrupt pixel data
+        raise ImageReadError(f"{src.name}: cannot read raster ({exc})") from exc
+    return np.ascontiguousarray(np.transpose(data, (1, 2, 0)))
+
+
+def read_meta(path: PathLike) -> RasterMeta:
+    """Size, band count, dtype, CRS, transform and nodata, without reading pixels."""
+    with open_raster(path) as src:
+        return meta_of(src)
 
 
 def read_raster(path: PathLike, window: Optional[Window] = None,
                 bands: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, RasterMeta]:
     """(H, W, C) pixels (all or the 1-based ``bands``) of the whole raster or a ``window``, + metadata."""
-    rasterio = _rasterio()
-    from rasterio.windows import Window as RioWindow
-
-    meta = read_meta(path)
-    if bands:
-        bad = [b for b in bands if not 1 <= b <= meta.count]
-        if bad:
-            raise ImageReadError(f"{os.fspath(path)}: has {meta.count} band(s), asked for band(s) {bad}")
-    try:
-        with rasterio.open(os.fspath(path)) as src:
-            rio_window = None if window is None else RioWindow(window[1], window[0], window[3], window[2])
-            data = src.read(indexes=list(bands) if bands else None, window=rio_window)
-    except Exception as exc:
-        raise ImageReadError(f"{os.fspath(path)}: cannot read raster ({exc})") from exc
-    return np.ascontiguousarray(np.transpose(data, (1, 2, 0))), meta
+    with open_raster(path) as src:
+        return read_window(src, window, bands), meta_of(src)
 
 
 def nodata_mask(img: np.ndarray, nodata: Optional[float]) -> Optional[np.ndarray]:
