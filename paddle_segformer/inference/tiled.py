@@ -7,8 +7,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..io.raster import LabelRasterWriter, RasterMeta, iter_windows, nodata_mask, open_raster, read_meta, read_raster, \
-    read_window
+from ..io.raster import LabelRasterWriter, RasterMeta, iter_windows, nodata_mask, open_raster, read_meta, read_window
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +59,8 @@ def _predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nd
     weight_cache = {}
     done_rows = 0  # rows [0, done_rows) are written
     acc = np.zeros((num_classes, th, meta.width), np.float32)
+    # source nodata of the strip, gathered from the tiles as they are read (labelled nodata_label)
+    nodata = np.zeros((th, meta.width), bool) if meta.nodata is not None else None
     acc_top = 0  # scene row of acc[:, 0]
     bar = None
     if progress:
@@ -74,28 +75,35 @@ def _predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nd
         raise
 
     def reader(win):
+        """Raw tile (nodata filled with ``nodata_fill``) and its nodata mask (None without nodata)."""
         pixels = read_window(source, win)
-        mask = nodata_mask(pixels, meta.nodata) if nodata_fill is not None else None
-        if mask is not None and mask.any():
+        mask = nodata_mask(pixels, meta.nodata) if meta.nodata is not None or nodata_fill is not None else None
+        if mask is not None and mask.any() and nodata_fill is not None:
             pixels = pixels.astype(np.float32)
             pixels[mask] = nodata_fill
-        return pixels
+        return pixels, mask
 
     try:
         for i, row in enumerate(rows):
             # rows above this strip's top can no longer receive logits: finish and write them
             if row > acc_top:
-                done_rows = _flush(writer, acc, acc_top, row, src, meta, nodata_label)
+                done_rows = _flush(writer, acc, nodata, acc_top, row, meta.width, nodata_label)
                 shift = row - acc_top
                 acc[:, :th - shift] = acc[:, shift:]  # in place (numpy buffers the overlap)
                 acc[:, th - shift:] = 0
+                if nodata is not None:
+                    nodata[:th - shift] = nodata[shift:]
+                    nodata[th - shift:] = False
                 acc_top = row
             strip = [w for w in windows if w[0] == row]
             for start in range(0, len(strip), batch_size):
                 batch_windows = strip[start:start + batch_size]
-                batch = np.stack([preprocess(reader(win)).transpose(2, 0, 1) for win in batch_windows])
+                tiles = [reader(win) for win in batch_windows]
+                batch = np.stack([preprocess(pixels).transpose(2, 0, 1) for pixels, _ in tiles])
                 logits = logits_fn(batch.astype(np.float32))
-                for (r, c, h, w), logit in zip(batch_windows, logits):
+                for (r, c, h, w), logit, (_, mask) in zip(batch_windows, logits, tiles):
+                    if nodata is not None:
+                        nodata[r - acc_top:r - acc_top + h, c:c + w] |= mask
                     key = (h, w)
                     if key not in weight_cache:
                         weight_cache[key] = blend_weights(h, w, overlap)
@@ -103,7 +111,7 @@ def _predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nd
                     acc[:, r - acc_top:r - acc_top + h, c:c + w] += logit * weight
                 if bar is not None:
                     bar.update(len(batch_windows))
-        done_rows = _flush(writer, acc, acc_top, meta.height, src, meta, nodata_label)
+        done_rows = _flush(writer, acc, nodata, acc_top, meta.height, meta.width, nodata_label)
         if done_rows != meta.height:
             raise RuntimeError(f"{src}: wrote {done_rows} of {meta.height} rows")
     except BaseException:
@@ -117,18 +125,15 @@ def _predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nd
     return meta
 
 
-def _flush(writer: LabelRasterWriter, acc: np.ndarray, top: int, bottom: int, src: str,
-           meta: RasterMeta, nodata_label: int) -> int:
-    """argmax of scene rows [top, bottom) -> writer; returns ``bottom``."""
+def _flush(writer: LabelRasterWriter, acc: np.ndarray, nodata: Optional[np.ndarray], top: int, bottom: int,
+           width: int, nodata_label: int) -> int:
+    """argmax of scene rows [top, bottom) (nodata pixels -> ``nodata_label``) -> writer; returns ``bottom``."""
     n = bottom - top
     if n <= 0:
         return top
     # dividing by the (positive) weight sum would not change the argmax: blending is the weighted sum
     labels = np.argmax(acc[:, :n], axis=0).astype(np.uint8)
-    if meta.nodata is not None:
-        raw, _ = read_raster(src, (top, 0, n, meta.width))
-        mask = nodata_mask(raw, meta.nodata)
-        if mask is not None:
-            labels[mask] = nodata_label
-    writer.write(labels, (top, 0, n, meta.width))
+    if nodata is not None:
+        labels[nodata[:n]] = nodata_label
+    writer.write(labels, (top, 0, n, width))
     return bottom
