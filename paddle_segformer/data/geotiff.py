@@ -6,8 +6,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from ..io.image import RASTER_EXTS, ImageReadError, read_image
-from ..io.raster import nodata_mask, read_raster
+from ..io.raster import read_model_input
 from .check import check_pairs
 from .dataset import SegListDataset
 from .transforms import BandNormalize
@@ -71,16 +70,7 @@ class GeoTiffDataset(SegListDataset):
 
     def load(self, idx: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         image_path, label_path = self.file_list[idx]
-        if image_path.lower().endswith(RASTER_EXTS):
-            image, meta = read_raster(image_path)
-            nodata = nodata_mask(image, meta.nodata)
-        else:
-            image, nodata = read_image(image_path), None
-        if image.shape[2] != self.img_channels:
-            raise ImageReadError(f"{image_path}: has {image.shape[2]} band(s), the config expects {self.img_channels}")
-        image = image.astype(np.float32)
-        if nodata is not None and nodata.any():
-            image[nodata] = self.normalize.fill_values()
+        _, image, nodata, _ = read_model_input(image_path, self.img_channels, self.normalize.fill_values())
         label = self.load_label(image, image_path, label_path)
         if label is not None and nodata is not None:
             label[nodata] = self.ignore_index

@@ -12,8 +12,8 @@ import paddle
 from paddleseg.core import infer
 from paddleseg.transforms import Compose
 
-from ..io.image import RASTER_EXTS, ImageReadError, list_images, read_image, write_png
-from ..io.raster import RasterMeta, label_colormap, nodata_mask, read_raster, write_label_raster
+from ..io.image import RASTER_EXTS, list_images, write_png
+from ..io.raster import RasterMeta, label_colormap, read_model_input, write_label_raster
 from ..visualize import colorize, overlay, palette
 
 logger = logging.getLogger(__name__)
@@ -87,22 +87,11 @@ class Predictor:
 
     def predict_file(self, path: Path) -> Tuple[np.ndarray, np.ndarray, Optional[RasterMeta]]:
         """(image, labels, raster metadata or None); source nodata pixels get ``NODATA_LABEL``."""
-        if str(path).lower().endswith(RASTER_EXTS):
-            img, meta = read_raster(path)
-            if img.shape[2] != self.img_channels:
-                raise ImageReadError(f"{path}: has {img.shape[2]} band(s), the config expects {self.img_channels}")
-            mask = nodata_mask(img, meta.nodata)
-            fill = self.nodata_fill()
-            model_input = img
-            if mask is not None and mask.any() and fill is not None:
-                model_input = img.astype(np.float32)
-                model_input[mask] = fill
-            labels = self.predict(model_input)
-            if mask is not None and meta.nodata is not None:
-                labels[mask] = NODATA_LABEL
-            return img, labels, meta
-        img = read_image(path, channels=self.img_channels)
-        return img, self.predict(img), None
+        img, model_input, mask, meta = read_model_input(path, self.img_channels, self.nodata_fill())
+        labels = self.predict(model_input)
+        if mask is not None and meta.nodata is not None:
+            labels[mask] = NODATA_LABEL
+        return img, labels, meta
 
 
 def output_paths(save_dir: Path, rel: Path) -> Dict[str, Path]:

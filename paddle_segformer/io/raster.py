@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .image import ImageReadError, PathLike, temp_beside
+from .image import RASTER_EXTS, ImageReadError, PathLike, read_image, temp_beside
 
 Window = Tuple[int, int, int, int]  # row, col, height, width
 
@@ -96,6 +96,27 @@ def nodata_mask(img: np.ndarray, nodata: Optional[float]) -> Optional[np.ndarray
     if np.issubdtype(img.dtype, np.floating):
         mask |= np.any(np.isnan(img), axis=-1)
     return mask
+
+
+def read_model_input(path: PathLike, channels: int, fill: Optional[np.ndarray] = None
+                     ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], Optional[RasterMeta]]:
+    """Read any image for a model: (raw pixels, float32 model input, nodata mask, raster metadata).
+
+    tif goes through rasterio (metadata and nodata mask, band count checked), other formats through
+    :func:`read_image` (mask and metadata None). Nodata pixels of the model input get ``fill`` (raw
+    per-band values, the normaliser's zero point) when it is given.
+    """
+    if not os.fspath(path).lower().endswith(RASTER_EXTS):
+        img = read_image(path, channels=channels)
+        return img, img.astype(np.float32), None, None
+    img, meta = read_raster(path)
+    if img.shape[2] != channels:
+        raise ImageReadError(f"{os.fspath(path)}: has {img.shape[2]} band(s), the config expects {channels}")
+    mask = nodata_mask(img, meta.nodata)
+    model_input = img.astype(np.float32)
+    if mask is not None and mask.any() and fill is not None:
+        model_input[mask] = fill
+    return img, model_input, mask, meta
 
 
 def label_colormap(table: np.ndarray, num_classes: int) -> Dict[int, Tuple[int, int, int, int]]:
