@@ -17,8 +17,8 @@ from .metrics import confusion_matrix, scores
 logger = logging.getLogger(__name__)
 
 
-def fit_class_means(pairs: List[Tuple[str, str]], num_classes: int, ignore_index: int = 255) -> np.ndarray:
-    """(num_classes, C) mean pixel value of each class over ``(image, label)`` pairs."""
+def fit_class_means(pairs: List[Tuple[str, str]], num_classes: int) -> np.ndarray:
+    """(num_classes, C) mean pixel value of each class over ``(image, label)`` pairs (other values ignored)."""
     sums: Optional[np.ndarray] = None
     counts = np.zeros(num_classes, np.float64)
     for image_path, label_path in pairs:
@@ -63,7 +63,7 @@ def evaluate_baseline(train_pairs: List[Tuple[str, str]], eval_pairs: List[Tuple
                       levels: int = 32) -> Dict[str, object]:
     """Fit on ``train_pairs``, score on ``eval_pairs``; returns :func:`metrics.scores`."""
     if method == "nearest_mean":
-        means = fit_class_means(train_pairs, num_classes, ignore_index)
+        means = fit_class_means(train_pairs, num_classes)
         rule = lambda img: predict_nearest(img, means)  # noqa: E731
     elif method == "histogram":
         table = fit_colour_histogram(train_pairs, num_classes, levels)

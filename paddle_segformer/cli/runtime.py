@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -72,8 +73,9 @@ class ConfigError(ValueError):
     """A config file that cannot be loaded or built; the message names the file."""
 
 
+@functools.lru_cache(maxsize=None)
 def _builder_class():
-    """PaddleSeg's SegBuilder, taught about datasets whose facts live in their config block."""
+    """PaddleSeg's SegBuilder (the subclass is made once), taught about datasets whose facts live in their config block."""
     from functools import cached_property
 
     from paddleseg.cvlibs import SegBuilder

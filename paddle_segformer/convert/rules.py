@@ -110,14 +110,13 @@ def from_ours(state: Mapping[str, np.ndarray], fmt: Format) -> Dict[str, np.ndar
     unknown = []
     shift = fmt.stage_base - 1
     for key, value in state.items():
-        hits = [(src_tpl, m, r) for _, dst, r in fmt.compiled() for m in [dst.match(key)] if m
-                for src_tpl in [r.src]]
+        hits = [(match, rule) for _, dst, rule in fmt.compiled() if (match := dst.match(key))]
         if not hits:
             unknown.append(key)
             continue
         array = np.asarray(value)
-        for src_tpl, match, rule in hits:
-            target = _fill(src_tpl, match.groupdict(), shift)
+        for match, rule in hits:
+            target = _fill(rule.src, match.groupdict(), shift)
             part = array
             if rule.kind in ("kv0", "kv1"):
                 axis = 1 if array.ndim == 2 else 0
