@@ -8,7 +8,7 @@ import paddle
 import pytest
 
 from paddle_segformer.cli.runtime import load_config
-from paddle_segformer.cli.val import load_model_weights
+from paddle_segformer.cli.inference import load_model_weights
 from paddle_segformer.data.dataset import RSParcelDataset
 from paddle_segformer.io.image import ImageReadError, list_images, read_image, read_label
 from paddle_segformer.weights import CheckpointError, load_pretrained

@@ -120,7 +120,7 @@ def test_predict_writes_georeferenced_labels_and_tiles_match_whole(tmp_path, reg
         reference = out.read(1)
     corner = np.add.outer(np.arange(96), np.arange(96)) < 96 // 3
     assert (reference[corner] == 255).all() and reference[~corner].max() < 4
-    same = predict(str(cfg), str(tmp_path / "m.pdparams"), str(src), str(tmp_path / "one_tile"), tile=96, overlap=0)
+    predict(str(cfg), str(tmp_path / "m.pdparams"), str(src), str(tmp_path / "one_tile"), tile=96, overlap=0)
     with rasterio.open(tmp_path / "one_tile" / "geotiff" / "T0001.tif") as out:
         np.testing.assert_array_equal(out.read(1), reference)  # tile = whole image: exactly the same
     predict(str(cfg), str(tmp_path / "m.pdparams"), str(src), str(tmp_path / "tiles"), tile=64, overlap=24,

@@ -15,7 +15,7 @@ def export_model(config: str, model_path: Optional[str], save_dir: str = "output
                  opts: Optional[List[str]] = None) -> str:
     """Build, load strictly, and save the static model plus a ``deploy.yaml``; returns save_dir."""
     from ..inference.static import MODEL_STEM, export
-    from .val import load_model_weights
+    from .inference import load_model_weights
 
     select_device("cpu")
     cfg, builder = load_config(config, opts=opts)

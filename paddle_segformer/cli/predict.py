@@ -5,7 +5,8 @@ import argparse
 import sys
 from typing import List, Optional, Sequence, Union
 
-from .runtime import add_inference_args, build, load_config, logger, prepare_env, select_device, setup_logging, \
+from .inference import add_runtime_args
+from .runtime import add_inference_args, load_config, logger, prepare_env, select_device, setup_logging, \
     test_options
 
 
@@ -14,17 +15,21 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
             crop_size: Optional[Sequence[int]] = None, stride: Optional[Sequence[int]] = None,
             aug_pred: bool = False, scales: Union[float, Sequence[float], None] = None,
             flip_horizontal: bool = False, flip_vertical: bool = False, tile: Optional[int] = None,
-            overlap: Optional[int] = None, batch_size: Optional[int] = None):
+            overlap: Optional[int] = None, batch_size: Optional[int] = None, backend: str = "auto",
+            precision: str = "fp32", threads: Optional[int] = None, cache_dir: Optional[str] = None):
     """Predict a file or folder; returns a :class:`PredictSummary` (failures listed, not raised).
 
     Test-time options come from the config's ``test_config``; arguments given here override them.
     With ``tile`` (or ``test_config.tile``) rasters are predicted as whole scenes in tiles with
     bounded memory and only the label GeoTIFF is written (see paddle_segformer.inference.tiled).
+    ``backend`` / ``precision`` / ``threads`` / ``cache_dir`` choose the runtime (RuntimeOptions).
     """
-    from ..inference.predictor import Predictor, predict_folder
-    from .val import load_model_weights
+    from ..inference.backends import RuntimeOptions
+    from ..inference.folder import predict_folder
+    from .inference import build_predictor
 
-    select_device(device)
+    runtime = RuntimeOptions(backend, precision, threads, cache_dir)
+    device = select_device(device)
     _, builder = load_config(config, opts=opts)
     test_config = dict(builder.config.test_config or {})
     options = test_options(test_config, aug_eval=aug_pred, scales=scales, is_slide=is_slide,
@@ -33,11 +38,7 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     tiling = {"tile": tile if tile is not None else test_config.get("tile"),  # --tile 0: no tiling
               "overlap": overlap if overlap is not None else test_config.get("overlap", 64),
               "batch_size": batch_size if batch_size is not None else test_config.get("batch_size", 1)}
-    model = build(builder, "model", config)
-    load_model_weights(model, model_path)
-    dataset_cls = build(builder, "val_dataset_class", config)
-    channels = getattr(dataset_cls, "IMG_CHANNELS", None) or builder.config.val_dataset_cfg.get("img_channels", 3)
-    predictor = Predictor(model, build(builder, "val_transforms", config), img_channels=channels, **options)
+    model, predictor = build_predictor(builder, config, model_path, options, device, runtime)
     summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes,
                              tiling=tiling if tiling["tile"] else None)
     logger.info("%s\n  labels: %s/label  colour: %s/pseudo_color  overlays: %s/overlay",
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="predict rasters as whole scenes in tiles of this size, bounded memory (0: off)")
     p.add_argument("--overlap", type=int, help="tile overlap in pixels, blended on the logits (default 64)")
     p.add_argument("--batch_size", type=int, help="tiles per forward pass (default 1; more helps on a GPU)")
+    add_runtime_args(p)
     return p
 
 

@@ -1,27 +1,19 @@
-"""``python val.py --config CFG --model_path M``: evaluation through ``paddleseg.core.evaluate``."""
+"""``python val.py --config CFG --model_path M``: metrics on the config's val_dataset."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from .inference import add_runtime_args
 from .runtime import add_inference_args, build, load_config, logger, prepare_env, select_device, setup_logging, \
     test_options
 
 if TYPE_CHECKING:
     import paddle
-
-    from ..weights import LoadReport
-
-
-def load_model_weights(model: "paddle.nn.Layer", model_path: str) -> "LoadReport":
-    """Strictly load a trained checkpoint (file or iter_N folder) for evaluation / prediction."""
-    from ..weights import load_state_dict_strict, read_state_dict
-
-    return load_state_dict_strict(model, read_state_dict(model_path), source=model_path, allow_new_classes=False)
 
 
 def complete_metrics(class_iou: np.ndarray, class_precision: np.ndarray) -> Dict[str, np.ndarray]:
@@ -37,29 +29,34 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
              num_workers: int = 0, aug_eval: bool = False, scales: Union[float, Sequence[float], None] = None,
              flip_horizontal: bool = False, flip_vertical: bool = False, is_slide: bool = False,
              crop_size: Optional[Sequence[int]] = None, stride: Optional[Sequence[int]] = None,
-             save_dir: Optional[str] = None) -> Dict[str, object]:
+             save_dir: Optional[str] = None, backend: str = "auto", precision: str = "fp32",
+             threads: Optional[int] = None, cache_dir: Optional[str] = None) -> Dict[str, object]:
     """Evaluate a trained model on the config's ``val_dataset``; returns (and optionally saves) metrics.
 
     Test-time options come from the config's ``test_config``; arguments given here override them.
+    Plain evaluation runs through the runtime ``backend`` / ``precision`` choose (default: the fastest
+    installed); test-time augmentation and sliding windows through ``paddleseg.core.evaluate``
+    (``num_workers`` is its data loader's).
     """
-    from paddleseg import core
+    from ..inference.backends import RuntimeOptions
+    from ..inference.evaluate import evaluate_dataset
+    from .inference import build_predictor
 
-    select_device(device)
+    runtime = RuntimeOptions(backend, precision, threads, cache_dir)
+    device = select_device(device)
     _, builder = load_config(config, opts=opts)
     test_config = test_options(builder.config.test_config, aug_eval=aug_eval, scales=scales, is_slide=is_slide,
                                flip_horizontal=flip_horizontal, flip_vertical=flip_vertical,
                                crop_size=crop_size, stride=stride)
-    model = build(builder, "model", config)
-    load_model_weights(model, model_path)
+    model, predictor = build_predictor(builder, config, model_path, test_config, device, runtime)
     dataset = build(builder, "val_dataset", config)
     if len(dataset) == 0:
         raise ValueError(f"{config}: val_dataset is empty")
-    miou, acc, class_iou, class_precision, kappa = core.evaluate(model, dataset, num_workers=num_workers,
-                                                                 **test_config)
-    result: Dict[str, object] = {"miou": float(miou), "acc": float(acc), "kappa": float(kappa),
-                                 "class_iou": np.asarray(class_iou), "class_precision": np.asarray(class_precision)}
-    result.update(complete_metrics(class_iou, class_precision))
-    result["mdice"] = float(np.mean(result["class_dice"]))
+    if predictor.backend is not None:
+        result = evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index)
+        result.pop("confusion")
+    else:
+        result = _paddleseg_evaluate(model, dataset, num_workers, test_config)
     logger.info("mIoU %.4f  Acc %.4f  Kappa %.4f  Dice %.4f", result["miou"], result["acc"], result["kappa"],
                 result["mdice"])
     for name in ("class_iou", "class_precision", "class_recall", "class_dice"):
@@ -72,6 +69,20 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     return result
 
 
+def _paddleseg_evaluate(model: "paddle.nn.Layer", dataset: Any, num_workers: int,
+                        test_config: Dict[str, Any]) -> Dict[str, object]:
+    """``paddleseg.core.evaluate`` on the dynamic graph (test-time augmentation, sliding window)."""
+    from paddleseg import core
+
+    miou, acc, class_iou, class_precision, kappa = core.evaluate(model, dataset, num_workers=num_workers,
+                                                                 **test_config)
+    result: Dict[str, object] = {"miou": float(miou), "acc": float(acc), "kappa": float(kappa),
+                                 "class_iou": np.asarray(class_iou), "class_precision": np.asarray(class_precision)}
+    result.update(complete_metrics(class_iou, class_precision))
+    result["mdice"] = float(np.mean(result["class_dice"]))
+    return result
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Evaluate a trained SegFormer on the config's val_dataset.")
     p.add_argument("--config", required=True)
@@ -79,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save_dir", help="write metrics.json here")
     p.add_argument("--num_workers", type=int, default=0)
     add_inference_args(p, "aug_eval")
+    add_runtime_args(p)
     return p
 
 

@@ -6,7 +6,7 @@ in 4,096 bins between the per-band minimum and maximum (a first pass finds them)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator, List, Optional, Sequence
+from typing import Iterable, Iterator, List, Sequence
 
 import numpy as np
 

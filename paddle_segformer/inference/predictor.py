@@ -1,55 +1,55 @@
-"""Predict single images or whole folders with a dynamic model through ``paddleseg.core.infer``."""
+"""Predict single images with a model: through a fast runtime (paddle_segformer.inference.backends)
+when one is given, else on Paddle's dynamic graph through ``paddleseg.core.infer``, which also does
+test-time augmentation and sliding windows."""
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import paddle
 from paddleseg.core import infer
 from paddleseg.transforms import Compose
 
-from ..io.image import RASTER_EXTS, list_images, write_png
-from ..io.raster import RasterMeta, label_colormap, read_model_input, write_label_raster
-from ..visualize import colorize, overlay, palette
+from ..io.raster import RasterMeta, read_model_input
+from .backends import Backend
+from .upsample import upsample_labels, upsample_logits
 
 logger = logging.getLogger(__name__)
 
 PIXELWISE = ("Normalize", "BandNormalize")
 NODATA_LABEL = 255
 
-
-@dataclass
-class PredictSummary:
-    """What a folder prediction did."""
-
-    written: List[Path] = field(default_factory=list)
-    failed: List[Tuple[Path, str]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def report(self) -> str:
-        lines = [f"predicted {len(self.written)} image(s), {len(self.failed)} failed, {self.seconds:.1f} s"]
-        lines += [f"  FAILED {path}: {reason}" for path, reason in self.failed]
-        return "\n".join(lines)
+# What a file becomes before the model: (image as read, model input (H, W, C), nodata mask, raster meta).
+Loaded = Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], Optional[RasterMeta]]
 
 
 class Predictor:
-    """Wraps a model and its eval transforms. ``predict(img)`` -> (H, W) class ids (uint8)."""
+    """Wraps a model and its eval transforms. ``predict(img)`` -> (H, W) class ids (uint8).
+
+    With a ``backend`` (see :func:`~paddle_segformer.inference.backends.create_backend`) plain
+    predictions run through it; test-time augmentation and sliding windows (``aug_eval``,
+    ``is_slide``) run on ``model`` through PaddleSeg's ``infer``.
+    """
 
     def __init__(self, model: paddle.nn.Layer, transforms: Sequence, img_channels: int = 3,
                  is_slide: bool = False, crop_size: Optional[Sequence[int]] = None,
                  stride: Optional[Sequence[int]] = None, aug_eval: bool = False,
                  scales: Union[float, Sequence[float]] = 1.0, flip_horizontal: bool = False,
-                 flip_vertical: bool = False):
+                 flip_vertical: bool = False, backend: Optional[Backend] = None):
         self.model = model
         self.model.eval()
         self.img_channels = img_channels
         self.transforms = Compose(list(transforms), to_rgb=False, img_channels=img_channels)
         self.slide = dict(is_slide=is_slide, crop_size=crop_size, stride=stride)
         self.aug = dict(scales=scales, flip_horizontal=flip_horizontal, flip_vertical=flip_vertical) if aug_eval else None
+        self.backend = backend if self.plain else None
+
+    @property
+    def plain(self) -> bool:
+        """True when predictions need no test-time augmentation or sliding window."""
+        return self.aug is None and not self.slide["is_slide"]
 
     def preprocess(self, img: np.ndarray) -> np.ndarray:
         """Raw (h, w, C) -> normalised float32 (h, w, C); only for pixel-wise transforms (tiling)."""
@@ -71,89 +71,48 @@ class Predictor:
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """(N, C, h, w) normalised -> (N, K, h, w) logits at the same size."""
+        if self.backend is not None:
+            return upsample_logits(self.backend(batch), batch.shape[2:], self.backend.align_corners)
         with paddle.no_grad():
             return self.model(paddle.to_tensor(batch))[0].numpy()
 
     def predict(self, img: np.ndarray) -> np.ndarray:
         """(H, W, C) image (RGB order, any dtype) -> (H, W) uint8 class ids."""
         data = self.transforms({"img": img.astype(np.float32), "trans_info": []})
-        x = paddle.to_tensor(data["img"][np.newaxis])
-        with paddle.no_grad():
-            if self.aug is not None:
-                pred, _ = infer.aug_inference(self.model, x, trans_info=data["trans_info"], **self.aug, **self.slide)
-            else:
-                pred, _ = infer.inference(self.model, x, trans_info=data["trans_info"], **self.slide)
-        return pred.numpy()[0, 0].astype(np.uint8)
+        return self.predict_transformed(data["img"], data["trans_info"])
+
+    def predict_transformed(self, chw: np.ndarray, trans_info: list) -> np.ndarray:
+        """Eval-transformed (C, h, w) input -> (H, W) uint8 class ids at the size before the transforms."""
+        if self.backend is None:
+            x = paddle.to_tensor(chw[np.newaxis])
+            with paddle.no_grad():
+                if self.aug is not None:
+                    pred, _ = infer.aug_inference(self.model, x, trans_info=trans_info, **self.aug, **self.slide)
+                else:
+                    pred, _ = infer.inference(self.model, x, trans_info=trans_info, **self.slide)
+            return pred.numpy()[0, 0].astype(np.uint8)
+        low = self.backend(chw[np.newaxis])[0]
+        size, align = chw.shape[1:], self.backend.align_corners
+        if not trans_info:
+            return upsample_labels(low, size, align).astype(np.uint8)
+        # resizing / padding transforms: undo them on the logits, as paddleseg.core.infer does
+        full = paddle.to_tensor(upsample_logits(low, size, align)[np.newaxis])
+        logit = infer.reverse_transform(full, trans_info, mode="bilinear")
+        return paddle.argmax(logit, axis=1).numpy()[0].astype(np.uint8)
+
+    def load(self, path: Path) -> Loaded:
+        """Read a file for :meth:`labels` (separate so that a folder loop can read ahead)."""
+        return read_model_input(path, self.img_channels, self.nodata_fill())
+
+    def labels(self, loaded: Loaded) -> np.ndarray:
+        """Class ids of a loaded file; source nodata pixels get ``NODATA_LABEL``."""
+        _, model_input, mask, meta = loaded
+        labels = self.predict(model_input)
+        if mask is not None and meta is not None and meta.nodata is not None:
+            labels[mask] = NODATA_LABEL
+        return labels
 
     def predict_file(self, path: Path) -> Tuple[np.ndarray, np.ndarray, Optional[RasterMeta]]:
         """(image, labels, raster metadata or None); source nodata pixels get ``NODATA_LABEL``."""
-        img, model_input, mask, meta = read_model_input(path, self.img_channels, self.nodata_fill())
-        labels = self.predict(model_input)
-        if mask is not None and meta.nodata is not None:
-            labels[mask] = NODATA_LABEL
-        return img, labels, meta
-
-
-def output_paths(save_dir: Path, rel: Path) -> Dict[str, Path]:
-    """Where the outputs of an input at relative path ``rel`` go (same stem everywhere)."""
-    stem = rel.with_suffix(".png")
-    return {"label": save_dir / "label" / stem, "pseudo_color": save_dir / "pseudo_color" / stem,
-            "overlay": save_dir / "overlay" / stem, "geotiff": save_dir / "geotiff" / rel.with_suffix(".tif")}
-
-
-def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_classes: int,
-                   on_progress: Optional[Callable[[int, int], None]] = None,
-                   tiling: Optional[Dict[str, int]] = None) -> PredictSummary:
-    """Predict every image under ``image_path`` (recursively: jpg/png/bmp/tif).
-
-    Writes ``label/`` (submission-ready palette PNGs whose pixel values are class ids),
-    ``pseudo_color/`` and ``overlay/`` under ``save_dir``, keeping sub-folders and file stems; for a
-    tif also ``geotiff/NAME.tif`` with the source's CRS, transform and nodata and a colour table.
-    With ``tiling`` ({tile, overlap, batch_size}) a tif is predicted as a scene in tiles and only its
-    ``geotiff/`` output is written (PNGs of a 20,000-pixel scene would not fit the point of tiling).
-    A file that fails is reported in the summary and the others are still written.
-    """
-    from tqdm import tqdm
-
-    if tiling and (predictor.aug is not None or predictor.slide["is_slide"]):
-        raise ValueError("tiled scene prediction does not combine with test-time augmentation or is_slide; "
-                         "turn those off or predict without --tile")
-    root = Path(image_path)
-    files = list_images(root)
-    base = root if root.is_dir() else root.parent
-    out = Path(save_dir)
-    table = palette(num_classes)
-    flat_palette = table.reshape(-1).tolist()
-    summary = PredictSummary()
-    start = time.time()
-    claimed: Dict[Path, Path] = {}  # output label path -> the input that produces it
-    for i, path in enumerate(tqdm(files, desc="predict", unit="img", disable=None)):
-        try:
-            targets = output_paths(out, path.relative_to(base))
-            if targets["label"] in claimed:
-                raise ValueError(f"same folder and stem as {claimed[targets['label']].name}: "
-                                 f"outputs would overwrite each other")
-            claimed[targets["label"]] = path
-            if tiling and str(path).lower().endswith(RASTER_EXTS):
-                from .tiled import predict_scene
-
-                predict_scene(predictor.logits, predictor.preprocess, str(path), str(targets["geotiff"]),
-                              num_classes, colormap=label_colormap(table, num_classes),
-                              nodata_fill=predictor.nodata_fill(), **tiling)
-                summary.written.append(targets["geotiff"])
-                continue
-            img, label, meta = predictor.predict_file(path)
-            if meta is not None:  # tif in: also a label GeoTIFF in the same place on the ground
-                write_label_raster(targets["geotiff"], label, meta, label_colormap(table, num_classes),
-                                   nodata=NODATA_LABEL if meta.nodata is not None else None)
-            write_png(targets["label"], label, palette=flat_palette)
-            write_png(targets["pseudo_color"], colorize(label, table))
-            write_png(targets["overlay"], overlay(img, label, table))
-            summary.written.append(targets["label"])
-        except Exception as exc:  # one broken file must not stop the folder
-            logger.error("skipping %s: %s", path, exc)
-            summary.failed.append((path, str(exc)))
-        if on_progress:
-            on_progress(i + 1, len(files))
-    summary.seconds = time.time() - start
-    return summary
+        loaded = self.load(path)
+        return loaded[0], self.labels(loaded), loaded[3]

@@ -1,0 +1,52 @@
+"""What predict.py and val.py share: the model with its weights, the runtime, the predictor."""
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+
+from .runtime import build, logger
+
+if TYPE_CHECKING:
+    import paddle
+
+    from ..weights import LoadReport
+
+
+def load_model_weights(model: "paddle.nn.Layer", model_path: str) -> "LoadReport":
+    """Strictly load a trained checkpoint (file or iter_N folder) for evaluation / prediction."""
+    from ..weights import load_state_dict_strict, read_state_dict
+
+    return load_state_dict_strict(model, read_state_dict(model_path), source=model_path, allow_new_classes=False)
+
+
+def add_runtime_args(p: argparse.ArgumentParser) -> None:
+    """``--backend --precision --threads --cache_dir`` (see paddle_segformer.inference.backends)."""
+    from ..inference.backends import BACKENDS, PRECISIONS
+
+    p.add_argument("--backend", choices=("auto",) + BACKENDS, default="auto",
+                   help="inference runtime (default auto: the fastest installed, ONNX Runtime on a CPU)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="bf16 runs through OpenVINO on CPUs with avx512_bf16 / AMX")
+    p.add_argument("--threads", type=int, help="runtime threads (default: OMP_NUM_THREADS or all cores)")
+    p.add_argument("--cache_dir", help="where exported / converted models are cached "
+                                       "(default: beside the checkpoint, else ~/.cache/paddle_segformer)")
+
+
+def build_predictor(builder: Any, config: str, model_path: str, test: Dict[str, Any], device: str,
+                    runtime: Optional[Any] = None) -> Tuple[Any, Any]:
+    """(model, Predictor): the config's model with ``model_path`` loaded strictly, its eval transforms,
+    ``test`` options (test_config + flags) and the runtime ``runtime`` (RuntimeOptions) asks for."""
+    from ..inference.backends import RuntimeOptions, create_backend
+    from ..inference.predictor import Predictor
+
+    model = build(builder, "model", config)
+    load_model_weights(model, model_path)
+    dataset_cls = build(builder, "val_dataset_class", config)
+    channels = getattr(dataset_cls, "IMG_CHANNELS", None) or builder.config.val_dataset_cfg.get("img_channels", 3)
+    predictor = Predictor(model, build(builder, "val_transforms", config), img_channels=channels, **test)
+    if predictor.plain:
+        predictor.backend = create_backend(model, runtime or RuntimeOptions(), model_path, device)
+    elif runtime is not None and runtime.backend not in ("auto", "paddle"):
+        logger.warning("test-time augmentation / sliding window run on Paddle's dynamic graph; "
+                       "--backend %s is not used", runtime.backend)
+    return model, predictor

@@ -1,0 +1,145 @@
+"""Exported and converted inference models, made on first use and cached by content.
+
+An artifact is the :class:`~paddle_segformer.inference.graph.InferenceGraph` of a model saved as a
+Paddle static model (``paddle``: ``model.json`` + ``model.pdiparams``) or converted from that to ONNX
+(``onnx``: ``model.onnx``, through paddle2onnx). It is keyed by the weights' content, the band count,
+the graph's output and the versions that made it, so a retrained checkpoint never reuses a stale
+file. It is written beside the checkpoint (``<checkpoint folder>/.inference/<key>/``) when that
+folder is writable, else in the user cache (``$PADDLE_SEGFORMER_CACHE``, or
+``~/.cache/paddle_segformer``); always into a temporary folder renamed into place when complete.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator, List, Optional
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+
+logger = logging.getLogger(__name__)
+
+# Bump when the inference graph or the conversion changes: old artifacts then stop matching.
+GRAPH_VERSION = 1
+OUTPUT = "logits_stride4"
+ONNX_OPSET = 17
+KINDS = {"paddle": "model.json", "onnx": "model.onnx"}
+
+
+def fingerprint(graph: nn.Layer, in_channels: int) -> str:
+    """sha256 (first 16 hex digits) of the weights (names, shapes, dtypes, values) and graph facts."""
+    digest = hashlib.sha256()
+    digest.update(f"v{GRAPH_VERSION}|{OUTPUT}|bands={in_channels}|paddle={paddle.__version__}".encode())
+    for name, value in graph.state_dict().items():
+        array = np.ascontiguousarray(value.numpy())
+        digest.update(f"|{name}:{array.dtype}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def user_cache_dir() -> Path:
+    """``$PADDLE_SEGFORMER_CACHE``, else ``$XDG_CACHE_HOME/paddle_segformer``, else ``~/.cache/paddle_segformer``."""
+    if os.environ.get("PADDLE_SEGFORMER_CACHE"):
+        return Path(os.environ["PADDLE_SEGFORMER_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "paddle_segformer"
+
+
+def cache_roots(model_path: Optional[str] = None, cache_dir: Optional[str] = None) -> List[Path]:
+    """Where to look for / write artifacts, in order: ``cache_dir`` if given, else beside the
+    checkpoint, then the user cache."""
+    if cache_dir:
+        return [Path(cache_dir)]
+    roots = []
+    if model_path:
+        folder = Path(model_path) if os.path.isdir(model_path) else Path(model_path).parent
+        roots.append(folder / ".inference")
+    return roots + [user_cache_dir()]
+
+
+def _save_paddle(graph: nn.Layer, in_channels: int, folder: str) -> None:
+    spec = [paddle.static.InputSpec([None, in_channels, None, None], "float32", "x")]
+    static = paddle.jit.to_static(graph, input_spec=spec, full_graph=True)
+    paddle.jit.save(static, os.path.join(folder, "model"))
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """paddle2onnx prints progress lines on stdout from C++; keep them out of the user's output."""
+    try:
+        fd = os.dup(1)
+    except OSError:  # no real stdout (some notebooks)
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                yield
+        finally:
+            os.dup2(fd, 1)
+            os.close(fd)
+
+
+def _save_onnx(graph: nn.Layer, in_channels: int, folder: str) -> None:
+    try:
+        import paddle2onnx
+    except ImportError as exc:
+        raise RuntimeError("ONNX conversion needs paddle2onnx (pip install paddle2onnx==2.1.0)") from exc
+    with tempfile.TemporaryDirectory() as tmp:
+        _save_paddle(graph, in_channels, tmp)
+        # optimize_tool "None": the default optimiser pip-installs packages at export time and took
+        # minutes on B3; ONNX Runtime and OpenVINO do their own graph optimisation anyway.
+        with _quiet_stdout():
+            paddle2onnx.export(os.path.join(tmp, "model.json"), os.path.join(tmp, "model.pdiparams"),
+                               os.path.join(folder, KINDS["onnx"]), opset_version=ONNX_OPSET,
+                               optimize_tool="None", enable_onnx_checker=True)
+
+
+WRITERS = {"paddle": _save_paddle, "onnx": _save_onnx}
+
+
+def _build_into(root: Path, key: str, kind: str, build: Callable[[str], None]) -> Path:
+    final = root / key / kind
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=final.parent, prefix=f".{kind}.", suffix=".part")
+    try:
+        build(tmp)
+        os.replace(tmp, final)  # a concurrent builder may have won: then ours is dropped below
+    except OSError:
+        if not (final / KINDS[kind]).is_file():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def artifact(graph: nn.Layer, in_channels: int, kind: str, model_path: Optional[str] = None,
+             cache_dir: Optional[str] = None) -> Path:
+    """Folder holding ``graph`` as ``kind`` ('paddle' or 'onnx'); made on first use, reused after."""
+    if kind not in KINDS:
+        raise ValueError(f"artifact kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    key = fingerprint(graph, in_channels)
+    roots = cache_roots(model_path, cache_dir)
+    for root in roots:
+        if (root / key / kind / KINDS[kind]).is_file():
+            logger.info("using cached %s model %s", kind, root / key / kind)
+            return root / key / kind
+    errors = []
+    for root in roots:
+        try:
+            path = _build_into(root, key, kind, lambda folder: WRITERS[kind](graph, in_channels, folder))
+        except OSError as exc:  # read-only checkpoint folder: try the next root
+            errors.append(f"{root}: {exc}")
+            continue
+        logger.info("exported the %s inference model to %s (made once, reused while the weights are the same)",
+                    kind, path)
+        return path
+    raise OSError("cannot write the inference model anywhere: " + "; ".join(errors))

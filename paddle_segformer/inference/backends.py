@@ -1,0 +1,207 @@
+"""Runtimes for the inference graph: one call, (N, C, H, W) normalised float32 -> (N, K, h, w) logits
+at stride 4 (h = ceil(H / 4)), whichever engine computes it.
+
+``auto`` picks the fastest runtime that is installed, in the order measured by
+``scripts/bench_inference.py`` on this project's CPUs: ONNX Runtime, OpenVINO, Paddle Inference,
+then Paddle's dynamic graph. On a GPU it keeps Paddle's dynamic graph (the CPU runtimes would be
+slower). bf16 runs through OpenVINO on CPUs with bf16 instructions (avx512_bf16 or AMX).
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+
+from .artifacts import artifact
+from .graph import InferenceGraph
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("paddle", "inference", "onnxruntime", "openvino")
+AUTO_ORDER = ("onnxruntime", "openvino", "inference", "paddle")  # fastest first (bench_inference.py)
+PRECISIONS = ("fp32", "bf16")
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How inference runs: ``backend`` (auto or one of BACKENDS), ``precision`` (fp32 / bf16),
+    ``threads`` (default: OMP_NUM_THREADS or all cores), ``cache_dir`` for exported models."""
+
+    backend: str = "auto"
+    precision: str = "fp32"
+    threads: Optional[int] = None
+    cache_dir: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("auto",) + BACKENDS:
+            raise ValueError(f"backend must be auto or one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"inference precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+    def thread_count(self) -> int:
+        return self.threads or int(os.environ.get("OMP_NUM_THREADS", 0) or 0) or os.cpu_count() or 1
+
+
+def cpu_has_bf16() -> bool:
+    """True when /proc/cpuinfo lists avx512_bf16 or amx_bf16."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
+            flags = next((line for line in handle if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return any(flag in flags for flag in BF16_FLAGS)
+
+
+def installed(name: str) -> bool:
+    """Whether the runtime ``name`` can be used here (its Python package is importable)."""
+    module = {"onnxruntime": "onnxruntime", "openvino": "openvino"}.get(name)
+    if module is None:
+        return True
+    needs = [module, "paddle2onnx"]
+    return all(importlib.util.find_spec(m) is not None for m in needs)
+
+
+class Backend:
+    """Base: ``backend(batch)`` -> stride-4 logits; ``name`` and ``precision`` say what runs."""
+
+    name = "?"
+
+    def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None):
+        self.num_classes = graph.num_classes
+        self.align_corners = graph.align_corners
+        self.precision = options.precision
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class PaddleBackend(Backend):
+    """Paddle's dynamic graph running the folded inference graph (any device)."""
+
+    name = "paddle"
+
+    def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None):
+        super().__init__(graph, options, model_path)
+        self.graph = graph
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        with paddle.no_grad():
+            return self.graph(paddle.to_tensor(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
+
+
+class InferenceBackend(Backend):
+    """Paddle Inference (oneDNN) on the cached static export."""
+
+    name = "inference"
+
+    def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None):
+        super().__init__(graph, options, model_path)
+        from .static import StaticPredictor
+
+        folder = artifact(graph, graph.backbone.in_channels, "paddle", model_path, options.cache_dir)
+        self.predictor = StaticPredictor(str(folder), threads=options.thread_count())
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.predictor.run(batch)
+
+
+class OnnxRuntimeBackend(Backend):
+    """ONNX Runtime (CPU execution provider, all graph optimisations) on the cached ONNX conversion."""
+
+    name = "onnxruntime"
+
+    def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None):
+        super().__init__(graph, options, model_path)
+        import onnxruntime as ort
+
+        folder = artifact(graph, graph.backbone.in_channels, "onnx", model_path, options.cache_dir)
+        session_options = ort.SessionOptions()
+        session_options.intra_op_num_threads = options.thread_count()
+        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session_options.log_severity_level = 3  # paddle2onnx leaves an unused initialiser: not worth a warning
+        self.session = ort.InferenceSession(str(folder / "model.onnx"), session_options,
+                                            providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+
+class OpenVinoBackend(Backend):
+    """OpenVINO (CPU plugin) on the cached ONNX conversion; f32 or bf16 inference precision."""
+
+    name = "openvino"
+
+    def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None):
+        super().__init__(graph, options, model_path)
+        import openvino as ov
+
+        folder = artifact(graph, graph.backbone.in_channels, "onnx", model_path, options.cache_dir)
+        config = {"INFERENCE_NUM_THREADS": options.thread_count(), "PERFORMANCE_HINT": "LATENCY",
+                  "INFERENCE_PRECISION_HINT": "bf16" if options.precision == "bf16" else "f32"}
+        self.compiled = ov.Core().compile_model(str(folder / "model.onnx"), "CPU", config)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.compiled([np.ascontiguousarray(batch, dtype=np.float32)])[0]
+
+
+CLASSES = {cls.name: cls for cls in (PaddleBackend, InferenceBackend, OnnxRuntimeBackend, OpenVinoBackend)}
+
+
+def _candidates(options: RuntimeOptions, device: str) -> tuple:
+    """Backends to try in order, and why (for the one log line of ``auto``)."""
+    if options.backend != "auto":
+        return (options.backend,), "asked for"
+    if options.precision == "bf16":
+        return ("openvino",), "bf16 on a CPU runs through OpenVINO"
+    if device.startswith("gpu"):
+        return ("paddle",), "a GPU is in use (the CPU runtimes would be slower)"
+    ready = tuple(name for name in AUTO_ORDER if installed(name))
+    return ready, "fastest installed runtime (order measured by scripts/bench_inference.py)"
+
+
+def check_precision(options: RuntimeOptions, backend: str, device: str = "cpu") -> None:
+    """bf16 needs OpenVINO and a CPU with bf16 instructions; say so before any work starts."""
+    if options.precision != "bf16":
+        return
+    if backend != "openvino":
+        raise ValueError(f"--precision bf16 for inference runs through OpenVINO, not {backend} "
+                         "(Paddle 3.3.1 has no bf16 CPU matmul kernel); use --backend openvino or auto")
+    if device.startswith("gpu") or not cpu_has_bf16():
+        raise ValueError("--precision bf16 needs a CPU with bf16 instructions (avx512_bf16 or amx_bf16); "
+                         "this one has neither: use --precision fp32")
+    if not installed("openvino"):
+        raise ValueError("--precision bf16 needs OpenVINO: pip install openvino")
+
+
+def create_backend(model: nn.Layer, options: RuntimeOptions = RuntimeOptions(), model_path: Optional[str] = None,
+                   device: str = "cpu") -> Backend:
+    """The runtime ``options`` ask for (``auto``: the fastest that works here) for a loaded ``model``.
+
+    Exports and conversions are made on first use and cached (paddle_segformer.inference.artifacts).
+    With ``auto`` a runtime that fails to start is logged and the next one tried.
+    """
+    graph = InferenceGraph(model)
+    names, why = _candidates(options, device)
+    for name in names:
+        check_precision(options, name, device)
+    errors = []
+    for name in names:
+        try:
+            backend = CLASSES[name](graph, options, model_path)
+        except Exception as exc:  # an optional runtime that cannot start: try the next one under auto
+            if options.backend != "auto":
+                raise
+            logger.warning("runtime %s could not start (%s); trying the next one", name, exc)
+            errors.append(f"{name}: {exc}")
+            continue
+        logger.info("inference runtime: %s, %s (%s)", name, options.precision, why)
+        return backend
+    raise RuntimeError("no inference runtime could start: " + "; ".join(errors))

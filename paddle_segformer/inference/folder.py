@@ -1,0 +1,163 @@
+"""Predict every image of a folder: reading and writing overlap with the model's compute.
+
+One reader thread decodes up to ``PREFETCH`` files ahead and one writer thread encodes and writes the
+outputs of finished ones, both through bounded queues, so the model never waits for the disk and
+memory holds a few images, not the folder. Decoding (OpenCV, GDAL) and PNG encoding release the GIL.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Deque, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ..io.image import RASTER_EXTS, list_images, write_png
+from ..io.raster import RasterMeta, label_colormap, write_label_raster
+from ..visualize import colorize, overlay, palette
+from .predictor import NODATA_LABEL, Predictor
+from .readahead import read_ahead
+
+logger = logging.getLogger(__name__)
+
+PREFETCH = 4  # files decoded ahead of the model
+MAX_PENDING_WRITES = 8  # finished predictions waiting for the writer
+
+
+@dataclass
+class PredictSummary:
+    """What a folder prediction did."""
+
+    written: List[Path] = field(default_factory=list)
+    failed: List[Tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def report(self) -> str:
+        lines = [f"predicted {len(self.written)} image(s), {len(self.failed)} failed, {self.seconds:.1f} s"]
+        lines += [f"  FAILED {path}: {reason}" for path, reason in self.failed]
+        return "\n".join(lines)
+
+
+def output_paths(save_dir: Path, rel: Path) -> Dict[str, Path]:
+    """Where the outputs of an input at relative path ``rel`` go (same stem everywhere)."""
+    stem = rel.with_suffix(".png")
+    return {"label": save_dir / "label" / stem, "pseudo_color": save_dir / "pseudo_color" / stem,
+            "overlay": save_dir / "overlay" / stem, "geotiff": save_dir / "geotiff" / rel.with_suffix(".tif")}
+
+
+class Outputs:
+    """Writes label PNG (palette, pixel values = class ids), pseudo-colour, overlay, label GeoTIFF."""
+
+    def __init__(self, num_classes: int):
+        self.num_classes = num_classes
+        self.table = palette(num_classes)
+        self.flat_palette = self.table.reshape(-1).tolist()
+        self.colormap = label_colormap(self.table, num_classes)
+
+    def write(self, targets: Dict[str, Path], img: np.ndarray, label: np.ndarray,
+              meta: Optional[RasterMeta]) -> Path:
+        if meta is not None:  # tif in: also a label GeoTIFF in the same place on the ground
+            write_label_raster(targets["geotiff"], label, meta, self.colormap,
+                               nodata=NODATA_LABEL if meta.nodata is not None else None)
+        write_png(targets["label"], label, palette=self.flat_palette)
+        write_png(targets["pseudo_color"], colorize(label, self.table))
+        write_png(targets["overlay"], overlay(img, label, self.table))
+        return targets["label"]
+
+
+def _targets(files: List[Path], base: Path, out: Path) -> List[object]:
+    """Output paths per file, or the reason it cannot be written (same folder and stem as another)."""
+    claimed: Dict[Path, Path] = {}
+    result: List[object] = []
+    for path in files:
+        targets = output_paths(out, path.relative_to(base))
+        if targets["label"] in claimed:
+            result.append(ValueError(f"same folder and stem as {claimed[targets['label']].name}: "
+                                     f"outputs would overwrite each other"))
+            continue
+        claimed[targets["label"]] = path
+        result.append(targets)
+    return result
+
+
+def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_classes: int,
+                   on_progress: Optional[Callable[[int, int], None]] = None,
+                   tiling: Optional[Dict[str, int]] = None) -> PredictSummary:
+    """Predict every image under ``image_path`` (recursively: jpg/png/bmp/tif).
+
+    Writes ``label/`` (submission-ready palette PNGs whose pixel values are class ids),
+    ``pseudo_color/`` and ``overlay/`` under ``save_dir``, keeping sub-folders and file stems; for a
+    tif also ``geotiff/NAME.tif`` with the source's CRS, transform and nodata and a colour table.
+    With ``tiling`` ({tile, overlap, batch_size}) a tif is predicted as a scene in tiles and only its
+    ``geotiff/`` output is written (PNGs of a 20,000-pixel scene would not fit the point of tiling).
+    A file that fails is reported in the summary and the others are still written.
+    """
+    from tqdm import tqdm
+
+    if tiling and not predictor.plain:
+        raise ValueError("tiled scene prediction does not combine with test-time augmentation or is_slide; "
+                         "turn those off or predict without --tile")
+    root = Path(image_path)
+    files = list_images(root)
+    base = root if root.is_dir() else root.parent
+    targets = _targets(files, base, Path(save_dir))
+    outputs = Outputs(num_classes)
+    summary = PredictSummary()
+    start = time.time()
+
+    def tiled(path: Path) -> bool:
+        return bool(tiling) and str(path).lower().endswith(RASTER_EXTS)
+
+    def load(i: int):  # runs on the reader thread; a scene to tile is read window by window later
+        if isinstance(targets[i], Exception):
+            raise targets[i]
+        return None if tiled(files[i]) else predictor.load(files[i])
+
+    writes: Deque[Tuple[Path, Future]] = deque()
+    bar = tqdm(total=len(files), desc="predict", unit="img", disable=None)
+    with ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
+        for i, read in enumerate(read_ahead(load, len(files), PREFETCH)):
+            path = files[i]
+            try:
+                loaded = read.result()
+                if loaded is None:
+                    _predict_scene(predictor, path, targets[i]["geotiff"], outputs, tiling)
+                    summary.written.append(targets[i]["geotiff"])
+                else:
+                    label = predictor.labels(loaded)
+                    writes.append((path, writer.submit(outputs.write, targets[i], loaded[0], label, loaded[3])))
+            except Exception as exc:  # one broken file must not stop the folder
+                _failed(summary, path, exc)
+            while len(writes) > MAX_PENDING_WRITES or (writes and writes[0][1].done()):
+                _finish_write(summary, *writes.popleft())
+            bar.update(1)
+            if on_progress:
+                on_progress(i + 1, len(files))
+        while writes:
+            _finish_write(summary, *writes.popleft())
+    bar.close()
+    summary.seconds = time.time() - start
+    return summary
+
+
+def _predict_scene(predictor: Predictor, path: Path, dst: Path, outputs: Outputs, tiling: Dict[str, int]) -> None:
+    from .tiled import predict_scene
+
+    predict_scene(predictor.logits, predictor.preprocess, str(path), str(dst), outputs.num_classes,
+                  colormap=outputs.colormap, nodata_fill=predictor.nodata_fill(), **tiling)
+
+
+def _failed(summary: PredictSummary, path: Path, exc: BaseException) -> None:
+    logger.error("skipping %s: %s", path, exc)
+    summary.failed.append((path, str(exc)))
+
+
+def _finish_write(summary: PredictSummary, path: Path, future: Future) -> None:
+    try:
+        summary.written.append(future.result())
+    except Exception as exc:  # a write error loses this file's outputs only
+        _failed(summary, path, exc)
