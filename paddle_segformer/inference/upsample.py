@@ -1,8 +1,9 @@
 """Stride-4 logits -> full-resolution logits or labels, bilinear as Paddle's ``F.interpolate``.
 
-numpy rather than the runtime: for labels only the pixels whose four source pixels disagree on the
-class need the interpolation (where all four agree on class c, any convex combination of their
-logits has its maximum at c too), so a K-class full-resolution tensor is never built. The taps
+Labels are computed by a compiled kernel (numba) without building the K-class full-resolution tensor:
+ONNX Runtime's Resize + ArgMax took 186 ms for 150 classes at 512 x 512 on this project's CPU, OpenCV's
+resize + numpy's argmax 100 ms, both longer than B0 itself; the kernel takes about 25 ms on random-
+weight logits (nearly every pixel undecided) and a few ms on a trained model's. The taps
 follow Paddle's ``bilinear_interp`` (``align_mode=0``): half-pixel source coordinates clamped at 0,
 or corner-aligned ones.
 """
@@ -10,9 +11,8 @@ from __future__ import annotations
 
 from typing import Tuple
 
+import numba
 import numpy as np
-
-CHUNK = 1 << 15  # disagreeing pixels interpolated per step (bounds the (M, K) temporaries)
 
 
 def taps(n_in: int, n_out: int, align_corners: bool = False) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -37,24 +37,65 @@ def upsample_logits(logits: np.ndarray, size: Tuple[int, int], align_corners: bo
     return rows[..., x0] * (1 - wx) + rows[..., x1] * wx
 
 
+@numba.njit(parallel=True, cache=True)
+def _low_argmax(logits: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover (compiled)
+    """out[y, x] = argmax_k logits[k, y, x], first index on ties (as numpy)."""
+    k_count, h, w = logits.shape
+    for a in numba.prange(h):
+        best = logits[0, a].copy()
+        arg = np.zeros(w, np.int64)
+        for k in range(1, k_count):
+            for q in range(w):
+                if logits[k, a, q] > best[q]:
+                    best[q] = logits[k, a, q]
+                    arg[q] = k
+        out[a] = arg
+
+
+@numba.njit(parallel=True, cache=True)
+def _labels_kernel(logits: np.ndarray, low: np.ndarray, y0: np.ndarray, y1: np.ndarray, wy: np.ndarray,
+                   x0: np.ndarray, x1: np.ndarray, wx: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """Labels row by row: a pixel whose four source pixels agree takes their class; the others get the
+    argmax of the interpolated K-vector (rows interpolated once per output row, as Paddle: y then x)."""
+    k_count, _, w = logits.shape
+    for i in numba.prange(y0.shape[0]):
+        a, b, fy = y0[i], y1[i], wy[i]
+        by_class = np.empty((k_count, w), np.float32)
+        row = np.empty((w, k_count), np.float32)
+        values = np.empty(k_count, np.float32)
+        ready = False
+        for j in range(x0.shape[0]):
+            c, d = x0[j], x1[j]
+            label = low[a, c]
+            if label == low[a, d] and label == low[b, c] and label == low[b, d]:
+                out[i, j] = label
+                continue
+            if not ready:  # the K x w source row interpolated for this output row
+                for k in range(k_count):
+                    for q in range(w):
+                        by_class[k, q] = logits[k, a, q] * (1 - fy) + logits[k, b, q] * fy
+                row[:, :] = by_class.T
+                ready = True
+            fx = wx[j]
+            for k in range(k_count):
+                values[k] = row[c, k] * (1 - fx) + row[d, k] * fx
+            best = values.max()
+            for k in range(k_count):
+                if values[k] == best:
+                    out[i, j] = k
+                    break
+
+
 def upsample_labels(logits: np.ndarray, size: Tuple[int, int], align_corners: bool = False) -> np.ndarray:
-    """(K, h, w) logits -> (H, W) int64 labels = argmax of the bilinearly upsampled logits."""
+    """(K, h, w) logits -> (H, W) int64 labels = argmax of the bilinearly upsampled logits.
+
+    Where the four source pixels of an output pixel agree on the class, any convex combination of
+    their logits has its maximum there too: that pixel costs nothing. The others interpolate K values.
+    """
+    logits = np.ascontiguousarray(logits, dtype=np.float32)
     k, h, w = logits.shape
-    y0, y1, wy = taps(h, size[0], align_corners)
-    x0, x1, wx = taps(w, size[1], align_corners)
-    low = np.argmax(logits, axis=0)
-    labels = low[y0][:, x0]
-    mixed = (labels != low[y0][:, x1]) | (labels != low[y1][:, x0]) | (labels != low[y1][:, x1])
-    ys, xs = np.nonzero(mixed)
-    if ys.size == 0:
-        return labels
-    pixels = np.ascontiguousarray(logits.transpose(1, 2, 0))  # (h, w, K): one K-vector per gather
-    for start in range(0, ys.size, CHUNK):
-        yy, xx = ys[start:start + CHUNK], xs[start:start + CHUNK]
-        a, b = y0[yy], y1[yy]
-        c, d = x0[xx], x1[xx]
-        fy, fx = wy[yy][:, None], wx[xx][:, None]
-        top = pixels[a, c] * (1 - fx) + pixels[a, d] * fx
-        bottom = pixels[b, c] * (1 - fx) + pixels[b, d] * fx
-        labels[yy, xx] = np.argmax(top * (1 - fy) + bottom * fy, axis=1)
-    return labels
+    low = np.empty((h, w), np.int64)
+    _low_argmax(logits, low)
+    out = np.empty(tuple(size), np.int64)
+    _labels_kernel(logits, low, *taps(h, size[0], align_corners), *taps(w, size[1], align_corners), out)
+    return out

@@ -1,0 +1,84 @@
+"""What a benchmark prints about the machine, and the measurements every benchmark script shares.
+
+Absolute times differ between machines of the same kind (AVX2 only against AVX-512 with bf16), so
+benchmarks print the CPU model and flags and compare rows measured in one run.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from typing import Dict, List
+
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_info() -> Dict[str, object]:
+    """CPU model, core count and the SIMD flags that matter for the runtimes."""
+    model, flags = platform.processor() or "?", []
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
+            for line in handle:
+                if line.startswith("model name") and model in ("?", ""):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = line.split(":", 1)[1].split()
+                    break
+    except OSError:
+        pass
+    return {"model": model, "cores": os.cpu_count(), "flags": [f for f in CPU_FLAGS if f in flags]}
+
+
+def describe_machine(threads: int) -> str:
+    info = cpu_info()
+    return (f"CPU: {info['model']}, {info['cores']} cores, flags: {' '.join(info['flags']) or 'none of interest'}; "
+            f"threads: {threads}; Python {platform.python_version()}")
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory. VmHWM belongs to the address space made by exec; ru_maxrss
+    would also count the parent's peak before the fork (Linux keeps it across exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+GEMM_CODE = """
+import time, numpy as np
+n = 2048
+a = np.random.default_rng(0).random((n, n), dtype=np.float32); b = a.copy()
+a @ b
+best = min((lambda t: (a @ b, time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(8))
+print(2 * n ** 3 / best / 1e9)
+"""
+
+
+def gemm_gflops(threads: int) -> float:
+    """Best float32 GEMM rate (2048^2, numpy / OpenBLAS) with ``threads`` threads, in GFLOP/s.
+
+    Measured in a child process with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset (this workplace sets
+    them on some CPUs for old OpenBLAS builds; they hold a current numpy back), so the floor is the
+    machine's real rate, not a throttled one.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, "-c", GEMM_CODE], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def timed(fn, reps: int) -> List[float]:
+    """Wall-clock seconds of ``reps`` calls of ``fn``."""
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
