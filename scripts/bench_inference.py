@@ -1,0 +1,197 @@
+"""Per-image inference time of SegFormer on this machine: our runtimes against PaddleSeg's built-in
+model, third-party runtimes on a plain export, Hugging Face PyTorch, and the FLOP floor.
+
+    python scripts/bench_inference.py                         # B0 and B3 at 512^2 and 1024^2
+    python scripts/bench_inference.py --variants b0 --sizes 512 --reps 7
+
+Every row is its own worker process (its own threads and environment), started once per variant and
+size; the repetitions are interleaved (rep 1 of every row, then rep 2, ...), so a slow phase of the
+machine hits all rows alike. Each row maps the same normalised (1, 3, S, S) float32 input to the
+(S, S) label map (argmax of the logits upsampled to full resolution), random weights, 150 classes.
+Ratios within one table are what to compare: absolute times differ between machines of one kind.
+
+The floor is the network's FLOPs (paper count: convolutions, linear layers and the attention matmuls;
+paddle_segformer.flops) divided by this machine's best measured float32 GEMM rate (numpy, 2048^2).
+Labels of every row built from our weights are compared with those of our dynamic model (agreement).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from typing import Dict, List
+
+import numpy as np
+
+from paddle_segformer.benchinfo import describe_machine, gemm_gflops
+from paddle_segformer.flops import segformer_macs
+
+# name -> (description, environment: "defaults" = as a fresh shell, "prepared" = prepare_env())
+ROWS: Dict[str, tuple] = {
+    "paddleseg": ("PaddleSeg 2.8 built-in SegFormer, dynamic graph, Paddle defaults", "defaults"),
+    "ours-dynamic": ("paddle_segformer model, dynamic graph (predict/val before this change)", "prepared"),
+    "paddle": ("ours, folded graph on Paddle's dynamic graph (--backend paddle)", "prepared"),
+    "inference": ("ours, Paddle Inference + oneDNN (--backend inference)", "prepared"),
+    "onnxruntime": ("ours, ONNX Runtime (default: --backend auto)", "prepared"),
+    "openvino": ("ours, OpenVINO f32 (--backend openvino)", "prepared"),
+    "openvino-bf16": ("ours, OpenVINO bf16 (--precision bf16)", "prepared"),
+    "ort-plain": ("third party: ONNX Runtime on the plain paddle2onnx export, argmax in graph", "prepared"),
+    "ov-plain": ("third party: OpenVINO f32 on the plain paddle2onnx export, argmax in graph", "prepared"),
+    "hf-torch": ("third party: Hugging Face transformers, PyTorch eager", "prepared"),
+}
+THIRD_PARTY_FP32 = ("ort-plain", "ov-plain", "hf-torch")
+DEFAULT_ROW = "onnxruntime"
+REFERENCE_ROW = "ours-dynamic"
+PREFIX = "BENCH "
+
+
+def _env(kind: str, threads: int) -> Dict[str, str]:
+    env = dict(os.environ)
+    for key in ("OMP_NUM_THREADS", "MKL_DEBUG_CPU_TYPE"):
+        env.pop(key, None)
+    if kind == "prepared":
+        env["OMP_NUM_THREADS"] = str(threads)
+        env["NUMBA_NUM_THREADS"] = str(threads)
+    return env
+
+
+class Worker:
+    """One row in its own process; ``run()`` times one image, ``finish()`` returns labels path + RSS."""
+
+    def __init__(self, row: str, args: argparse.Namespace, variant: str, size: int, out_dir: str):
+        cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_worker.py"),
+               row, variant, str(size), str(args.classes), str(args.threads), out_dir]
+        self.row = row
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=_env(ROWS[row][1], args.threads), stderr=subprocess.DEVNULL
+                                     if not args.verbose else None)
+        self.error = None
+        self.ready = self._reply()
+
+    def _reply(self):
+        for line in self.proc.stdout:
+            if line.startswith(PREFIX):
+                return json.loads(line[len(PREFIX):])
+        self.error = f"worker exited with status {self.proc.wait()}"
+        return None
+
+    def ask(self, command: str):
+        if self.error:
+            return None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self._reply()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def measure(args: argparse.Namespace, variant: str, size: int, rows: List[str], out_dir: str) -> Dict[str, dict]:
+    workers = []
+    for row in rows:
+        print(f"  starting {row} ...", file=sys.stderr, flush=True)
+        worker = Worker(row, args, variant, size, out_dir)
+        if worker.ready is None or "skip" in (worker.ready or {}):
+            reason = (worker.ready or {}).get("skip") or worker.error
+            print(f"  {row}: not measured ({reason})", file=sys.stderr)
+            worker.close()
+            continue
+        workers.append(worker)
+    times: Dict[str, List[float]] = {w.row: [] for w in workers}
+    for rep in range(args.reps):
+        for worker in workers:
+            reply = worker.ask("run")
+            if reply is not None:
+                times[worker.row].append(reply["ms"])
+        print(f"  rep {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
+    results = {}
+    for worker in workers:
+        final = worker.ask("finish") or {}
+        worker.close()
+        if times[worker.row]:
+            results[worker.row] = {"ms": times[worker.row], **final}
+    return results
+
+
+def agreement(results: Dict[str, dict]) -> Dict[str, str]:
+    ref = results.get(REFERENCE_ROW, {}).get("labels")
+    out = {}
+    for row, r in results.items():
+        if ref and r.get("labels") and r.get("same_weights"):
+            out[row] = f"{np.mean(np.load(r['labels']) == np.load(ref)) * 100:.2f} %"
+        else:
+            out[row] = "n/a (other weights)" if r.get("labels") else "-"
+    return out
+
+
+def table(variant: str, size: int, results: Dict[str, dict], floor_ms: float) -> List[str]:
+    base = statistics.median(results["paddleseg"]["ms"]) if "paddleseg" in results else None
+    agree = agreement(results)
+    lines = [f"\n### MiT-{variant.upper()}, 1 x 3 x {size} x {size}, 150 classes (floor {floor_ms:.0f} ms)\n",
+             "| row | median ms | min ms | img/s | peak RSS MiB | speed-up vs PaddleSeg | x floor | labels = ours dynamic |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row, r in results.items():
+        med, low = statistics.median(r["ms"]), min(r["ms"])
+        speed = f"{base / med:.1f}x" if base else "-"
+        name = f"**{row}** (default)" if row == DEFAULT_ROW else row
+        lines.append(f"| {name}: {ROWS[row][0]} | {med:.0f} | {low:.0f} | {1000 / med:.2f} | {r.get('rss', 0):.0f} "
+                     f"| {speed} | {med / floor_ms:.2f} | {agree[row]} |")
+    return lines
+
+
+def verdict(results: Dict[str, dict], floor_ms: float) -> List[str]:
+    if DEFAULT_ROW not in results:
+        return ["targets: default row not measured"]
+    ours = statistics.median(results[DEFAULT_ROW]["ms"])
+    third = {r: statistics.median(results[r]["ms"]) for r in THIRD_PARTY_FP32 if r in results}
+    lines = []
+    if third:
+        best = min(third, key=third.get)
+        lines.append(f"target: default {ours:.0f} ms <= best third-party fp32 ({best}) {third[best]:.0f} ms: "
+                     f"{'met' if ours <= third[best] else 'NOT met'}")
+    lines.append(f"target: default within 1.5x of the floor: {ours / floor_ms:.2f}x "
+                 f"{'met' if ours <= 1.5 * floor_ms else 'NOT met'}")
+    return lines
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variants", nargs="+", default=["b0", "b3"])
+    p.add_argument("--sizes", nargs="+", type=int, default=[512, 1024])
+    p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--classes", type=int, default=150)
+    p.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 2))
+    p.add_argument("--json", help="also write all measurements here")
+    p.add_argument("--verbose", action="store_true", help="show the workers' stderr")
+    args = p.parse_args()
+    rate = gemm_gflops(args.threads)
+    print(describe_machine(args.threads))
+    print(f"float32 GEMM (numpy, 2048^2, {args.threads} threads): {rate:.0f} GFLOP/s; "
+          f"{args.reps} interleaved repetitions after warm-up")
+    everything = {"machine": describe_machine(args.threads), "gemm_gflops": rate, "runs": []}
+    with tempfile.TemporaryDirectory() as out_dir:
+        for variant in args.variants:
+            for size in args.sizes:
+                print(f"measuring MiT-{variant.upper()} at {size}^2", file=sys.stderr, flush=True)
+                results = measure(args, variant, size, args.rows, out_dir)
+                floor_ms = segformer_macs(variant, size, size, args.classes).gflops / rate * 1000
+                print("\n".join(table(variant, size, results, floor_ms) + [""] + verdict(results, floor_ms)),
+                      flush=True)
+                everything["runs"].append({"variant": variant, "size": size, "floor_ms": floor_ms,
+                                           "rows": {k: {"ms": v["ms"], "rss": v.get("rss")}
+                                                    for k, v in results.items()}})
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(everything, handle, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

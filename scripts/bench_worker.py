@@ -1,0 +1,195 @@
+"""One row of scripts/bench_inference.py in its own process (not meant to be run by hand).
+
+    bench_worker.py ROW VARIANT SIZE CLASSES THREADS OUT_DIR
+
+Builds the row's runner and warms it up, then answers on stdout (lines starting "BENCH "): "run"
+times one image -> labels, "finish" saves the last labels and reports the peak resident memory.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from typing import Callable, Tuple
+
+import numpy as np
+
+PREFIX = "BENCH "
+WARMUP = 2
+Runner = Callable[[np.ndarray], np.ndarray]  # (1, 3, S, S) float32 -> (S, S) labels
+
+
+def _ours(variant: str, classes: int):
+    import paddle
+
+    from paddle_segformer.backbone import mit
+    from paddle_segformer.model import SegFormer
+
+    paddle.seed(0)
+    model = SegFormer(classes, mit(variant))
+    model.eval()
+    return model
+
+
+def _paddle_argmax(model) -> Runner:
+    import paddle
+
+    def run(x):
+        with paddle.no_grad():
+            return paddle.argmax(model(paddle.to_tensor(x))[0], axis=1).numpy()[0]
+
+    return run
+
+
+def paddleseg_row(variant: str, classes: int, threads: int) -> Runner:
+    import paddle
+    from paddleseg.models import SegFormer
+    from paddleseg.models.backbones import mix_transformer
+
+    from paddle_segformer.variants import get_variant
+
+    paddle.seed(0)
+    backbone = getattr(mix_transformer, f"MixVisionTransformer_{variant.upper()}")()
+    model = SegFormer(classes, backbone, get_variant(variant).decoder_dim)
+    model.eval()
+    return _paddle_argmax(model)
+
+
+def backend_row(name: str, precision: str = "fp32") -> Callable[[str, int, int], Runner]:
+    def build(variant: str, classes: int, threads: int) -> Runner:
+        from paddle_segformer.inference.backends import RuntimeOptions, create_backend
+        from paddle_segformer.inference.upsample import upsample_labels
+
+        backend = create_backend(_ours(variant, classes), RuntimeOptions(name, precision, threads, CACHE))
+        return lambda x: upsample_labels(backend(x)[0], x.shape[2:], backend.align_corners)
+
+    return build
+
+
+def _plain_onnx(variant: str, classes: int) -> str:
+    """paddle2onnx conversion of the unmodified model with argmax in the graph (as export.py writes it)."""
+    import paddle2onnx
+
+    from paddle_segformer.inference.static import export
+
+    folder = tempfile.mkdtemp(dir=CACHE)
+    export(_ours(variant, classes), folder, output_op="argmax")
+    onnx_path = os.path.join(folder, "model.onnx")
+    paddle2onnx.export(os.path.join(folder, "model.json"), os.path.join(folder, "model.pdiparams"), onnx_path,
+                       opset_version=17, optimize_tool="None")
+    return onnx_path
+
+
+def ort_plain_row(variant: str, classes: int, threads: int) -> Runner:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    session = ort.InferenceSession(_plain_onnx(variant, classes), options, providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {"x": x})[0][0]
+
+
+def ov_plain_row(variant: str, classes: int, threads: int) -> Runner:
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(_plain_onnx(variant, classes), "CPU", {
+        "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+    return lambda x: compiled([x])[0][0]
+
+
+def hf_torch_row(variant: str, classes: int, threads: int) -> Runner:
+    import torch
+    import transformers
+
+    from paddle_segformer.convert.api import hf_config
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    config = hf_config(variant, 3, classes, None)
+    config.pop("model_type")
+    model = transformers.SegformerForSemanticSegmentation(transformers.SegformerConfig(**config)).eval()
+
+    def run(x):
+        with torch.inference_mode():
+            logits = model(pixel_values=torch.from_numpy(x)).logits
+            up = torch.nn.functional.interpolate(logits, size=x.shape[2:], mode="bilinear", align_corners=False)
+            return up.argmax(1)[0].numpy()
+
+    return run
+
+
+def ours_dynamic_row(variant: str, classes: int, threads: int) -> Runner:
+    return _paddle_argmax(_ours(variant, classes))
+
+
+# row -> (builder, uses the same random weights as ours-dynamic)
+BUILDERS = {
+    "paddleseg": (paddleseg_row, False),
+    "ours-dynamic": (ours_dynamic_row, True),
+    "paddle": (backend_row("paddle"), True),
+    "inference": (backend_row("inference"), True),
+    "onnxruntime": (backend_row("onnxruntime"), True),
+    "openvino": (backend_row("openvino"), True),
+    "openvino-bf16": (backend_row("openvino", "bf16"), True),
+    "ort-plain": (ort_plain_row, True),
+    "ov-plain": (ov_plain_row, True),
+    "hf-torch": (hf_torch_row, False),
+}
+CACHE = tempfile.mkdtemp(prefix="bench_cache_")
+atexit.register(shutil.rmtree, CACHE, True)
+
+
+def reply(payload: dict) -> None:
+    sys.stdout.write(PREFIX + json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+def setup(row: str, variant: str, size: int, classes: int, threads: int) -> Tuple[Runner, np.ndarray]:
+    if os.environ.get("OMP_NUM_THREADS"):  # rows run "prepared" get the CLI's environment
+        from paddle_segformer.cli.runtime import prepare_env
+
+        prepare_env()
+    build, _ = BUILDERS[row]
+    run = build(variant, classes, threads)
+    x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
+    for _ in range(WARMUP):
+        run(x)
+    return run, x
+
+
+def main() -> int:
+    row, variant, size, classes, threads, out_dir = sys.argv[1:7]
+    size, classes, threads = int(size), int(classes), int(threads)
+    real_stdout = sys.stdout
+    sys.stdout = sys.stderr  # libraries' prints must not mix with the protocol
+    try:
+        run, x = setup(row, variant, size, classes, threads)
+    except Exception as exc:  # a runtime missing here: the row is reported as not measured
+        sys.stdout = real_stdout
+        reply({"skip": f"{type(exc).__name__}: {exc}"[:300]})
+        return 0
+    sys.stdout = real_stdout
+    reply({"ready": True})
+    labels = None
+    for command in sys.stdin:
+        if command.strip() == "run":
+            start = time.perf_counter()
+            labels = run(x)
+            reply({"ms": (time.perf_counter() - start) * 1000})
+        elif command.strip() == "finish":
+            path = os.path.join(out_dir, f"{row}_{variant}_{size}.npy")
+            np.save(path, np.asarray(labels).astype(np.int64))
+            from paddle_segformer.benchinfo import peak_rss_mib
+
+            reply({"labels": path, "rss": peak_rss_mib(), "same_weights": BUILDERS[row][1]})
+            return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
