@@ -6,7 +6,8 @@ model, third-party runtimes on a plain export, Hugging Face PyTorch, and the FLO
 
 Every row is its own worker process (its own threads and environment), started once per variant and
 size; the repetitions are interleaved (rep 1 of every row, then rep 2, ...), so a slow phase of the
-machine hits all rows alike. Each row maps the same normalised (1, 3, S, S) float32 input to the
+machine hits all rows alike, with a pause before each timed run so that the previous row's idle
+threads (Intel OpenMP spins 200 ms after work, ONNX Runtime by default too) do not steal its cores. Each row maps the same normalised (1, 3, S, S) float32 input to the
 (S, S) label map (argmax of the logits upsampled to full resolution), random weights, 150 classes.
 Ratios within one table are what to compare: absolute times differ between machines of one kind.
 
@@ -23,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from typing import Dict, List
 
 import numpy as np
@@ -106,6 +108,7 @@ def measure(args: argparse.Namespace, variant: str, size: int, rows: List[str], 
     times: Dict[str, List[float]] = {w.row: [] for w in workers}
     for rep in range(args.reps):
         for worker in workers:
+            time.sleep(args.settle)  # let the previous row's idle threads stop spinning (OpenMP, ORT)
             reply = worker.ask("run")
             if reply is not None:
                 times[worker.row].append(reply["ms"])
@@ -167,6 +170,8 @@ def main() -> int:
     p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--classes", type=int, default=150)
+    p.add_argument("--settle", type=float, default=0.5,
+                   help="seconds of quiet before each timed run (Intel OpenMP threads spin 200 ms after work)")
     p.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 2))
     p.add_argument("--json", help="also write all measurements here")
     p.add_argument("--verbose", action="store_true", help="show the workers' stderr")

@@ -1,5 +1,6 @@
-"""Whole scenes in tiles with bounded memory: windows read from disk, logits blended, labels
-written to disk as each strip of rows is finished."""
+"""Whole scenes in tiles with bounded memory: windows read from disk (on a read-ahead thread, so
+reading overlaps with the model), logits blended, labels written to disk as each strip of rows is
+finished."""
 from __future__ import annotations
 
 import logging
@@ -8,6 +9,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..io.raster import LabelRasterWriter, RasterMeta, iter_windows, nodata_mask, open_raster, read_meta, read_window
+from .readahead import read_ahead
 
 logger = logging.getLogger(__name__)
 
@@ -74,14 +76,17 @@ def _predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nd
         source.close()
         raise
 
-    def reader(win):
-        """Raw tile (nodata filled with ``nodata_fill``) and its nodata mask (None without nodata)."""
-        pixels = read_window(source, win)
+    def reader(i: int):
+        """Tile i normalised as (C, h, w) (nodata filled with ``nodata_fill`` first) and its nodata
+        mask (None without nodata). Runs on the read-ahead thread, the only one reading ``source``."""
+        pixels = read_window(source, windows[i])
         mask = nodata_mask(pixels, meta.nodata) if meta.nodata is not None or nodata_fill is not None else None
         if mask is not None and mask.any() and nodata_fill is not None:
             pixels = pixels.astype(np.float32)
             pixels[mask] = nodata_fill
-        return pixels, mask
+        return preprocess(pixels).transpose(2, 0, 1), mask
+
+    loaded = read_ahead(reader, len(windows))
 
     try:
         for i, row in enumerate(rows):
@@ -98,8 +103,8 @@ def _predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nd
             strip = [w for w in windows if w[0] == row]
             for start in range(0, len(strip), batch_size):
                 batch_windows = strip[start:start + batch_size]
-                tiles = [reader(win) for win in batch_windows]
-                batch = np.stack([preprocess(pixels).transpose(2, 0, 1) for pixels, _ in tiles])
+                tiles = [next(loaded).result() for _ in batch_windows]
+                batch = np.stack([pixels for pixels, _ in tiles])
                 logits = logits_fn(batch.astype(np.float32))
                 for (r, c, h, w), logit, (_, mask) in zip(batch_windows, logits, tiles):
                     if nodata is not None:
@@ -118,6 +123,7 @@ def _predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nd
         writer.abort()
         raise
     finally:
+        loaded.close()  # stop reading ahead before the source closes
         source.close()
         if bar is not None:
             bar.close()

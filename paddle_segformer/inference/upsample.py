@@ -14,6 +14,8 @@ from typing import Tuple
 import numba
 import numpy as np
 
+TOLERANCE = np.float32(1e-5)  # relative margin keeping classes within rounding of the bound
+
 
 def taps(n_in: int, n_out: int, align_corners: bool = False) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source indices i0, i1 (n_out,) and the weight of i1 (float32) for each output index."""
@@ -53,37 +55,61 @@ def _low_argmax(logits: np.ndarray, out: np.ndarray) -> None:  # pragma: no cove
 
 
 @numba.njit(parallel=True, cache=True)
-def _labels_kernel(logits: np.ndarray, low: np.ndarray, y0: np.ndarray, y1: np.ndarray, wy: np.ndarray,
-                   x0: np.ndarray, x1: np.ndarray, wx: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
-    """Labels row by row: a pixel whose four source pixels agree takes their class; the others get the
-    argmax of the interpolated K-vector (rows interpolated once per output row, as Paddle: y then x)."""
-    k_count, _, w = logits.shape
+def _cell_candidates(logits: np.ndarray, ny: np.ndarray, nx: np.ndarray, low: np.ndarray, cand: np.ndarray,
+                     count: np.ndarray) -> None:  # pragma: no cover (compiled)
+    """Per source cell (corners (a, c), (a, c+1), (a+1, c), (a+1, c+1)): the classes that can win at
+    some point of it, in increasing order. Inside the cell a class's interpolated logit lies between
+    its smallest and largest corner value, so the winner's value is at least ``floor`` = max over
+    classes of their smallest corner value, and a class whose largest corner value is below that
+    cannot win. A cell whose four corners share their argmax gets that class alone."""
+    k_count, h, w = logits.shape
+    for a in numba.prange(h):
+        b = ny[a]
+        floor = np.full(w, -np.inf, np.float32)
+        for k in range(k_count):
+            for c in range(w):
+                d = nx[c]
+                lowest = min(min(logits[k, a, c], logits[k, a, d]), min(logits[k, b, c], logits[k, b, d]))
+                floor[c] = max(floor[c], lowest)
+        decided = np.zeros(w, np.bool_)
+        for c in range(w):
+            d = nx[c]
+            label = low[a, c]
+            decided[c] = label == low[a, d] and label == low[b, c] and label == low[b, d]
+            cand[a, c, 0] = label
+            count[a, c] = 1 if decided[c] else 0
+        for k in range(k_count):
+            for c in range(w):
+                if decided[c]:
+                    continue
+                d = nx[c]
+                highest = max(max(logits[k, a, c], logits[k, a, d]), max(logits[k, b, c], logits[k, b, d]))
+                if highest + TOLERANCE * (abs(highest) + 1) >= floor[c]:  # margin for float rounding
+                    cand[a, c, count[a, c]] = k
+                    count[a, c] += 1
+
+
+@numba.njit(parallel=True, cache=True)
+def _labels_kernel(logits: np.ndarray, cand: np.ndarray, count: np.ndarray, y0: np.ndarray, y1: np.ndarray,
+                   wy: np.ndarray, x0: np.ndarray, x1: np.ndarray, wx: np.ndarray,
+                   out: np.ndarray) -> None:  # pragma: no cover (compiled)
+    """Each output pixel: argmax over its cell's candidates of the bilinear value (y, then x, as Paddle)."""
     for i in numba.prange(y0.shape[0]):
         a, b, fy = y0[i], y1[i], wy[i]
-        by_class = np.empty((k_count, w), np.float32)
-        row = np.empty((w, k_count), np.float32)
-        values = np.empty(k_count, np.float32)
-        ready = False
         for j in range(x0.shape[0]):
-            c, d = x0[j], x1[j]
-            label = low[a, c]
-            if label == low[a, d] and label == low[b, c] and label == low[b, d]:
-                out[i, j] = label
-                continue
-            if not ready:  # the K x w source row interpolated for this output row
-                for k in range(k_count):
-                    for q in range(w):
-                        by_class[k, q] = logits[k, a, q] * (1 - fy) + logits[k, b, q] * fy
-                row[:, :] = by_class.T
-                ready = True
-            fx = wx[j]
-            for k in range(k_count):
-                values[k] = row[c, k] * (1 - fx) + row[d, k] * fx
-            best = values.max()
-            for k in range(k_count):
-                if values[k] == best:
-                    out[i, j] = k
-                    break
+            c, d, fx = x0[j], x1[j], wx[j]
+            n = count[a, c]
+            best_k = cand[a, c, 0]
+            if n > 1:
+                best = -np.inf
+                for t in range(n):
+                    k = cand[a, c, t]
+                    left = logits[k, a, c] * (1 - fy) + logits[k, b, c] * fy
+                    right = logits[k, a, d] * (1 - fy) + logits[k, b, d] * fy
+                    value = left * (1 - fx) + right * fx
+                    if value > best:
+                        best, best_k = value, k
+            out[i, j] = best_k
 
 
 def upsample_labels(logits: np.ndarray, size: Tuple[int, int], align_corners: bool = False) -> np.ndarray:
@@ -96,6 +122,10 @@ def upsample_labels(logits: np.ndarray, size: Tuple[int, int], align_corners: bo
     k, h, w = logits.shape
     low = np.empty((h, w), np.int64)
     _low_argmax(logits, low)
+    cand = np.empty((h, w, k), np.int32)
+    count = np.empty((h, w), np.int32)
+    _cell_candidates(logits, np.minimum(np.arange(1, h + 1), h - 1), np.minimum(np.arange(1, w + 1), w - 1),
+                     low, cand, count)
     out = np.empty(tuple(size), np.int64)
-    _labels_kernel(logits, low, *taps(h, size[0], align_corners), *taps(w, size[1], align_corners), out)
+    _labels_kernel(logits, cand, count, *taps(h, size[0], align_corners), *taps(w, size[1], align_corners), out)
     return out
