@@ -8,19 +8,22 @@ Each measurement runs in its own process (peak resident memory = that process's 
   scene read whole into memory, with the same tile and stride; it keeps the image and the full
   logits in memory, so it is run on a smaller scene (--ref_size);
 - ours: paddle_segformer.inference.tiled.predict_scene, windows read from disk, finished rows written
-  to a GeoTIFF; run on the same smaller scene (ratios) and on the full scene (the target: < 2.5 GB).
+  to a GeoTIFF, through the default runtime ("tiled") and, as before the fast runtimes, the dynamic
+  graph ("tiled-dynamic"); both on the smaller scene (ratios), the default one on the full scene (the
+  target: < 2.5 GB), the dynamic one there too with --full_dynamic.
+Ratios are against the first row of the same scene size (the reference, else tiled-dynamic).
 Random weights (nothing can be downloaded here); speed does not depend on them.
 """
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 
 import numpy as np
 
+from paddle_segformer.benchinfo import describe_machine, peak_rss_mib
 from paddle_segformer.cli.runtime import prepare_env
 
 
@@ -59,13 +62,39 @@ def _model(bands: int):
     return model
 
 
-def worker(mode: str, src: str, dst: str, tile: int, overlap: int, batch_size: int) -> dict:
+def _logits_fn(mode: str, model, cache_dir: str):
+    """(N, C, h, w) -> (N, 4, h, w) logits: the default runtime ("tiled", as predict.py --tile uses it)
+    or the dynamic-graph model ("tiled-dynamic", the path before the fast runtimes)."""
     import paddle
 
-    from paddle_segformer.io.raster import read_meta, read_raster
+    if mode == "tiled":
+        from paddle_segformer.inference.backends import RuntimeOptions, create_backend
+        from paddle_segformer.inference.upsample import upsample_logits
+
+        backend = create_backend(model, RuntimeOptions(cache_dir=cache_dir))
+        return lambda batch: upsample_logits(backend(batch), batch.shape[2:], backend.align_corners)
+
+    def dynamic(batch):
+        with paddle.no_grad():
+            return model(paddle.to_tensor(batch))[0].numpy()
+
+    return dynamic
+
+
+def worker(mode: str, src: str, dst: str, tile: int, overlap: int, batch_size: int) -> dict:
+    """One run; ``seconds`` excludes building the model and its runtime (``setup_seconds``: the
+    one-time export and conversion, cached for later runs)."""
+    import paddle
+
+    from paddle_segformer.io.raster import read_meta, read_raster, write_label_raster
 
     meta = read_meta(src)
+    setup = time.time()
     model = _model(meta.count)
+    if mode != "reference":
+        from paddle_segformer.inference.tiled import predict_scene
+
+        logits_fn = _logits_fn(mode, model, os.path.join(os.path.dirname(dst), "cache"))
 
     def normalise(x):
         return (x.astype(np.float32) - 3500.0) / 1500.0
@@ -80,30 +109,13 @@ def worker(mode: str, src: str, dst: str, tile: int, overlap: int, batch_size: i
         with paddle.no_grad():
             logits = slide_inference(model, x, crop_size=(tile, tile), stride=(tile - overlap, tile - overlap))
             labels = paddle.argmax(logits, axis=1).numpy()[0].astype(np.uint8)
-        from paddle_segformer.io.raster import write_label_raster
-
         write_label_raster(dst, labels, meta)
     else:
-        from paddle_segformer.inference.tiled import predict_scene
-
-        def logits_fn(batch):
-            with paddle.no_grad():
-                return model(paddle.to_tensor(batch))[0].numpy()
-
         predict_scene(logits_fn, normalise, src, dst, 4, tile=tile, overlap=overlap, batch_size=batch_size,
                       progress=sys.stderr.isatty())
     seconds = time.time() - start
-    return {"mode": mode, "size": meta.height, "seconds": seconds, "peak_rss_mib": peak_rss_mib()}
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory. VmHWM belongs to the address space made by exec; ru_maxrss
-    would also count the parent's peak before the fork (Linux keeps it across exec)."""
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"mode": mode, "size": meta.height, "seconds": seconds, "setup_seconds": start - setup,
+            "peak_rss_mib": peak_rss_mib()}
 
 
 def measure(mode: str, src: str, args) -> dict:
@@ -124,6 +136,8 @@ def main() -> int:
     p.add_argument("--overlap", type=int, default=64)
     p.add_argument("--batch_size", type=int, default=1, help="tiles per forward pass (1 is fastest on a CPU)")
     p.add_argument("--out_dir", default="bench_output")
+    p.add_argument("--full_dynamic", action="store_true",
+                   help="also run the dynamic-graph tiling on the full scene (slow), for the speed-up there")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--src", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -136,20 +150,23 @@ def main() -> int:
     for path, n in ((small, args.ref_size), (big, args.size)):
         print(f"scene {n} x {n} x 4 uint16 -> {path}", flush=True)
         make_scene(path, n)
-    rows = [measure("reference", small, args), measure("tiled", small, args)]
+    rows = [measure("reference", small, args), measure("tiled-dynamic", small, args), measure("tiled", small, args)]
     print(f"small scene measured; now the {args.size} px scene (this takes a while)", flush=True)
+    if args.full_dynamic:
+        rows.append(measure("tiled-dynamic", big, args))
     rows.append(measure("tiled", big, args))
-    ref = rows[0]
-    print(f"\nMiT-B0, tile {args.tile}, overlap {args.overlap}, batch {args.batch_size}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
+    print(f"\n{describe_machine(int(os.environ.get('OMP_NUM_THREADS', 1)))}")
+    print(f"MiT-B0, tile {args.tile}, overlap {args.overlap}, batch {args.batch_size}")
     print("| run | scene | peak RSS (MiB) | time (s) | Mpx/s | RSS / reference | time / reference |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    names = {"reference": "PaddleSeg slide_inference, scene in memory", "tiled": "paddle_segformer tiled, from disk"}
+    names = {"reference": "PaddleSeg slide_inference, scene in memory",
+             "tiled-dynamic": "paddle_segformer tiled, from disk, dynamic graph (before)",
+             "tiled": "paddle_segformer tiled, from disk, default runtime"}
     for r in rows:
         mpx = r["size"] ** 2 / 1e6 / r["seconds"]
-        same = r["size"] == ref["size"]
-        ratio_rss = f"{r['peak_rss_mib'] / ref['peak_rss_mib']:.2f}" if same else "-"
-        ratio_t = f"{r['seconds'] / ref['seconds']:.2f}" if same else "-"
+        ref = next((x for x in rows if x["size"] == r["size"] and x["mode"] != "tiled"), None)
+        ratio_rss = f"{r['peak_rss_mib'] / ref['peak_rss_mib']:.2f}" if ref else "-"
+        ratio_t = f"{r['seconds'] / ref['seconds']:.2f}" if ref else "-"
         print(f"| {names[r['mode']]} | {r['size']}^2 | {r['peak_rss_mib']:.0f} | {r['seconds']:.0f} | {mpx:.2f} "
               f"| {ratio_rss} | {ratio_t} |")
     target = rows[-1]["peak_rss_mib"] * 2 ** 20 < 2.5e9
