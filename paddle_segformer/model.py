@@ -9,6 +9,7 @@ import paddle.nn.functional as F
 from paddleseg.models import layers as pseg_layers
 
 from .layers import map_to_tokens
+from .resize import resize_bilinear
 
 
 class MLP(nn.Layer):
@@ -62,18 +63,21 @@ class SegFormer(nn.Layer):
 
             load_pretrained(self, pretrained, what="model", strict=pretrained_strict, band_adapt=band_adapt)
 
-    def _resize(self, x: paddle.Tensor, size) -> paddle.Tensor:
-        return F.interpolate(x, size=size, mode="bilinear", align_corners=self.align_corners)
+    def _resize(self, x: paddle.Tensor, like: paddle.Tensor) -> paddle.Tensor:
+        """Bilinear resize of ``x`` to the spatial size of ``like``. In training (dygraph, known sizes)
+        as two matrix products, whose backward is far cheaper on a CPU than ``bilinear_interp``'s."""
+        if self.training and paddle.in_dynamic_mode():
+            return resize_bilinear(x, like.shape[2:], self.align_corners)
+        return F.interpolate(x, size=paddle.shape(like)[2:], mode="bilinear", align_corners=self.align_corners)
 
     def decode(self, feats: List[paddle.Tensor]) -> paddle.Tensor:
         """4 encoder maps -> logits at stride 4: (B, num_classes, H/4, W/4)."""
-        size = paddle.shape(feats[0])[2:]
         projected = []
         for i in reversed(range(4)):
             shape = paddle.shape(feats[i])
             y = getattr(self, f"linear_c{i + 1}")(feats[i])
             y = y.transpose([0, 2, 1]).reshape([0, 0, shape[2], shape[3]])
-            projected.append(self._resize(y, size) if i > 0 else y)
+            projected.append(self._resize(y, feats[0]) if i > 0 else y)
         fused = self.linear_fuse(paddle.concat(projected, axis=1))
         return self.linear_pred(self.dropout(fused))
 
@@ -84,4 +88,4 @@ class SegFormer(nn.Layer):
             logit = logit.astype("float32")
         else:
             logit = self.decode(self.backbone(x))
-        return [self._resize(logit, paddle.shape(x)[2:])]
+        return [self._resize(logit, x)]

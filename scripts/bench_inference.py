@@ -21,15 +21,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from typing import Dict, List
 
 import numpy as np
 
-from paddle_segformer.benchinfo import describe_machine, gemm_gflops
+from paddle_segformer.benchinfo import RowProcess, describe_machine, gemm_gflops, interleave, row_env
 from paddle_segformer.flops import segformer_macs
 
 # name -> (description, environment: "defaults" = as a fresh shell, "prepared" = prepare_env())
@@ -48,77 +46,27 @@ ROWS: Dict[str, tuple] = {
 THIRD_PARTY_FP32 = ("ort-plain", "ov-plain", "hf-torch")
 DEFAULT_ROW = "onnxruntime"
 REFERENCE_ROW = "ours-dynamic"
-PREFIX = "BENCH "
-
-
-def _env(kind: str, threads: int) -> Dict[str, str]:
-    env = dict(os.environ)
-    for key in ("OMP_NUM_THREADS", "MKL_DEBUG_CPU_TYPE"):
-        env.pop(key, None)
-    if kind == "prepared":
-        env["OMP_NUM_THREADS"] = str(threads)
-        env["NUMBA_NUM_THREADS"] = str(threads)
-    return env
-
-
-class Worker:
-    """One row in its own process; ``run()`` times one image, ``finish()`` returns labels path + RSS."""
-
-    def __init__(self, row: str, args: argparse.Namespace, variant: str, size: int, out_dir: str):
-        cmd = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_worker.py"),
-               row, variant, str(size), str(args.classes), str(args.threads), out_dir]
-        self.row = row
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     env=_env(ROWS[row][1], args.threads), stderr=subprocess.DEVNULL
-                                     if not args.verbose else None)
-        self.error = None
-        self.ready = self._reply()
-
-    def _reply(self):
-        for line in self.proc.stdout:
-            if line.startswith(PREFIX):
-                return json.loads(line[len(PREFIX):])
-        self.error = f"worker exited with status {self.proc.wait()}"
-        return None
-
-    def ask(self, command: str):
-        if self.error:
-            return None
-        self.proc.stdin.write(command + "\n")
-        self.proc.stdin.flush()
-        return self._reply()
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
 
 
 def measure(args: argparse.Namespace, variant: str, size: int, rows: List[str], out_dir: str) -> Dict[str, dict]:
-    workers = []
+    worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_worker.py")
+    started: Dict[str, RowProcess] = {}
     for row in rows:
         print(f"  starting {row} ...", file=sys.stderr, flush=True)
-        worker = Worker(row, args, variant, size, out_dir)
-        if worker.ready is None or "skip" in (worker.ready or {}):
-            reason = (worker.ready or {}).get("skip") or worker.error
-            print(f"  {row}: not measured ({reason})", file=sys.stderr)
-            worker.close()
+        cmd = [sys.executable, worker, row, variant, str(size), str(args.classes), str(args.threads), out_dir]
+        process = RowProcess(cmd, row_env(ROWS[row][1], args.threads), args.verbose)
+        if "skip" in process.ready:
+            print(f"  {row}: not measured ({process.ready['skip']})", file=sys.stderr)
+            process.close()
             continue
-        workers.append(worker)
-    times: Dict[str, List[float]] = {w.row: [] for w in workers}
-    for rep in range(args.reps):
-        for worker in workers:
-            time.sleep(args.settle)  # let the previous row's idle threads stop spinning (OpenMP, ORT)
-            reply = worker.ask("run")
-            if reply is not None:
-                times[worker.row].append(reply["ms"])
-        print(f"  rep {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
+        started[row] = process
+    times = interleave(started, args.reps, args.settle)
     results = {}
-    for worker in workers:
-        final = worker.ask("finish") or {}
-        worker.close()
-        if times[worker.row]:
-            results[worker.row] = {"ms": times[worker.row], **final}
+    for row, process in started.items():
+        final = process.ask("finish") or {}
+        process.close()
+        if times[row]:
+            results[row] = {"ms": times[row], **final}
     return results
 
 

@@ -2,23 +2,22 @@
 
     bench_worker.py ROW VARIANT SIZE CLASSES THREADS OUT_DIR
 
-Builds the row's runner and warms it up, then answers on stdout (lines starting "BENCH "): "run"
-times one image -> labels, "finish" saves the last labels and reports the peak resident memory.
+Builds the row's runner and warms it up, then answers (paddle_segformer.benchinfo.serve): "run" times
+one image -> labels, "finish" saves the last labels and reports the peak resident memory.
 """
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import shutil
 import sys
 import tempfile
-import time
-from typing import Callable, Tuple
+from typing import Callable
 
 import numpy as np
 
-PREFIX = "BENCH "
+from paddle_segformer.benchinfo import serve
+
 WARMUP = 2
 Runner = Callable[[np.ndarray], np.ndarray]  # (1, 3, S, S) float32 -> (S, S) labels
 
@@ -144,51 +143,29 @@ CACHE = tempfile.mkdtemp(prefix="bench_cache_")
 atexit.register(shutil.rmtree, CACHE, True)
 
 
-def reply(payload: dict) -> None:
-    sys.stdout.write(PREFIX + json.dumps(payload) + "\n")
-    sys.stdout.flush()
-
-
-def setup(row: str, variant: str, size: int, classes: int, threads: int) -> Tuple[Runner, np.ndarray]:
-    if os.environ.get("OMP_NUM_THREADS"):  # rows run "prepared" get the CLI's environment
-        from paddle_segformer.cli.runtime import prepare_env
-
-        prepare_env()
-    build, _ = BUILDERS[row]
-    run = build(variant, classes, threads)
-    x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
-    for _ in range(WARMUP):
-        run(x)
-    return run, x
-
-
 def main() -> int:
     row, variant, size, classes, threads, out_dir = sys.argv[1:7]
     size, classes, threads = int(size), int(classes), int(threads)
-    real_stdout = sys.stdout
-    sys.stdout = sys.stderr  # libraries' prints must not mix with the protocol
-    try:
-        run, x = setup(row, variant, size, classes, threads)
-    except Exception as exc:  # a runtime missing here: the row is reported as not measured
-        sys.stdout = real_stdout
-        reply({"skip": f"{type(exc).__name__}: {exc}"[:300]})
-        return 0
-    sys.stdout = real_stdout
-    reply({"ready": True})
-    labels = None
-    for command in sys.stdin:
-        if command.strip() == "run":
-            start = time.perf_counter()
-            labels = run(x)
-            reply({"ms": (time.perf_counter() - start) * 1000})
-        elif command.strip() == "finish":
-            path = os.path.join(out_dir, f"{row}_{variant}_{size}.npy")
-            np.save(path, np.asarray(labels).astype(np.int64))
-            from paddle_segformer.benchinfo import peak_rss_mib
+    x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
+    last = {}
 
-            reply({"labels": path, "rss": peak_rss_mib(), "same_weights": BUILDERS[row][1]})
-            return 0
-    return 0
+    def setup():
+        if os.environ.get("OMP_NUM_THREADS"):  # rows run "prepared" get the CLI's environment
+            from paddle_segformer.cli.runtime import prepare_env
+
+            prepare_env()
+        build, _ = BUILDERS[row]
+        runner = build(variant, classes, threads)
+        for _ in range(WARMUP):
+            runner(x)
+        return lambda: last.update(labels=runner(x))
+
+    def finish():
+        path = os.path.join(out_dir, f"{row}_{variant}_{size}.npy")
+        np.save(path, np.asarray(last["labels"]).astype(np.int64))
+        return {"labels": path, "same_weights": BUILDERS[row][1]}
+
+    return serve(setup, finish)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,8 @@
 Labels are computed by a compiled kernel (numba) without building the K-class full-resolution tensor:
 ONNX Runtime's Resize + ArgMax took 186 ms for 150 classes at 512 x 512 on this project's CPU, OpenCV's
 resize + numpy's argmax 100 ms, both longer than B0 itself; the kernel takes about 25 ms on random-
-weight logits (nearly every pixel undecided) and a few ms on a trained model's. The taps
-follow Paddle's ``bilinear_interp`` (``align_mode=0``): half-pixel source coordinates clamped at 0,
-or corner-aligned ones.
+weight logits (nearly every pixel undecided) and a few ms on a trained model's. The taps are Paddle's
+(paddle_segformer.resize).
 """
 from __future__ import annotations
 
@@ -14,20 +13,9 @@ from typing import Tuple
 import numba
 import numpy as np
 
+from ..resize import taps
+
 TOLERANCE = np.float32(1e-5)  # relative margin keeping classes within rounding of the bound
-
-
-def taps(n_in: int, n_out: int, align_corners: bool = False) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source indices i0, i1 (n_out,) and the weight of i1 (float32) for each output index."""
-    dst = np.arange(n_out, dtype=np.float32)
-    if align_corners:
-        ratio = np.float32((n_in - 1) / (n_out - 1)) if n_out > 1 else np.float32(0)
-        src = dst * ratio
-    else:
-        src = np.maximum((dst + np.float32(0.5)) * np.float32(n_in / n_out) - np.float32(0.5), 0)
-    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    return i0, i1, (src - i0).astype(np.float32)
 
 
 def upsample_logits(logits: np.ndarray, size: Tuple[int, int], align_corners: bool = False) -> np.ndarray:

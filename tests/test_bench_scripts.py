@@ -1,0 +1,31 @@
+"""The benchmark scripts run end to end at a tiny size and print their tables (numbers not judged)."""
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO, env_with_threads
+
+
+def _run(*args):
+    out = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
+                         env=env_with_threads(2), timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+@pytest.mark.slow
+def test_bench_inference_prints_a_table_with_agreement():
+    out = _run("scripts/bench_inference.py", "--variants", "b0", "--sizes", "64", "--reps", "1", "--settle", "0",
+               "--rows", "ours-dynamic", "onnxruntime", "ort-plain", "--classes", "5")
+    assert "GFLOP/s" in out and "CPU:" in out
+    assert "| **onnxruntime** (default)" in out and "| ort-plain" in out
+    assert out.count("100.00 %") == 3  # every row shares our weights and gives our labels
+    assert "target: default" in out
+
+
+@pytest.mark.slow
+def test_bench_train_prints_a_table():
+    out = _run("scripts/bench_train.py", "--size", "64", "--batch", "1", "--reps", "1", "--settle", "0",
+               "--classes", "5", "--rows", "ours", "paddleseg")
+    assert "| ours:" in out and "| paddleseg:" in out

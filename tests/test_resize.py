@@ -1,0 +1,61 @@
+"""Bilinear resizing as matrix products equals Paddle's F.interpolate, values and gradients; the
+model's training forward (which uses it) trains exactly as with F.interpolate."""
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+import pytest
+
+from paddle_segformer import model as model_module
+from paddle_segformer.backbone import mit
+from paddle_segformer.model import SegFormer
+from paddle_segformer.resize import interp_matrix, resize_bilinear
+
+
+@pytest.mark.parametrize("src, dst", [((16, 16), (64, 64)), ((17, 24), (67, 93)), ((64, 48), (31, 130)),
+                                      ((5, 9), (5, 9)), ((1, 3), (4, 7))])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_resize_matches_interpolate_values_and_gradients(src, dst, align_corners):
+    x_np = np.random.default_rng(sum(src + dst)).standard_normal((2, 3) + src).astype("float32")
+    g_np = np.random.default_rng(1).standard_normal((2, 3) + dst).astype("float32")
+    outs, grads = [], []
+    for fn in (lambda x: F.interpolate(x, size=dst, mode="bilinear", align_corners=align_corners),
+               lambda x: resize_bilinear(x, dst, align_corners)):
+        x = paddle.to_tensor(x_np, stop_gradient=False)
+        y = fn(x)
+        (y * paddle.to_tensor(g_np)).sum().backward()
+        outs.append(y.numpy())
+        grads.append(x.grad.numpy())
+    np.testing.assert_allclose(outs[1], outs[0], atol=1e-5)
+    np.testing.assert_allclose(grads[1], grads[0], atol=2e-5)
+
+
+def test_interp_matrix_rows_are_convex_weights():
+    matrix = interp_matrix(37, 150)
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-6)
+    assert (matrix >= 0).all() and ((matrix > 0).sum(axis=1) <= 2).all()
+
+
+def _train_step(use_matrices: bool, monkeypatch):
+    if not use_matrices:
+        monkeypatch.setattr(model_module, "resize_bilinear",
+                            lambda x, size, ac: F.interpolate(x, size=list(size), mode="bilinear", align_corners=ac))
+    paddle.seed(0)
+    model = SegFormer(5, mit("b0"))
+    model.train()
+    x = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 3, 64, 96)).astype("float32"))
+    paddle.seed(1)  # same dropout / drop-path draws in both runs
+    logits = model(x)[0]
+    label = paddle.to_tensor(np.random.default_rng(1).integers(0, 5, (2, 64, 96)))
+    F.cross_entropy(logits.transpose([0, 2, 3, 1]), label).backward()
+    return logits.numpy(), {n: p.grad.numpy() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_training_forward_and_gradients_equal_interpolate(monkeypatch):
+    logits, grads = _train_step(True, monkeypatch)
+    with monkeypatch.context() as patch:
+        ref_logits, ref_grads = _train_step(False, patch)
+    np.testing.assert_allclose(logits, ref_logits, atol=1e-5)
+    assert grads.keys() == ref_grads.keys()
+    for name in grads:  # relative to each gradient's size; some (norm4.bias) are ~1e-9, i.e. zero
+        scale = max(np.abs(ref_grads[name]).max(), 1e-4)
+        assert np.abs(grads[name] - ref_grads[name]).max() / scale < 1e-3, name
