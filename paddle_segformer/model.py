@@ -64,9 +64,10 @@ class SegFormer(nn.Layer):
             load_pretrained(self, pretrained, what="model", strict=pretrained_strict, band_adapt=band_adapt)
 
     def _resize(self, x: paddle.Tensor, like: paddle.Tensor) -> paddle.Tensor:
-        """Bilinear resize of ``x`` to the spatial size of ``like``. In training (dygraph, known sizes)
-        as two matrix products, whose backward is far cheaper on a CPU than ``bilinear_interp``'s."""
-        if self.training and paddle.in_dynamic_mode():
+        """Bilinear resize of ``x`` to the spatial size of ``like``. In training on a CPU (dygraph, known
+        sizes) as two matrix products, whose backward is far cheaper there than ``bilinear_interp``'s
+        (dense products: on a GPU the interpolation kernel stays)."""
+        if self.training and paddle.in_dynamic_mode() and x.place.is_cpu_place():
             return resize_bilinear(x, like.shape[2:], self.align_corners)
         return F.interpolate(x, size=paddle.shape(like)[2:], mode="bilinear", align_corners=self.align_corners)
 

@@ -10,9 +10,12 @@ project's CPU Paddle's ``bilinear_interp`` backward was the largest single cost 
 from __future__ import annotations
 
 import functools
-from typing import Sequence, Tuple
+from typing import TYPE_CHECKING, Sequence, Tuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import paddle
 
 
 def taps(n_in: int, n_out: int, align_corners: bool = False) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -40,7 +43,7 @@ def interp_matrix(n_in: int, n_out: int, align_corners: bool = False) -> np.ndar
     return matrix
 
 
-def resize_bilinear(x, size: Sequence[int], align_corners: bool = False):
+def resize_bilinear(x: "paddle.Tensor", size: Sequence[int], align_corners: bool = False) -> "paddle.Tensor":
     """(N, C, h, w) paddle tensor -> (N, C, H, W), as ``F.interpolate(..., 'bilinear')``; dygraph sizes only."""
     import paddle
 

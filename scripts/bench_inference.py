@@ -27,7 +27,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from paddle_segformer.benchinfo import RowProcess, describe_machine, gemm_gflops, interleave, row_env
+from bench_harness import RowProcess, interleave, row_env
+from paddle_segformer.benchinfo import describe_machine, gemm_gflops
 from paddle_segformer.flops import segformer_macs
 
 # name -> (description, environment: "defaults" = as a fresh shell, "prepared" = prepare_env())
@@ -81,10 +82,10 @@ def agreement(results: Dict[str, dict]) -> Dict[str, str]:
     return out
 
 
-def table(variant: str, size: int, results: Dict[str, dict], floor_ms: float) -> List[str]:
+def table(variant: str, size: int, classes: int, results: Dict[str, dict], floor_ms: float) -> List[str]:
     base = statistics.median(results["paddleseg"]["ms"]) if "paddleseg" in results else None
     agree = agreement(results)
-    lines = [f"\n### MiT-{variant.upper()}, 1 x 3 x {size} x {size}, 150 classes (floor {floor_ms:.0f} ms)\n",
+    lines = [f"\n### MiT-{variant.upper()}, 1 x 3 x {size} x {size}, {classes} classes (floor {floor_ms:.0f} ms)\n",
              "| row | median ms | min ms | img/s | peak RSS MiB | speed-up vs PaddleSeg | x floor | labels = ours dynamic |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row, r in results.items():
@@ -135,7 +136,7 @@ def main() -> int:
                 print(f"measuring MiT-{variant.upper()} at {size}^2", file=sys.stderr, flush=True)
                 results = measure(args, variant, size, args.rows, out_dir)
                 floor_ms = segformer_macs(variant, size, size, args.classes).gflops / rate * 1000
-                print("\n".join(table(variant, size, results, floor_ms) + [""] + verdict(results, floor_ms)),
+                print("\n".join(table(variant, size, args.classes, results, floor_ms) + [""] + verdict(results, floor_ms)),
                       flush=True)
                 everything["runs"].append({"variant": variant, "size": size, "floor_ms": floor_ms,
                                            "rows": {k: {"ms": v["ms"], "rss": v.get("rss")}

@@ -19,7 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from paddle_segformer.benchinfo import RowProcess, describe_machine, interleave, row_env, serve
+from bench_harness import RowProcess, hf_model, interleave, paddleseg_model, row_env, serve
+from paddle_segformer.benchinfo import describe_machine
 
 ROWS = {
     "paddleseg": ("PaddleSeg 2.8 built-in SegFormer, Paddle defaults", "defaults"),
@@ -59,23 +60,15 @@ def _paddle_step(model, args: argparse.Namespace) -> Callable[[], None]:
 
 
 def paddleseg_row(args: argparse.Namespace) -> Callable[[], None]:
-    import paddle
-    from paddleseg.models import SegFormer
-    from paddleseg.models.backbones import mix_transformer
-
-    from paddle_segformer.variants import get_variant
-
-    paddle.seed(0)
-    backbone = getattr(mix_transformer, f"MixVisionTransformer_{args.variant.upper()}")()
-    return _paddle_step(SegFormer(args.classes, backbone, get_variant(args.variant).decoder_dim), args)
+    return _paddle_step(paddleseg_model(args.variant, args.classes), args)
 
 
 def ours_row(args: argparse.Namespace) -> Callable[[], None]:
-    import paddle
-
     from paddle_segformer.cli.runtime import prepare_env
 
-    prepare_env()
+    prepare_env()  # before paddle is imported, as train.py does
+    import paddle
+
     from paddle_segformer.backbone import mit
     from paddle_segformer.model import SegFormer
 
@@ -85,15 +78,8 @@ def ours_row(args: argparse.Namespace) -> Callable[[], None]:
 
 def hf_torch_row(args: argparse.Namespace) -> Callable[[], None]:
     import torch
-    import transformers
 
-    from paddle_segformer.convert.api import hf_config
-
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    config = hf_config(args.variant, 3, args.classes, None)
-    config.pop("model_type")
-    model = transformers.SegformerForSemanticSegmentation(transformers.SegformerConfig(**config)).train()
+    model = hf_model(args.variant, args.classes, args.threads).train()
     opt = torch.optim.AdamW(model.parameters(), lr=6e-5, weight_decay=0.01)
     x, y = (torch.from_numpy(a) for a in _batch(args))
 

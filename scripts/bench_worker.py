@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from paddle_segformer.benchinfo import serve
+from bench_harness import hf_model, paddleseg_model, serve
 
 WARMUP = 2
 Runner = Callable[[np.ndarray], np.ndarray]  # (1, 3, S, S) float32 -> (S, S) labels
@@ -45,15 +45,7 @@ def _paddle_argmax(model) -> Runner:
 
 
 def paddleseg_row(variant: str, classes: int, threads: int) -> Runner:
-    import paddle
-    from paddleseg.models import SegFormer
-    from paddleseg.models.backbones import mix_transformer
-
-    from paddle_segformer.variants import get_variant
-
-    paddle.seed(0)
-    backbone = getattr(mix_transformer, f"MixVisionTransformer_{variant.upper()}")()
-    model = SegFormer(classes, backbone, get_variant(variant).decoder_dim)
+    model = paddleseg_model(variant, classes)
     model.eval()
     return _paddle_argmax(model)
 
@@ -70,17 +62,13 @@ def backend_row(name: str, precision: str = "fp32") -> Callable[[str, int, int],
 
 
 def _plain_onnx(variant: str, classes: int) -> str:
-    """paddle2onnx conversion of the unmodified model with argmax in the graph (as export.py writes it)."""
-    import paddle2onnx
-
-    from paddle_segformer.inference.static import export
+    """The unmodified model with argmax in the graph (as export.py writes it), converted as ours is."""
+    from paddle_segformer.inference.artifacts import save_onnx
+    from paddle_segformer.inference.static import ExportHead
 
     folder = tempfile.mkdtemp(dir=CACHE)
-    export(_ours(variant, classes), folder, output_op="argmax")
-    onnx_path = os.path.join(folder, "model.onnx")
-    paddle2onnx.export(os.path.join(folder, "model.json"), os.path.join(folder, "model.pdiparams"), onnx_path,
-                       opset_version=17, optimize_tool="None")
-    return onnx_path
+    save_onnx(ExportHead(_ours(variant, classes), "argmax"), 3, folder)
+    return os.path.join(folder, "model.onnx")
 
 
 def ort_plain_row(variant: str, classes: int, threads: int) -> Runner:
@@ -103,15 +91,8 @@ def ov_plain_row(variant: str, classes: int, threads: int) -> Runner:
 
 def hf_torch_row(variant: str, classes: int, threads: int) -> Runner:
     import torch
-    import transformers
 
-    from paddle_segformer.convert.api import hf_config
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    config = hf_config(variant, 3, classes, None)
-    config.pop("model_type")
-    model = transformers.SegformerForSemanticSegmentation(transformers.SegformerConfig(**config)).eval()
+    model = hf_model(variant, classes, threads).eval()
 
     def run(x):
         with torch.inference_mode():

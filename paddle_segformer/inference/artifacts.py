@@ -11,11 +11,13 @@ folder is writable, else in the user cache (``$PADDLE_SEGFORMER_CACHE``, or
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import io
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
@@ -33,10 +35,21 @@ ONNX_OPSET = 17
 KINDS = {"paddle": "model.json", "onnx": "model.onnx"}
 
 
+def _converter_version() -> str:
+    try:
+        import paddle2onnx
+    except ImportError:
+        return "none"
+    return getattr(paddle2onnx, "__version__", "?")
+
+
 def fingerprint(graph: nn.Layer, in_channels: int) -> str:
-    """sha256 (first 16 hex digits) of the weights (names, shapes, dtypes, values) and graph facts."""
+    """sha256 (first 16 hex digits) of the weights (names, shapes, dtypes, values), the graph's
+    settings (band count, align_corners, output) and the versions that export and convert it."""
     digest = hashlib.sha256()
-    digest.update(f"v{GRAPH_VERSION}|{OUTPUT}|bands={in_channels}|paddle={paddle.__version__}".encode())
+    facts = (f"v{GRAPH_VERSION}|{OUTPUT}|bands={in_channels}|align={getattr(graph, 'align_corners', None)}"
+             f"|paddle={paddle.__version__}|paddle2onnx={_converter_version()}|opset={ONNX_OPSET}")
+    digest.update(facts.encode())
     for name, value in graph.state_dict().items():
         array = np.ascontiguousarray(value.numpy())
         digest.update(f"|{name}:{array.dtype}:{array.shape}".encode())
@@ -70,6 +83,13 @@ def _save_paddle(graph: nn.Layer, in_channels: int, folder: str) -> None:
     paddle.jit.save(static, os.path.join(folder, "model"))
 
 
+def _flush_c_stdout() -> None:
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to flush through: nothing buffered there either
+        pass
+
+
 @contextlib.contextmanager
 def _quiet_stdout() -> Iterator[None]:
     """paddle2onnx prints progress lines on stdout from C++; keep them out of the user's output."""
@@ -78,17 +98,20 @@ def _quiet_stdout() -> Iterator[None]:
     except OSError:  # no real stdout (some notebooks)
         yield
         return
+    sys.stdout.flush()
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 1)
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 yield
         finally:
+            _flush_c_stdout()  # what C++ buffered goes to the sink, not to the restored stdout
             os.dup2(fd, 1)
             os.close(fd)
 
 
-def _save_onnx(graph: nn.Layer, in_channels: int, folder: str) -> None:
+def save_onnx(graph: nn.Layer, in_channels: int, folder: str) -> None:
+    """``graph`` as ``folder/model.onnx`` (paddle.jit.save, then paddle2onnx at opset ONNX_OPSET)."""
     try:
         import paddle2onnx
     except ImportError as exc:
@@ -103,7 +126,7 @@ def _save_onnx(graph: nn.Layer, in_channels: int, folder: str) -> None:
                                optimize_tool="None", enable_onnx_checker=True)
 
 
-WRITERS = {"paddle": _save_paddle, "onnx": _save_onnx}
+WRITERS = {"paddle": _save_paddle, "onnx": save_onnx}
 
 
 def _build_into(root: Path, key: str, kind: str, build: Callable[[str], None]) -> Path:

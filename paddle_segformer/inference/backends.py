@@ -18,8 +18,10 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from ..benchinfo import cpu_info
 from .artifacts import artifact
 from .graph import InferenceGraph
+from .upsample import set_threads
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +53,7 @@ class RuntimeOptions:
 
 def cpu_has_bf16() -> bool:
     """True when /proc/cpuinfo lists avx512_bf16 or amx_bf16."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
-            flags = next((line for line in handle if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return any(flag in flags for flag in BF16_FLAGS)
+    return any(flag in cpu_info()["flags"] for flag in BF16_FLAGS)
 
 
 def installed(name: str) -> bool:
@@ -192,6 +189,7 @@ def create_backend(model: nn.Layer, options: RuntimeOptions = RuntimeOptions(), 
     With ``auto`` a runtime that fails to start is logged and the next one tried.
     """
     graph = InferenceGraph(model)
+    set_threads(options.thread_count())  # the label kernel that follows every runtime
     names, why = _candidates(options, device)
     for name in names:
         check_precision(options, name, device)

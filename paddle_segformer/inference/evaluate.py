@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 from typing import Any, Dict
 
 import numpy as np
@@ -25,8 +26,9 @@ def evaluate_dataset(predictor: Predictor, dataset: Any, num_classes: int, ignor
     from tqdm import tqdm
 
     conf = np.zeros((num_classes, num_classes), np.int64)
-    with tqdm(total=len(dataset), desc="evaluate", unit="img", disable=None if progress else True) as bar:
-        for read in read_ahead(dataset.__getitem__, len(dataset)):
+    with tqdm(total=len(dataset), desc="evaluate", unit="img", disable=None if progress else True) as bar, \
+            closing(read_ahead(dataset.__getitem__, len(dataset))) as reads:
+        for read in reads:
             data = read.result()
             pred = predictor.predict_transformed(np.asarray(data["img"], np.float32), data.get("trans_info") or [])
             label = np.asarray(data["label"]).reshape(pred.shape)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from contextlib import closing
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from .readahead import read_ahead
 
 logger = logging.getLogger(__name__)
 
-PREFETCH = 4  # files decoded ahead of the model
+PREFETCH = 2  # files decoded ahead of the model (each may be a large raster: keep it small)
 MAX_PENDING_WRITES = 8  # finished predictions waiting for the writer
 
 
@@ -53,6 +54,9 @@ class Outputs:
     """Writes label PNG (palette, pixel values = class ids), pseudo-colour, overlay, label GeoTIFF."""
 
     def __init__(self, num_classes: int):
+        if num_classes > NODATA_LABEL:
+            raise ValueError(f"label PNGs / GeoTIFFs hold class ids 0..{NODATA_LABEL - 1} in 8 bits "
+                             f"({NODATA_LABEL} marks nodata); a model with {num_classes} classes does not fit")
         self.num_classes = num_classes
         self.table = palette(num_classes)
         self.flat_palette = self.table.reshape(-1).tolist()
@@ -109,29 +113,26 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     summary = PredictSummary()
     start = time.time()
 
-    def tiled(path: Path) -> bool:
-        return bool(tiling) and str(path).lower().endswith(RASTER_EXTS)
-
     def load(i: int):  # runs on the reader thread; a scene to tile is read window by window later
         if isinstance(targets[i], Exception):
             raise targets[i]
-        return None if tiled(files[i]) else predictor.load(files[i])
+        return None if tiling and str(files[i]).lower().endswith(RASTER_EXTS) else predictor.load(files[i])
 
     writes: Deque[Tuple[Path, Future]] = deque()
-    bar = tqdm(total=len(files), desc="predict", unit="img", disable=None)
-    with ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
-        for i, read in enumerate(read_ahead(load, len(files), PREFETCH)):
-            path = files[i]
+    with tqdm(total=len(files), desc="predict", unit="img", disable=None) as bar, \
+            ThreadPoolExecutor(1, thread_name_prefix="write") as writer, \
+            closing(read_ahead(load, len(files), PREFETCH)) as reads:
+        for i, read in enumerate(reads):
             try:
                 loaded = read.result()
                 if loaded is None:
-                    _predict_scene(predictor, path, targets[i]["geotiff"], outputs, tiling)
+                    _predict_scene(predictor, files[i], targets[i]["geotiff"], outputs, tiling)
                     summary.written.append(targets[i]["geotiff"])
                 else:
                     label = predictor.labels(loaded)
-                    writes.append((path, writer.submit(outputs.write, targets[i], loaded[0], label, loaded[3])))
+                    writes.append((files[i], writer.submit(outputs.write, targets[i], loaded[0], label, loaded[3])))
             except Exception as exc:  # one broken file must not stop the folder
-                _failed(summary, path, exc)
+                _failed(summary, files[i], exc)
             while len(writes) > MAX_PENDING_WRITES or (writes and writes[0][1].done()):
                 _finish_write(summary, *writes.popleft())
             bar.update(1)
@@ -139,7 +140,6 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
                 on_progress(i + 1, len(files))
         while writes:
             _finish_write(summary, *writes.popleft())
-    bar.close()
     summary.seconds = time.time() - start
     return summary
 

@@ -26,7 +26,7 @@ Loaded = Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], Optional[RasterMeta
 
 
 class Predictor:
-    """Wraps a model and its eval transforms. ``predict(img)`` -> (H, W) class ids (uint8).
+    """Wraps a model and its eval transforms. ``predict(img)`` -> (H, W) class ids (int32).
 
     With a ``backend`` (see :func:`~paddle_segformer.inference.backends.create_backend`) plain
     predictions run through it; test-time augmentation and sliding windows (``aug_eval``,
@@ -77,12 +77,12 @@ class Predictor:
             return self.model(paddle.to_tensor(batch))[0].numpy()
 
     def predict(self, img: np.ndarray) -> np.ndarray:
-        """(H, W, C) image (RGB order, any dtype) -> (H, W) uint8 class ids."""
+        """(H, W, C) image (RGB order, any dtype) -> (H, W) int32 class ids."""
         data = self.transforms({"img": img.astype(np.float32), "trans_info": []})
         return self.predict_transformed(data["img"], data["trans_info"])
 
     def predict_transformed(self, chw: np.ndarray, trans_info: list) -> np.ndarray:
-        """Eval-transformed (C, h, w) input -> (H, W) uint8 class ids at the size before the transforms."""
+        """Eval-transformed (C, h, w) input -> (H, W) int32 class ids at the size before the transforms."""
         if self.backend is None:
             x = paddle.to_tensor(chw[np.newaxis])
             with paddle.no_grad():
@@ -90,15 +90,15 @@ class Predictor:
                     pred, _ = infer.aug_inference(self.model, x, trans_info=trans_info, **self.aug, **self.slide)
                 else:
                     pred, _ = infer.inference(self.model, x, trans_info=trans_info, **self.slide)
-            return pred.numpy()[0, 0].astype(np.uint8)
+            return pred.numpy()[0, 0].astype(np.int32)
         low = self.backend(chw[np.newaxis])[0]
         size, align = chw.shape[1:], self.backend.align_corners
         if not trans_info:
-            return upsample_labels(low, size, align).astype(np.uint8)
+            return upsample_labels(low, size, align).astype(np.int32)
         # resizing / padding transforms: undo them on the logits, as paddleseg.core.infer does
         full = paddle.to_tensor(upsample_logits(low, size, align)[np.newaxis])
         logit = infer.reverse_transform(full, trans_info, mode="bilinear")
-        return paddle.argmax(logit, axis=1).numpy()[0].astype(np.uint8)
+        return paddle.argmax(logit, axis=1).numpy()[0].astype(np.int32)
 
     def load(self, path: Path) -> Loaded:
         """Read a file for :meth:`labels` (separate so that a folder loop can read ahead)."""

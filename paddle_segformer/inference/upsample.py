@@ -84,20 +84,27 @@ def _labels_kernel(logits: np.ndarray, cand: np.ndarray, count: np.ndarray, y0: 
     """Each output pixel: argmax over its cell's candidates of the bilinear value (y, then x, as Paddle)."""
     for i in numba.prange(y0.shape[0]):
         a, b, fy = y0[i], y1[i], wy[i]
+        gy = np.float32(1) - fy  # float32 throughout, as Paddle computes
         for j in range(x0.shape[0]):
             c, d, fx = x0[j], x1[j], wx[j]
+            gx = np.float32(1) - fx
             n = count[a, c]
             best_k = cand[a, c, 0]
             if n > 1:
                 best = -np.inf
                 for t in range(n):
                     k = cand[a, c, t]
-                    left = logits[k, a, c] * (1 - fy) + logits[k, b, c] * fy
-                    right = logits[k, a, d] * (1 - fy) + logits[k, b, d] * fy
-                    value = left * (1 - fx) + right * fx
+                    left = logits[k, a, c] * gy + logits[k, b, c] * fy
+                    right = logits[k, a, d] * gy + logits[k, b, d] * fy
+                    value = left * gx + right * fx
                     if value > best:
                         best, best_k = value, k
             out[i, j] = best_k
+
+
+def set_threads(threads: int) -> None:
+    """Threads of the label kernel (at most numba's NUMBA_NUM_THREADS, the cores by default)."""
+    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
 
 
 def upsample_labels(logits: np.ndarray, size: Tuple[int, int], align_corners: bool = False) -> np.ndarray:
