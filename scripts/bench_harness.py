@@ -12,6 +12,29 @@ from typing import Callable, Dict, List, Optional
 
 from paddle_segformer.benchinfo import peak_rss_mib
 
+GEMM_CODE = """
+import time, numpy as np
+n = 2048
+a = np.random.default_rng(0).random((n, n), dtype=np.float32); b = a.copy()
+a @ b
+best = min((lambda t: (a @ b, time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(8))
+print(2 * n ** 3 / best / 1e9)
+"""
+
+
+def gemm_gflops(threads: int) -> float:
+    """Best float32 GEMM rate (2048^2, numpy / OpenBLAS) with ``threads`` threads, in GFLOP/s.
+
+    Measured in a child process with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset (this workplace sets
+    them on some CPUs for old OpenBLAS builds; they hold a current numpy back), so the floor is the
+    machine's real rate, not a throttled one.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, "-c", GEMM_CODE], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 PREFIX = "BENCH "
 
 

@@ -27,8 +27,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from bench_harness import RowProcess, interleave, row_env
-from paddle_segformer.benchinfo import describe_machine, gemm_gflops
+from bench_harness import RowProcess, gemm_gflops, interleave, row_env
+from paddle_segformer.benchinfo import describe_machine
 from paddle_segformer.flops import segformer_macs
 
 # name -> (description, environment: "defaults" = as a fresh shell, "prepared" = prepare_env())

@@ -111,8 +111,3 @@ class Predictor:
         if mask is not None and meta is not None and meta.nodata is not None:
             labels[mask] = NODATA_LABEL
         return labels
-
-    def predict_file(self, path: Path) -> Tuple[np.ndarray, np.ndarray, Optional[RasterMeta]]:
-        """(image, labels, raster metadata or None); source nodata pixels get ``NODATA_LABEL``."""
-        loaded = self.load(path)
-        return loaded[0], self.labels(loaded), loaded[3]

@@ -2,8 +2,8 @@
 
 Labels are computed by a compiled kernel (numba) without building the K-class full-resolution tensor:
 ONNX Runtime's Resize + ArgMax took 186 ms for 150 classes at 512 x 512 on this project's CPU, OpenCV's
-resize + numpy's argmax 100 ms, both longer than B0 itself; the kernel takes about 25 ms on random-
-weight logits (nearly every pixel undecided) and a few ms on a trained model's. The taps are Paddle's
+resize + numpy's argmax 100 ms, both longer than B0 itself; the kernel takes 12-18 ms on random-weight
+logits (nearly every pixel undecided) and less on a trained model's. The taps are Paddle's
 (paddle_segformer.resize).
 """
 from __future__ import annotations
@@ -111,7 +111,8 @@ def upsample_labels(logits: np.ndarray, size: Tuple[int, int], align_corners: bo
     """(K, h, w) logits -> (H, W) int64 labels = argmax of the bilinearly upsampled logits.
 
     Where the four source pixels of an output pixel agree on the class, any convex combination of
-    their logits has its maximum there too: that pixel costs nothing. The others interpolate K values.
+    their logits has its maximum there too: that pixel costs nothing. The others interpolate only the
+    classes that can win in their cell (:func:`_cell_candidates`).
     """
     logits = np.ascontiguousarray(logits, dtype=np.float32)
     k, h, w = logits.shape
