@@ -80,9 +80,13 @@ class RowProcess:
         return self._reply()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
+        """Let the child exit on its own (its atexit handlers remove its temporary cache), then kill."""
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
-        self.proc.wait()
+            self.proc.wait()
 
 
 def reply(payload: dict) -> None:
