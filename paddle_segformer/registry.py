@@ -54,9 +54,10 @@ def register() -> Dict[str, List[str]]:
 
     Returns ``{"added": [...], "replaced": [...]}`` for this call (empty when already registered).
     """
-    from . import compat
+    from . import compat, cross_entropy
 
     compat.apply()  # training through paddleseg.core needs these on Paddle 3.x
+    cross_entropy.install()  # CrossEntropyLoss on CPU: the compiled kernel (same numbers)
     plan = []
     for mgr, name, obj in components():
         current = mgr.components_dict.get(name)
@@ -81,6 +82,9 @@ def register() -> Dict[str, List[str]]:
 
 def unregister() -> None:
     """Restore every name to what it was before :func:`register`."""
+    from . import cross_entropy
+
+    cross_entropy.uninstall()
     managers = {m.name: m for m in (manager.MODELS, manager.BACKBONES, manager.DATASETS, manager.TRANSFORMS)}
     for (mgr_name, name), before in list(_previous.items()):
         table = managers[mgr_name].components_dict

@@ -6,8 +6,9 @@ model and Hugging Face transformers on PyTorch.
 
 A step is forward + cross-entropy (ignore index 255) + backward + AdamW update, on the same random batch.
 Each row runs in its own process, repetitions interleaved after one warm-up step. The Paddle rows use
-PaddleSeg's CrossEntropyLoss with this package's Paddle 3.3 fixes (without them PaddleSeg's loss does
-not run on Paddle 3.3.1); the PyTorch row computes transformers' own loss.
+PaddleSeg's CrossEntropyLoss: the PaddleSeg row with only this package's Paddle 3.3 fixes (without them
+it does not run on Paddle 3.3.1), ours as train.py runs it (registered: the compiled CPU kernel); the
+PyTorch row computes transformers' own loss.
 """
 from __future__ import annotations
 
@@ -42,9 +43,6 @@ def _paddle_step(model, args: argparse.Namespace) -> Callable[[], None]:
     import paddle
     from paddleseg.models.losses import CrossEntropyLoss
 
-    import paddle_segformer
-
-    paddle_segformer.register()  # applies the Paddle 3.3 fixes PaddleSeg's loss needs
     loss_fn = CrossEntropyLoss(ignore_index=IGNORE)
     opt = paddle.optimizer.AdamW(6e-5, parameters=model.parameters(), weight_decay=0.01)
     x, y = (paddle.to_tensor(a) for a in _batch(args))
@@ -60,6 +58,9 @@ def _paddle_step(model, args: argparse.Namespace) -> Callable[[], None]:
 
 
 def paddleseg_row(args: argparse.Namespace) -> Callable[[], None]:
+    from paddle_segformer import compat
+
+    compat.apply()  # only the Paddle 3.3 fixes PaddleSeg's loss needs to run: PaddleSeg's own loss
     return _paddle_step(paddleseg_model(args.variant, args.classes), args)
 
 
@@ -69,9 +70,11 @@ def ours_row(args: argparse.Namespace) -> Callable[[], None]:
     prepare_env()  # before paddle is imported, as train.py does
     import paddle
 
+    import paddle_segformer
     from paddle_segformer.backbone import mit
     from paddle_segformer.model import SegFormer
 
+    paddle_segformer.register()  # as train.py: PaddleSeg's CrossEntropyLoss through our CPU kernel
     paddle.seed(0)
     return _paddle_step(SegFormer(args.classes, mit(args.variant)), args)
 

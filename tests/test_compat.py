@@ -108,12 +108,17 @@ class _Failing(paddle.io.Dataset):
         return np.zeros(3, "float32")
 
 
-def _drain(result):
+def _drain(result, iterators=None):
     try:
-        for _ in paddle.io.DataLoader(_Failing(), batch_size=1, num_workers=0):
+        iterator = iter(paddle.io.DataLoader(_Failing(), batch_size=1, num_workers=0))
+        if iterators is not None:
+            iterators.append(iterator)
+        for _ in iterator:
             pass
     except ValueError as exc:
         result.append(str(exc))
+    except SystemError:  # the queue killed by the test, below
+        result.append("released")
 
 
 def test_dataloader_error_reaches_the_consumer(monkeypatch):
@@ -127,8 +132,13 @@ def test_dataloader_error_reaches_the_consumer(monkeypatch):
     loop, step = compat.ORIGINALS["dataloader_errors"]
     monkeypatch.setattr(dataloader_iter._DataLoaderIterSingleProcess, "_thread_loop", loop)
     monkeypatch.setattr(dataloader_iter._DataLoaderIterSingleProcess, "__next__", step)
-    unfixed = []
-    thread = threading.Thread(target=_drain, args=(unfixed,), daemon=True)
+    unfixed, iterators = [], []
+    thread = threading.Thread(target=_drain, args=(unfixed, iterators), daemon=True)
     thread.start()
     thread.join(timeout=10)
-    assert thread.is_alive() and unfixed == []  # unpatched Paddle: the consumer waits forever
+    try:
+        assert thread.is_alive() and unfixed == []  # unpatched Paddle: the consumer waits forever
+    finally:  # release it: a thread left waiting in Paddle's queue aborts the interpreter at exit
+        iterators[0]._blocking_queue.kill()
+        thread.join(timeout=10)
+    assert not thread.is_alive()

@@ -109,3 +109,32 @@ def test_bf16_code_path_runs_and_returns_float32():
     model.amp_dtype = "bfloat16"  # auto_cast is a no-op on CPU (a real cast on GPU: not verified here)
     out = model(paddle.randn([1, 3, 64, 64]))[0]
     assert out.dtype == paddle.float32
+
+
+@pytest.mark.parametrize("key", ["b0", "b2"])  # decoder width 256 and 768
+def test_folded_training_head_equals_the_article_head(key):
+    """Training decodes through composed projections (no concat, no 4D -> D conv): same logits, same
+    BatchNorm statistics and the same gradient for every parameter as the article's head."""
+    paddle.seed(0)
+    model = SegFormer(5, mit(key))
+    model.train()
+    model.dropout.p = 0.0  # the two routes draw dropout masks differently
+    x = paddle.to_tensor(np.random.default_rng(0).standard_normal((2, 3, 64, 96)).astype("float32"))
+    feats = [f.detach() for f in model.backbone(x)]
+    results = []
+    for decode in (model._decode_article, model._decode_folded):
+        bn = model.linear_fuse._batch_norm
+        bn._mean.set_value(paddle.zeros_like(bn._mean))
+        logits = decode(feats)
+        (logits * paddle.arange(logits.size, dtype="float32").reshape(logits.shape) / logits.size).sum().backward()
+        grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters() if p.grad is not None}
+        model.clear_gradients()
+        results.append((logits.numpy(), bn._mean.numpy().copy(), grads))
+    (ref, ref_mean, ref_grads), (out, mean, grads) = results
+    np.testing.assert_allclose(out, ref, atol=2e-5)
+    np.testing.assert_allclose(mean, ref_mean, atol=1e-5)
+    assert grads.keys() == ref_grads.keys() and any(n.startswith("linear_c1") for n in grads)
+    largest = max(np.abs(g).max() for g in ref_grads.values())
+    for name in grads:  # biases before a training-mode BatchNorm get ~0 (rounding) in both: floor the scale
+        scale = max(np.abs(ref_grads[name]).max(), 1e-3 * largest)
+        assert np.abs(grads[name] - ref_grads[name]).max() / scale < 1e-4, name

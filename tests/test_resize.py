@@ -1,4 +1,4 @@
-"""Bilinear resizing as matrix products equals Paddle's F.interpolate, values and gradients; the
+"""Bilinear resizing by the compiled kernels equals Paddle's F.interpolate, values and gradients; the
 model's training forward (which uses it) trains exactly as with F.interpolate."""
 import numpy as np
 import paddle
@@ -8,7 +8,7 @@ import pytest
 from paddle_segformer import model as model_module
 from paddle_segformer.backbone import mit
 from paddle_segformer.model import SegFormer
-from paddle_segformer.resize import interp_matrix, resize_bilinear
+from paddle_segformer.resize import resize_bilinear, resize_planes, resize_planes_grad
 
 
 @pytest.mark.parametrize("src, dst", [((16, 16), (64, 64)), ((17, 24), (67, 93)), ((64, 48), (31, 130)),
@@ -29,14 +29,18 @@ def test_resize_matches_interpolate_values_and_gradients(src, dst, align_corners
     np.testing.assert_allclose(grads[1], grads[0], atol=2e-5)
 
 
-def test_interp_matrix_rows_are_convex_weights():
-    matrix = interp_matrix(37, 150)
-    np.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-6)
-    assert (matrix >= 0).all() and ((matrix > 0).sum(axis=1) <= 2).all()
+@pytest.mark.parametrize("src, dst", [((16, 16), (64, 64)), ((17, 24), (67, 93)), ((64, 48), (31, 130))])
+def test_gradient_kernel_is_the_transpose_of_the_resize(src, dst):
+    """<R x, g> == <x, R^T g> for random x and g: the backward kernel is the adjoint of the forward."""
+    rng = np.random.default_rng(3)
+    x, g = rng.standard_normal((4,) + src), rng.standard_normal((4,) + dst)
+    forward = (resize_planes(x, dst).astype(np.float64) * g).sum()
+    adjoint = (x * resize_planes_grad(g, src).astype(np.float64)).sum()
+    assert abs(forward - adjoint) < 1e-4 * abs(forward)
 
 
-def _train_step(use_matrices: bool, monkeypatch):
-    if not use_matrices:
+def _train_step(use_kernels: bool, monkeypatch):
+    if not use_kernels:
         monkeypatch.setattr(model_module, "resize_bilinear",
                             lambda x, size, ac: F.interpolate(x, size=list(size), mode="bilinear", align_corners=ac))
     paddle.seed(0)

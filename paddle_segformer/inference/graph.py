@@ -27,26 +27,16 @@ def _np(t: paddle.Tensor) -> np.ndarray:
 
 
 def fold_head(model: nn.Layer) -> List[tuple]:
-    """[(weight (D, C_i), bias (D,) or None)] per stage: linear_c{i} -> linear_fuse -> BatchNorm folded.
-
-    The concat order in the head is c4, c3, c2, c1; all biases go to stage 1, which is not resized.
-    """
-    fuse = model.linear_fuse
-    w_fuse = _np(fuse._conv.weight)[:, :, 0, 0]  # (D, 4D)
-    if fuse._conv.bias is not None:
+    """[(weight (D, C_i), bias (D,) or None)] per stage: linear_c{i} -> linear_fuse -> BatchNorm folded
+    (the first two composed by ``model.folded_projections``); the bias goes to stage 1, not resized."""
+    if model.linear_fuse._conv.bias is not None:
         raise ValueError("linear_fuse is expected without a conv bias (ConvBNReLU(bias_attr=False))")
-    bn = fuse._batch_norm
+    bn = model.linear_fuse._batch_norm
     scale = _np(bn.weight) / np.sqrt(_np(bn._variance) + bn._epsilon)
-    bias = _np(bn.bias) - _np(bn._mean) * scale
-    dim = w_fuse.shape[0]
-    folded = []
-    for i in range(4):
-        block = w_fuse[:, (3 - i) * dim:(4 - i) * dim]  # (D, D) part of linear_fuse reading c{i+1}
-        proj = getattr(model, f"linear_c{i + 1}").proj
-        weight = scale[:, None] * (block @ _np(proj.weight).T)  # paddle Linear weight is (in, out)
-        bias = bias + scale * (block @ _np(proj.bias))
-        folded.append(weight)
-    return [(w, bias if i == 0 else None) for i, w in enumerate(folded)]
+    with paddle.no_grad():
+        weights, bias = model.folded_projections()
+    bias = _np(bn.bias) + scale * (_np(bias)[:, 0] - _np(bn._mean))
+    return [(scale[:, None] * _np(w), bias if i == 0 else None) for i, w in enumerate(weights)]
 
 
 class FoldedHead(nn.Layer):

@@ -13,18 +13,14 @@ from typing import Tuple
 import numba
 import numpy as np
 
-from ..resize import taps
+from ..resize import resize_planes, taps
 
 TOLERANCE = np.float32(1e-5)  # relative margin keeping classes within rounding of the bound
 
 
 def upsample_logits(logits: np.ndarray, size: Tuple[int, int], align_corners: bool = False) -> np.ndarray:
-    """(..., K, h, w) -> (..., K, H, W) float32, separably (rows, then columns)."""
-    h, w = logits.shape[-2:]
-    y0, y1, wy = taps(h, size[0], align_corners)
-    x0, x1, wx = taps(w, size[1], align_corners)
-    rows = logits[..., y0, :] * (1 - wy)[:, None] + logits[..., y1, :] * wy[:, None]
-    return rows[..., x0] * (1 - wx) + rows[..., x1] * wx
+    """(..., K, h, w) -> (..., K, H, W) float32."""
+    return resize_planes(logits, size, align_corners)
 
 
 @numba.njit(parallel=True, cache=True)
