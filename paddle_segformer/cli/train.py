@@ -5,6 +5,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING, List, Optional
 
+from .legacy_flags import add_data_format_arg, check_data_format, repeat_dataset
 from .runtime import build, load_config, logger, prepare_env, resolve_precision, select_device, setup_logging, \
     test_options
 
@@ -33,16 +34,24 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
           amp_level: str = "O1", do_eval: bool = False, use_vdl: bool = False, resume_model: Optional[str] = None,
           save_interval: int = 1000, log_iters: int = 10, keep_checkpoint_max: int = 5, num_workers: int = 0,
           seed: Optional[int] = None, opts: Optional[List[str]] = None, device: Optional[str] = None,
-          pretrained: Optional[str] = None) -> "paddle.nn.Layer":
+          pretrained: Optional[str] = None, repeats: int = 1, profiler_options: Optional[str] = None,
+          data_format: str = "NCHW") -> "paddle.nn.Layer":
     """Train the model a config describes; checkpoints go to ``save_dir/iter_N``.
 
     ``pretrained`` (any format; see paddle_segformer.convert) goes to ``model.pretrained`` when it holds
-    decoder weights, else to ``model.backbone.pretrained``. Returns the trained model.
+    decoder weights, else to ``model.backbone.pretrained``. ``repeats``, ``profiler_options`` and
+    ``data_format`` are PaddleSeg's flags of the same names. Missing dataset folders or list files stop
+    the run before the model is built; the effective learning-rate schedule is logged before training.
+    Returns the trained model.
     """
     import paddle
     from paddleseg import core
     from paddleseg.utils import set_seed
 
+    from ..schedule import log_schedule
+    from .data_paths import check_dataset_paths
+
+    check_data_format(data_format)
     device = select_device(device)
     precision = resolve_precision(precision, fp16, device)
     if seed is not None:
@@ -54,13 +63,15 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
         opts = list(opts or []) + [f"{where}={pretrained}"]
     with paddle.utils.unique_name.guard():  # names as in a fresh process: resume needs them
         cfg, builder = load_config(config, learning_rate, batch_size, iters, opts)
+        check_dataset_paths(cfg.dic, config, ["train_dataset"] + (["val_dataset"] if do_eval else []))
         model = build(builder, "model", config)
         optimizer = build(builder, "optimizer", config)
+        log_schedule(builder.lr_scheduler, cfg.iters)
         if precision == "bf16":  # PaddleSeg's loop only knows fp16; bf16 needs no loss scaling
             model.amp_dtype, precision = "bfloat16", "fp32"
         if resume_model:
             check_resume(model, resume_model)
-        train_dataset = build(builder, "train_dataset", config)
+        train_dataset = repeat_dataset(build(builder, "train_dataset", config), repeats)
         val_dataset = build(builder, "val_dataset", config) if do_eval else None
         if do_eval and (val_dataset is None or len(val_dataset) == 0):
             raise ValueError(f"{config}: --do_eval needs a non-empty val_dataset")
@@ -74,7 +85,7 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
                    save_interval=save_interval, log_iters=log_iters, num_workers=num_workers, use_vdl=use_vdl,
                    losses=losses, keep_checkpoint_max=keep_checkpoint_max,
                    test_config=test_options(cfg.test_config),  # only evaluate()'s keys (not tiling)
-                   precision=precision, amp_level=amp_level)
+                   precision=precision, amp_level=amp_level, profiler_options=profiler_options)
     return model
 
 
@@ -99,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu or gpu (default: gpu when available)")
     p.add_argument("--opts", nargs="+", help="config overrides, e.g. --opts train_dataset.dataset_root=data")
+    p.add_argument("--repeats", type=int, default=1, help="repeat the training samples this many times per epoch")
+    p.add_argument("--profiler_options", help="PaddleSeg's train profiler options (paddleseg/utils/train_profiler.py)")
+    add_data_format_arg(p)
     return p
 
 
