@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from .legacy_flags import add_data_format_arg, check_data_format, repeat_dataset
 from .runtime import build, load_config, logger, prepare_env, resolve_precision, select_device, setup_logging, \
@@ -29,6 +29,25 @@ def check_resume(model: "paddle.nn.Layer", resume_model: str) -> None:
         raise CheckpointError(f"cannot resume: folder name must end in _<iteration>, got {resume_model}") from exc
 
 
+def _pretrained_opts(pretrained: Optional[str], opts: Optional[List[str]]) -> Optional[List[str]]:
+    """``--pretrained`` as an ``--opts`` entry: model.pretrained for decoder weights, else the backbone's."""
+    if not pretrained:
+        return opts
+    from ..weights import pretrained_target
+
+    where = "model.pretrained" if pretrained_target(pretrained) == "model" else "model.backbone.pretrained"
+    return list(opts or []) + [f"{where}={pretrained}"]
+
+
+def _datasets(builder: Any, config: str, do_eval: bool, repeats: int) -> Tuple[Any, Any]:
+    """(train dataset repeated ``repeats`` times, val dataset or None); --do_eval needs a non-empty one."""
+    train_dataset = repeat_dataset(build(builder, "train_dataset", config), repeats)
+    val_dataset = build(builder, "val_dataset", config) if do_eval else None
+    if do_eval and (val_dataset is None or len(val_dataset) == 0):
+        raise ValueError(f"{config}: --do_eval needs a non-empty val_dataset")
+    return train_dataset, val_dataset
+
+
 def train(config: str, save_dir: str = "output", iters: Optional[int] = None, batch_size: Optional[int] = None,
           learning_rate: Optional[float] = None, precision: str = "fp32", fp16: bool = False,
           amp_level: str = "O1", do_eval: bool = False, use_vdl: bool = False, resume_model: Optional[str] = None,
@@ -36,13 +55,11 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
           seed: Optional[int] = None, opts: Optional[List[str]] = None, device: Optional[str] = None,
           pretrained: Optional[str] = None, repeats: int = 1, profiler_options: Optional[str] = None,
           data_format: str = "NCHW") -> "paddle.nn.Layer":
-    """Train the model a config describes; checkpoints go to ``save_dir/iter_N``.
+    """Train the model a config describes; checkpoints go to ``save_dir/iter_N``. Returns the model.
 
-    ``pretrained`` (any format; see paddle_segformer.convert) goes to ``model.pretrained`` when it holds
-    decoder weights, else to ``model.backbone.pretrained``. ``repeats``, ``profiler_options`` and
-    ``data_format`` are PaddleSeg's flags of the same names. Missing dataset folders or list files stop
-    the run before the model is built; the effective learning-rate schedule is logged before training.
-    Returns the trained model.
+    ``pretrained``: any format (paddle_segformer.convert), whole model or backbone. ``repeats``,
+    ``profiler_options``, ``data_format``: PaddleSeg's flags. Missing data stops the run before the
+    model is built; the effective learning-rate schedule is logged before training.
     """
     import paddle
     from paddleseg import core
@@ -56,13 +73,8 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
     precision = resolve_precision(precision, fp16, device)
     if seed is not None:
         set_seed(seed)
-    if pretrained:
-        from ..weights import pretrained_target
-
-        where = "model.pretrained" if pretrained_target(pretrained) == "model" else "model.backbone.pretrained"
-        opts = list(opts or []) + [f"{where}={pretrained}"]
     with paddle.utils.unique_name.guard():  # names as in a fresh process: resume needs them
-        cfg, builder = load_config(config, learning_rate, batch_size, iters, opts)
+        cfg, builder = load_config(config, learning_rate, batch_size, iters, _pretrained_opts(pretrained, opts))
         check_dataset_paths(cfg.dic, config, ["train_dataset"] + (["val_dataset"] if do_eval else []))
         model = build(builder, "model", config)
         optimizer = build(builder, "optimizer", config)
@@ -71,10 +83,7 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
             model.amp_dtype, precision = "bfloat16", "fp32"
         if resume_model:
             check_resume(model, resume_model)
-        train_dataset = repeat_dataset(build(builder, "train_dataset", config), repeats)
-        val_dataset = build(builder, "val_dataset", config) if do_eval else None
-        if do_eval and (val_dataset is None or len(val_dataset) == 0):
-            raise ValueError(f"{config}: --do_eval needs a non-empty val_dataset")
+        train_dataset, val_dataset = _datasets(builder, config, do_eval, repeats)
         losses = build(builder, "loss", config)
         nranks = paddle.distributed.ParallelEnv().nranks
         logger.info("training %s (%s) on %s x%d, precision %s, %d iters, batch %d per process -> %s",
