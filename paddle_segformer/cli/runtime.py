@@ -174,7 +174,8 @@ def add_inference_args(p: argparse.ArgumentParser, aug_flag: str) -> None:
     p.add_argument("--is_slide", action="store_true", help="sliding-window inference")
     p.add_argument("--crop_size", type=int, nargs=2, help="sliding window (w h)")
     p.add_argument("--stride", type=int, nargs=2, help="sliding stride (w h)")
-    p.add_argument("--device", help="cpu or gpu (default: gpu when available)")
+    p.add_argument("--device", help="cpu, gpu, gpu:N, xpu, npu, mlu (default: gpu when available; "
+                                    "one this Paddle cannot use falls back to cpu with a warning)")
     p.add_argument("--opts", nargs="+", help="config overrides key=value")
 
 

@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep_checkpoint_max", type=int, default=5)
     p.add_argument("--num_workers", type=int, default=0)
     p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="cpu or gpu (default: gpu when available)")
+    p.add_argument("--device", help="cpu, gpu, gpu:N, xpu, npu, mlu (default: gpu when available; "
+                                    "one this Paddle cannot use falls back to cpu with a warning)")
     p.add_argument("--opts", nargs="+", help="config overrides, e.g. --opts train_dataset.dataset_root=data")
     p.add_argument("--repeats", type=int, default=1, help="repeat the training samples this many times per epoch")
     p.add_argument("--profiler_options", help="PaddleSeg's train profiler options (paddleseg/utils/train_profiler.py)")
