@@ -122,8 +122,12 @@ def read_image_list(path: PathLike) -> List[Path]:
     """Images named in a list file, one per line (first column, as PaddleSeg's ``--image_path`` list),
     relative to the list's folder; raises if it names none or names files that do not exist."""
     path = Path(path)
-    with open(path, encoding="utf-8") as handle:
-        files = [path.parent / line.split()[0] for line in handle if line.strip()]
+    try:
+        with open(path, encoding="utf-8") as handle:
+            files = [path.parent / line.split()[0] for line in handle if line.strip()]
+    except UnicodeDecodeError as exc:
+        raise ImageReadError(f"{path}: neither an image ({', '.join(IMAGE_EXTS)}) nor a text list of image "
+                             f"paths") from exc
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise FileNotFoundError(f"{path}: {len(missing)} listed image(s) do not exist: {', '.join(missing[:5])}")
