@@ -15,9 +15,11 @@ from .variants import MIT_VARIANTS, get_variant  # noqa: E402  (pure python)
 
 
 def register() -> Dict[str, Any]:
-    """Register SegFormer, MixVisionTransformer(_B0..B5) and RSParcelDataset with PaddleSeg (idempotent).
+    """Register SegFormer, SegFormer_B0..B5, MixVisionTransformer(_B0..B5) and the datasets with PaddleSeg
+    (idempotent).
 
-    Also applies the PaddleSeg-on-Paddle-3 fixes of :mod:`paddle_segformer.compat`.
+    Also applies the fixes of :mod:`paddle_segformer.compat`: PaddleSeg 2.8 on Paddle 3, and configs of
+    PaddleSeg 2.4-2.7 read as they were read there.
     """
     from .registry import register as _register
 

@@ -13,6 +13,14 @@ Each fix is small, idempotent and has a test showing the unpatched code fails he
 - ``dataloader_errors`` (Paddle itself): with ``num_workers=0`` the DataLoader reads samples in a
   thread; an exception there (a corrupt image, a bad label) kills the thread and the training or
   evaluation loop waits forever. The error is handed to the main thread and raised there.
+
+Two more give configs of PaddleSeg 2.4-2.7 the meaning they had there (see
+:mod:`paddle_segformer.legacy_config`):
+
+- ``legacy_config``: ``Config`` reads the deprecated top-level ``learning_rate`` block and the other
+  2.4-2.7 forms 2.8 refuses or reads differently.
+- ``poly_defaults``: ``SegBuilder.lr_scheduler`` gives ``PolynomialDecay`` the 2.4-2.7 defaults
+  ``end_lr: 0`` and ``power: 0.9``; 2.8 leaves Paddle's ``end_lr=1e-4``, so 6e-5 climbs to 1e-4.
 """
 from __future__ import annotations
 
@@ -174,6 +182,46 @@ def _fix_dataloader_errors() -> None:
             raise
 
     cls._thread_loop, cls.__next__ = _thread_loop, __next__
+
+
+@_fix("legacy_config")
+def _fix_legacy_config() -> None:
+    from paddleseg.cvlibs.config import Config
+
+    from .legacy_config import upgrade
+
+    original = Config.__dict__["_parse_from_yaml"]
+    ORIGINALS["legacy_config"] = original
+
+    def _parse_from_yaml(cls, path: str, *args, **kwargs) -> dict:
+        dic = original.__func__(cls, path, *args, **kwargs)
+        notes = upgrade(dic)
+        if notes:
+            logger.info("%s: read as PaddleSeg 2.4-2.7 did: %s", path, "; ".join(notes))
+        return dic
+
+    Config._parse_from_yaml = classmethod(_parse_from_yaml)
+
+
+@_fix("poly_defaults")
+def _fix_poly_defaults() -> None:
+    from paddleseg.cvlibs.builder import SegBuilder
+    from paddleseg.utils.utils import CachedProperty
+
+    from .legacy_config import fill_poly_defaults
+
+    original = SegBuilder.__dict__["lr_scheduler"]
+    ORIGINALS["poly_defaults"] = original
+
+    def lr_scheduler(self):  # the name is the cache key of PaddleSeg's CachedProperty
+        filled = fill_poly_defaults(self.config.dic.get("lr_scheduler"))
+        if filled:
+            logger.info("lr_scheduler PolynomialDecay: %s not set, using PaddleSeg 2.4-2.7's default%s %s",
+                        " and ".join(filled), "s" if len(filled) > 1 else "",
+                        ", ".join(f"{k}={v}" for k, v in filled.items()))
+        return original.func(self)
+
+    SegBuilder.lr_scheduler = CachedProperty(lr_scheduler)
 
 
 def apply() -> List[str]:

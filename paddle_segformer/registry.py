@@ -11,12 +11,14 @@ from typing import Any, Dict, List, Tuple
 
 from paddleseg.cvlibs import manager
 
-from .variants import MIT_VARIANTS, backbone_name
+from .variants import MIT_VARIANTS, backbone_name, model_name
 
 logger = logging.getLogger(__name__)
 
-# PaddleSeg built-ins this package deliberately serves instead (same YAML, our implementation).
-TAKES_OVER = frozenset({("models", "SegFormer")} | {("backbones", backbone_name(k)) for k in MIT_VARIANTS})
+# PaddleSeg built-ins this package deliberately serves instead (same YAML, our implementation);
+# SegFormer_B0..B5 are built-ins of PaddleSeg 2.4-2.7 only.
+TAKES_OVER = frozenset({("models", "SegFormer")} | {("backbones", backbone_name(k)) for k in MIT_VARIANTS}
+                       | {("models", model_name(k)) for k in MIT_VARIANTS})
 
 # (manager name, component name) -> what was there before we registered (None: nothing).
 _previous: Dict[Tuple[str, str], Any] = {}
@@ -33,10 +35,13 @@ def components() -> List[Tuple[manager.ComponentManager, str, Any]]:
     from .data.geotiff import GeoTiffDataset
     from .data.transforms import BandNormalize, BandRandomPaddingCrop
     from .model import SegFormer
+    from .model_factories import MODEL_FACTORIES
 
     items = [(manager.MODELS, "SegFormer", SegFormer),
              (manager.BACKBONES, "MixVisionTransformer", MixVisionTransformer)]
     items += [(manager.BACKBONES, name, fn) for name, fn in VARIANT_FACTORIES.items()]
+    # PaddleSeg 2.4-2.7's model-level types (2.8 dropped them).
+    items += [(manager.MODELS, name, fn) for name, fn in MODEL_FACTORIES.items()]
     # Datasets whose class carries NUM_CLASSES / IMG_CHANNELS / IGNORE_INDEX, as SegBuilder requires.
     items.append((manager.DATASETS, "RSParcelDataset", RSParcelDataset))
     # Datasets whose facts come from their config (the entry points' builder hands them over).

@@ -70,3 +70,8 @@ def get_variant(name: str) -> MiTSpec:
 def backbone_name(key: str) -> str:
     """PaddleSeg's registry name of a variant, e.g. 'b3' -> 'MixVisionTransformer_B3'."""
     return f"MixVisionTransformer_{variant_key(key).upper()}"
+
+
+def model_name(key: str) -> str:
+    """PaddleSeg 2.4-2.7's model-level type of a variant, e.g. 'b3' -> 'SegFormer_B3'."""
+    return f"SegFormer_{variant_key(key).upper()}"

@@ -11,7 +11,8 @@ IGNORE_COLOUR = (0, 0, 0)
 
 
 def palette(num_classes: int, colours: Optional[List[tuple]] = None) -> np.ndarray:
-    """(256, 3) uint8 palette: given colours first, then well-spread bit-interleaved colours."""
+    """(256, 3) uint8 palette: well-spread bit-interleaved colours (the parcel task's for 4 classes), the
+    first entries replaced by ``colours`` if given (PaddleSeg's ``custom_color``); 255 (ignored) black."""
     table = np.zeros((256, 3), np.uint8)
     for i in range(256):
         c, r, g, b = i, 0, 0, 0
@@ -21,7 +22,8 @@ def palette(num_classes: int, colours: Optional[List[tuple]] = None) -> np.ndarr
             b |= ((c >> 2) & 1) << (7 - bit)
             c >>= 3
         table[i] = (r, g, b)
-    colours = PARCEL_COLOURS if colours is None and num_classes == len(PARCEL_COLOURS) else colours
+    if num_classes == len(PARCEL_COLOURS):
+        table[:len(PARCEL_COLOURS)] = PARCEL_COLOURS
     for i, colour in enumerate(colours or []):
         table[i] = colour
     table[255] = IGNORE_COLOUR

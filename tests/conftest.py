@@ -12,6 +12,7 @@ prepare_env()  # before paddle is imported anywhere in the test session
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
+LEGACY_CONFIGS = Path(__file__).resolve().parent / "paddleseg_2x_configs"  # PaddleSeg 2.4-2.7 forms
 
 
 @pytest.fixture(scope="session")

@@ -88,6 +88,12 @@ def test_empty_or_missing_folder(tmp_path):
         list_images(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="missing: no such file or folder"):
         list_images(tmp_path / "missing")
+    (tmp_path / "anim.gif").write_bytes(bytes(range(256)))  # not an image we read, not a text list either
+    with pytest.raises(ImageReadError, match=r"anim\.gif: neither an image .* nor a text list of image paths"):
+        list_images(tmp_path / "anim.gif")
+    (tmp_path / "list.txt").write_text("a.jpg\n", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match=r"list\.txt: 1 listed image\(s\) do not exist: .*a\.jpg"):
+        list_images(tmp_path / "list.txt")
 
 
 def test_checkpoint_key_mismatch(tiny_config, tmp_path, registered):

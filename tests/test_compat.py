@@ -95,7 +95,7 @@ def test_checkpoint_saves_are_atomic(tmp_path, monkeypatch):
 def test_apply_is_idempotent():
     assert compat.apply() == []
     assert set(compat.applied()) == {"cross_entropy_dtype", "train_loss_0d", "calculate_area_0d",
-                                     "atomic_checkpoints", "dataloader_errors"}
+                                     "atomic_checkpoints", "dataloader_errors", "legacy_config", "poly_defaults"}
 
 
 class _Failing(paddle.io.Dataset):
@@ -142,3 +142,52 @@ def test_dataloader_error_reaches_the_consumer(monkeypatch):
         iterators[0]._blocking_queue.kill()
         thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def _schedule_config(tmp_path, schedule: dict, iters: int = 3):
+    import yaml
+
+    dic = {"batch_size": 2, "iters": iters, "model": {"type": "SegFormer_B0", "num_classes": 4},
+           "train_dataset": {"type": "Dataset", "dataset_root": str(tmp_path), "train_path": "x.txt",
+                             "num_classes": 4, "mode": "train", "transforms": [{"type": "Normalize"}]},
+           "optimizer": {"type": "AdamW"}, "loss": {"types": [{"type": "CrossEntropyLoss"}], "coef": [1]}}
+    dic.update(schedule)
+    path = tmp_path / "schedule.yml"
+    path.write_text(yaml.safe_dump(dic), encoding="utf-8")
+    return str(path)
+
+
+def _rates(scheduler, n):
+    rates = []
+    for _ in range(n):
+        rates.append(scheduler.last_lr)
+        scheduler.step()
+    return rates
+
+
+def test_polynomial_decay_defaults_original_rises_fixed_decays_to_zero(tmp_path):
+    from paddleseg.cvlibs import Config, SegBuilder
+
+    path = _schedule_config(tmp_path, {"lr_scheduler": {"type": "PolynomialDecay", "learning_rate": 6e-5,
+                                                        "power": 1}})
+    unpatched = _rates(compat.ORIGINALS["poly_defaults"].func(SegBuilder(Config(path))), 3)
+    assert unpatched[2] > unpatched[1] > unpatched[0]  # 2.8 on its own: 6e-5 climbs towards 1e-4
+    np.testing.assert_allclose(unpatched, [6e-5, 7.3333e-5, 8.6667e-5], rtol=1e-4)
+    fixed = _rates(SegBuilder(Config(path)).lr_scheduler, 4)
+    np.testing.assert_allclose(fixed, [6e-5, 4e-5, 2e-5, 0.0], atol=1e-12)  # 2.4-2.7: decays to 0
+    unset = _schedule_config(tmp_path, {"lr_scheduler": {"type": "PolynomialDecay", "learning_rate": 6e-5}})
+    np.testing.assert_allclose(_rates(SegBuilder(Config(unset)).lr_scheduler, 2), [6e-5, 6e-5 * (2 / 3) ** 0.9])
+
+
+def test_learning_rate_block_original_refused_fixed_read(tmp_path, monkeypatch):
+    from paddleseg.cvlibs import Config, SegBuilder
+
+    path = _schedule_config(tmp_path, {"learning_rate": {"value": 0.01, "decay": {"type": "poly", "power": 0.9}},
+                                       "optimizer": {"type": "sgd"}}, iters=4)
+    cfg = Config(path)
+    builder = SegBuilder(cfg)
+    np.testing.assert_allclose(_rates(builder.lr_scheduler, 3), [0.01 * (1 - t / 4) ** 0.9 for t in range(3)])
+    assert cfg.optimizer_cfg == {"type": "sgd", "momentum": 0.9}
+    monkeypatch.setattr(Config, "_parse_from_yaml", compat.ORIGINALS["legacy_config"])
+    with pytest.raises(RuntimeError, match="No lr_scheduler specified"):  # PaddleSeg 2.8 on its own
+        Config(path)

@@ -1,4 +1,4 @@
-"""Every shipped config loads through PaddleSeg's Config and builds its model."""
+"""Every shipped config, and every config of the PaddleSeg 2.4-2.7 corpus, loads and builds its model."""
 from pathlib import Path
 
 import pytest
@@ -7,9 +7,10 @@ from paddle_segformer.cli.runtime import ConfigError, load_config
 from paddle_segformer.model import SegFormer
 from paddle_segformer.variants import MIT_VARIANTS, get_variant
 
-from .conftest import CONFIGS
+from .conftest import CONFIGS, LEGACY_CONFIGS
 
 LEAVES = sorted(p for p in CONFIGS.rglob("*.yml") if "_base_" not in p.parts)
+LEGACY = sorted(p for p in LEGACY_CONFIGS.rglob("*.yml") if "_base_" not in p.parts)
 
 
 def test_there_are_configs_for_every_variant():
@@ -17,18 +18,28 @@ def test_there_are_configs_for_every_variant():
     assert {f"segformer{k}.yml" for k in MIT_VARIANTS} <= names and "demo.yml" in names
 
 
-@pytest.mark.parametrize("path", LEAVES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", LEAVES + LEGACY, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_config_builds_model(path: Path, registered):
     cfg, builder = load_config(str(path))
     model = builder.model
     assert isinstance(model, SegFormer)
-    variant = cfg.model_cfg["backbone"]["type"]
-    spec = get_variant(variant)
+    model_cfg = cfg.model_cfg  # backbone-level types, or 2.4-2.7's model-level SegFormer_B*
+    spec = get_variant(model_cfg["backbone"]["type"] if "backbone" in model_cfg else model_cfg["type"])
     assert [len(getattr(model.backbone, f"block{i}")) for i in range(1, 5)] == list(spec.depths)
     assert model.linear_pred.weight.shape[1] == spec.decoder_dim  # width from the variant table
     assert model.num_classes == 4  # from RSParcelDataset, written once
     assert builder.loss["types"][0].ignore_index == 255
-    assert cfg.lr_scheduler_cfg and cfg.optimizer_cfg["type"] == "AdamW"
+    assert cfg.lr_scheduler_cfg and cfg.optimizer_cfg["type"] in ("AdamW", "sgd")
+
+
+def test_legacy_corpus_covers_the_forms():
+    texts = {p.name: p.read_text(encoding="utf-8") for p in LEGACY_CONFIGS.rglob("*.yml")}
+    joined = "\n".join(texts.values())
+    assert len(LEGACY) >= 5
+    for form in ("type: SegFormer_B0", "type: SegFormer_B1", "type: MixVisionTransformer_B2",
+                 "type: MixVisionTransformer_B3", "_base_:", "_inherited_: False", "type: Dataset",
+                 "num_classes: 4", "learning_rate:\n  value:", "type: sgd"):
+        assert form in joined, form
 
 
 def test_each_fact_written_once():

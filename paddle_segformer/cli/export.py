@@ -7,16 +7,23 @@ from typing import List, Optional
 
 import yaml
 
+from .legacy_flags import export_input_size, legacy_output_op
 from .runtime import build, load_config, logger, prepare_env, select_device, setup_logging
 
 
 def export_model(config: str, model_path: Optional[str], save_dir: str = "output/inference_model",
                  output_op: str = "argmax", input_shape: Optional[List[int]] = None,
-                 opts: Optional[List[str]] = None) -> str:
-    """Build, load strictly, and save the static model plus a ``deploy.yaml``; returns save_dir."""
+                 opts: Optional[List[str]] = None, without_argmax: bool = False,
+                 with_softmax: bool = False) -> str:
+    """Build, load strictly, and save the static model plus a ``deploy.yaml``; returns save_dir.
+
+    ``input_shape`` is H W or PaddleSeg's N C H W (the batch stays dynamic); ``without_argmax`` /
+    ``with_softmax`` are PaddleSeg's older spellings of ``output_op`` none / softmax.
+    """
     from ..inference.static import MODEL_STEM, export
     from .inference import load_model_weights
 
+    output_op = legacy_output_op(output_op, without_argmax, with_softmax)
     select_device("cpu")
     cfg, builder = load_config(config, opts=opts)
     model = build(builder, "model", config)
@@ -25,7 +32,7 @@ def export_model(config: str, model_path: Optional[str], save_dir: str = "output
     else:
         logger.warning("no --model_path: exporting randomly initialised weights")
     export(model, save_dir, in_channels=model.backbone.in_channels, output_op=output_op,
-           input_size=tuple(input_shape) if input_shape else None)
+           input_size=export_input_size(input_shape, model.backbone.in_channels))
     files = sorted(os.listdir(save_dir))
     deploy = {"Deploy": {"model": next(f for f in files if f.startswith(MODEL_STEM + ".") and
                                        f.endswith((".json", ".pdmodel"))),
@@ -43,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model_path", help="trained weights (model.pdparams or iter_N folder)")
     p.add_argument("--save_dir", default="output/inference_model")
     p.add_argument("--output_op", choices=("argmax", "softmax", "none"), default="argmax")
-    p.add_argument("--input_shape", type=int, nargs=2, metavar=("H", "W"), help="fix the input size")
+    p.add_argument("--input_shape", type=int, nargs="+", metavar="N",
+                   help="fix the input size: H W, or PaddleSeg's N C H W (the batch stays dynamic)")
+    p.add_argument("--without_argmax", action="store_true", help="PaddleSeg's older spelling of --output_op none")
+    p.add_argument("--with_softmax", action="store_true", help="PaddleSeg's older spelling of --output_op softmax")
     p.add_argument("--opts", nargs="+")
     return p
 

@@ -6,6 +6,7 @@ import sys
 from typing import List, Optional, Sequence, Union
 
 from .inference import add_runtime_args
+from .legacy_flags import parse_custom_color
 from .runtime import add_inference_args, load_config, logger, prepare_env, select_device, setup_logging, \
     test_options
 
@@ -16,18 +17,21 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
             aug_pred: bool = False, scales: Union[float, Sequence[float], None] = None,
             flip_horizontal: bool = False, flip_vertical: bool = False, tile: Optional[int] = None,
             overlap: Optional[int] = None, batch_size: Optional[int] = None, backend: str = "auto",
-            precision: str = "fp32", threads: Optional[int] = None, cache_dir: Optional[str] = None):
-    """Predict a file or folder; returns a :class:`PredictSummary` (failures listed, not raised).
+            precision: str = "fp32", threads: Optional[int] = None, cache_dir: Optional[str] = None,
+            custom_color: Optional[Sequence[int]] = None):
+    """Predict a file, a folder or a list file; returns a :class:`PredictSummary` (failures listed, not raised).
 
     Test-time options come from the config's ``test_config``; arguments given here override them.
     With ``tile`` (or ``test_config.tile``) rasters are predicted as whole scenes in tiles with
     bounded memory and only the label GeoTIFF is written (see paddle_segformer.inference.tiled).
     ``backend`` / ``precision`` / ``threads`` / ``cache_dir`` choose the runtime (RuntimeOptions).
+    ``custom_color`` (R G B R G B ..., PaddleSeg's flag) colours classes 0, 1, ... in the outputs.
     """
     from ..inference.backends import RuntimeOptions
     from ..inference.folder import predict_folder
     from .inference import build_predictor
 
+    colours = parse_custom_color(custom_color)
     runtime = RuntimeOptions(backend, precision, threads, cache_dir)
     device = select_device(device)
     _, builder = load_config(config, opts=opts)
@@ -40,7 +44,7 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
               "batch_size": batch_size if batch_size is not None else test_config.get("batch_size", 1)}
     model, predictor = build_predictor(builder, config, model_path, options, device, runtime)
     summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes,
-                             tiling=tiling if tiling["tile"] else None)
+                             tiling=tiling if tiling["tile"] else None, colours=colours)
     logger.info("%s\n  labels: %s/label  colour: %s/pseudo_color  overlays: %s/overlay",
                 summary.report(), save_dir, save_dir, save_dir)
     return summary
@@ -50,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Predict a file or a folder (recursively) with a trained SegFormer.")
     p.add_argument("--config", required=True)
     p.add_argument("--model_path", required=True)
-    p.add_argument("--image_path", required=True, help="an image or a folder of jpg/png/tif")
+    p.add_argument("--image_path", required=True,
+                   help="an image, a folder of jpg/png/tif, or a list file of image paths (relative to its folder)")
     p.add_argument("--save_dir", default="output/result")
     add_inference_args(p, "aug_pred")
     p.add_argument("--tile", type=int,
@@ -58,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=int, help="tile overlap in pixels, blended on the logits (default 64)")
     p.add_argument("--batch_size", type=int, help="tiles per forward pass (default 1; more helps on a GPU)")
     add_runtime_args(p)
+    p.add_argument("--custom_color", type=int, nargs="+", metavar="V",
+                   help="colours of classes 0, 1, ... as R G B R G B ... (PaddleSeg's flag)")
     return p
 
 

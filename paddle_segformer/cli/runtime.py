@@ -42,13 +42,27 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 def select_device(device: Optional[str] = None) -> str:
-    """'gpu' when Paddle was built with CUDA and a GPU is visible, else 'cpu' (or what is asked)."""
+    """'gpu' when Paddle was built with CUDA and a GPU is visible, else 'cpu' (or what is asked).
+
+    Like PaddleSeg's ``--device``, an accelerator this Paddle cannot use falls back to the CPU,
+    here with a warning saying why.
+    """
     import paddle
 
+    has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
     if device is None:
-        device = "gpu" if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0 else "cpu"
-    if device.startswith("gpu") and not paddle.device.is_compiled_with_cuda():
-        raise RuntimeError("--device gpu asked, but this Paddle is the CPU build: pip install paddlepaddle-gpu")
+        device = "gpu" if has_gpu else "cpu"
+    kind = device.split(":")[0]
+    usable = {"cpu": True, "gpu": has_gpu, "xpu": paddle.device.is_compiled_with_xpu(),
+              "npu": "npu" in paddle.device.get_all_custom_device_type(),
+              "mlu": "mlu" in paddle.device.get_all_custom_device_type()}
+    if kind not in usable:
+        raise ValueError(f"--device must be cpu, gpu, xpu, npu or mlu (gpu:N for one GPU), got {device!r}")
+    if not usable[kind]:
+        why = ("this Paddle is the CPU build (pip install paddlepaddle-gpu)" if kind == "gpu" and
+               not paddle.device.is_compiled_with_cuda() else f"this Paddle cannot use a {kind} here")
+        logger.warning("--device %s asked, but %s: running on cpu (as PaddleSeg does)", device, why)
+        device = "cpu"
     paddle.set_device(device)
     return device
 
@@ -118,12 +132,16 @@ def _builder_class():
 
 def load_config(path: str, learning_rate: Optional[float] = None, batch_size: Optional[int] = None,
                 iters: Optional[int] = None, opts: Optional[List[str]] = None) -> Tuple[Any, Any]:
-    """Register our components, then parse ``path`` with PaddleSeg's Config; returns (cfg, builder)."""
+    """Register our components, then parse ``path`` with PaddleSeg's Config; returns (cfg, builder).
+
+    A ``path`` that is not a file is looked up as a config name under ``configs/`` (see config_lookup).
+    """
     import paddle_segformer
     from paddleseg.cvlibs import Config
 
-    if not path or not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}")
+    from .config_lookup import resolve_config
+
+    path = resolve_config(path)
     import yaml
 
     from ..registry import RegistryConflict
@@ -156,7 +174,8 @@ def add_inference_args(p: argparse.ArgumentParser, aug_flag: str) -> None:
     p.add_argument("--is_slide", action="store_true", help="sliding-window inference")
     p.add_argument("--crop_size", type=int, nargs=2, help="sliding window (w h)")
     p.add_argument("--stride", type=int, nargs=2, help="sliding stride (w h)")
-    p.add_argument("--device", help="cpu or gpu (default: gpu when available)")
+    p.add_argument("--device", help="cpu, gpu, gpu:N, xpu, npu, mlu (default: gpu when available; "
+                                    "one this Paddle cannot use falls back to cpu with a warning)")
     p.add_argument("--opts", nargs="+", help="config overrides key=value")
 
 

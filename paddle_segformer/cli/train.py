@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
+from .legacy_flags import add_data_format_arg, check_data_format, repeat_dataset
 from .runtime import build, load_config, logger, prepare_env, resolve_precision, select_device, setup_logging, \
     test_options
 
@@ -28,42 +29,61 @@ def check_resume(model: "paddle.nn.Layer", resume_model: str) -> None:
         raise CheckpointError(f"cannot resume: folder name must end in _<iteration>, got {resume_model}") from exc
 
 
+def _pretrained_opts(pretrained: Optional[str], opts: Optional[List[str]]) -> Optional[List[str]]:
+    """``--pretrained`` as an ``--opts`` entry: model.pretrained for decoder weights, else the backbone's."""
+    if not pretrained:
+        return opts
+    from ..weights import pretrained_target
+
+    where = "model.pretrained" if pretrained_target(pretrained) == "model" else "model.backbone.pretrained"
+    return list(opts or []) + [f"{where}={pretrained}"]
+
+
+def _datasets(builder: Any, config: str, do_eval: bool, repeats: int) -> Tuple[Any, Any]:
+    """(train dataset repeated ``repeats`` times, val dataset or None); --do_eval needs a non-empty one."""
+    train_dataset = repeat_dataset(build(builder, "train_dataset", config), repeats)
+    val_dataset = build(builder, "val_dataset", config) if do_eval else None
+    if do_eval and (val_dataset is None or len(val_dataset) == 0):
+        raise ValueError(f"{config}: --do_eval needs a non-empty val_dataset")
+    return train_dataset, val_dataset
+
+
 def train(config: str, save_dir: str = "output", iters: Optional[int] = None, batch_size: Optional[int] = None,
           learning_rate: Optional[float] = None, precision: str = "fp32", fp16: bool = False,
           amp_level: str = "O1", do_eval: bool = False, use_vdl: bool = False, resume_model: Optional[str] = None,
           save_interval: int = 1000, log_iters: int = 10, keep_checkpoint_max: int = 5, num_workers: int = 0,
           seed: Optional[int] = None, opts: Optional[List[str]] = None, device: Optional[str] = None,
-          pretrained: Optional[str] = None) -> "paddle.nn.Layer":
-    """Train the model a config describes; checkpoints go to ``save_dir/iter_N``.
+          pretrained: Optional[str] = None, repeats: int = 1, profiler_options: Optional[str] = None,
+          data_format: str = "NCHW") -> "paddle.nn.Layer":
+    """Train the model a config describes; checkpoints go to ``save_dir/iter_N``. Returns the model.
 
-    ``pretrained`` (any format; see paddle_segformer.convert) goes to ``model.pretrained`` when it holds
-    decoder weights, else to ``model.backbone.pretrained``. Returns the trained model.
+    ``pretrained``: any format (paddle_segformer.convert), whole model or backbone. ``repeats``,
+    ``profiler_options``, ``data_format``: PaddleSeg's flags. Missing data stops the run before the
+    model is built; the effective learning-rate schedule is logged before training.
     """
     import paddle
     from paddleseg import core
     from paddleseg.utils import set_seed
 
+    from ..schedule import log_schedule
+    from .data_paths import check_dataset_paths
+
+    check_data_format(data_format)
     device = select_device(device)
     precision = resolve_precision(precision, fp16, device)
     if seed is not None:
         set_seed(seed)
-    if pretrained:
-        from ..weights import pretrained_target
-
-        where = "model.pretrained" if pretrained_target(pretrained) == "model" else "model.backbone.pretrained"
-        opts = list(opts or []) + [f"{where}={pretrained}"]
     with paddle.utils.unique_name.guard():  # names as in a fresh process: resume needs them
-        cfg, builder = load_config(config, learning_rate, batch_size, iters, opts)
+        cfg, builder = load_config(config, learning_rate, batch_size, iters, _pretrained_opts(pretrained, opts))
+        check_dataset_paths(cfg.dic, config, ["train_dataset"] + (["val_dataset"] if do_eval else []))
         model = build(builder, "model", config)
         optimizer = build(builder, "optimizer", config)
+        log_schedule(builder.lr_scheduler, cfg.iters)
         if precision == "bf16":  # PaddleSeg's loop only knows fp16; bf16 needs no loss scaling
             model.amp_dtype, precision = "bfloat16", "fp32"
         if resume_model:
             check_resume(model, resume_model)
-        train_dataset = build(builder, "train_dataset", config)
-        val_dataset = build(builder, "val_dataset", config) if do_eval else None
-        if do_eval and (val_dataset is None or len(val_dataset) == 0):
-            raise ValueError(f"{config}: --do_eval needs a non-empty val_dataset")
+        train_dataset, val_dataset = _datasets(builder, config, do_eval, repeats)
         losses = build(builder, "loss", config)
         nranks = paddle.distributed.ParallelEnv().nranks
         logger.info("training %s (%s) on %s x%d, precision %s, %d iters, batch %d per process -> %s",
@@ -74,7 +94,7 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
                    save_interval=save_interval, log_iters=log_iters, num_workers=num_workers, use_vdl=use_vdl,
                    losses=losses, keep_checkpoint_max=keep_checkpoint_max,
                    test_config=test_options(cfg.test_config),  # only evaluate()'s keys (not tiling)
-                   precision=precision, amp_level=amp_level)
+                   precision=precision, amp_level=amp_level, profiler_options=profiler_options)
     return model
 
 
@@ -97,8 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep_checkpoint_max", type=int, default=5)
     p.add_argument("--num_workers", type=int, default=0)
     p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="cpu or gpu (default: gpu when available)")
+    p.add_argument("--device", help="cpu, gpu, gpu:N, xpu, npu, mlu (default: gpu when available; "
+                                    "one this Paddle cannot use falls back to cpu with a warning)")
     p.add_argument("--opts", nargs="+", help="config overrides, e.g. --opts train_dataset.dataset_root=data")
+    p.add_argument("--repeats", type=int, default=1, help="repeat the training samples this many times per epoch")
+    p.add_argument("--profiler_options", help="PaddleSeg's train profiler options (paddleseg/utils/train_profiler.py)")
+    add_data_format_arg(p)
     return p
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from .inference import add_runtime_args
+from .legacy_flags import add_data_format_arg, check_data_format, str2bool
 from .runtime import add_inference_args, build, load_config, logger, prepare_env, select_device, setup_logging, \
     test_options
 
@@ -30,21 +31,25 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
              flip_horizontal: bool = False, flip_vertical: bool = False, is_slide: bool = False,
              crop_size: Optional[Sequence[int]] = None, stride: Optional[Sequence[int]] = None,
              save_dir: Optional[str] = None, backend: str = "auto", precision: str = "fp32",
-             threads: Optional[int] = None, cache_dir: Optional[str] = None) -> Dict[str, object]:
+             threads: Optional[int] = None, cache_dir: Optional[str] = None, auc_roc: bool = False,
+             data_format: str = "NCHW") -> Dict[str, object]:
     """Evaluate a trained model on the config's ``val_dataset``; returns (and optionally saves) metrics.
 
     Test-time options come from the config's ``test_config``; arguments given here override them.
     Plain evaluation runs through the runtime ``backend`` / ``precision`` choose (default: the fastest
-    installed); test-time augmentation and sliding windows through ``paddleseg.core.evaluate``
-    (``num_workers`` is its data loader's).
+    installed); test-time augmentation, sliding windows and ``auc_roc`` (PaddleSeg's AUC-ROC, logged by
+    it) through ``paddleseg.core.evaluate`` (``num_workers`` is its data loader's).
     """
     from ..inference.backends import RuntimeOptions
     from ..inference.evaluate import evaluate_dataset
+    from .data_paths import check_dataset_paths
     from .inference import build_predictor
 
-    runtime = RuntimeOptions(backend, precision, threads, cache_dir)
+    check_data_format(data_format)
+    runtime = RuntimeOptions("paddle" if auc_roc else backend, precision, threads, cache_dir)  # no export needed
     device = select_device(device)
-    _, builder = load_config(config, opts=opts)
+    cfg, builder = load_config(config, opts=opts)
+    check_dataset_paths(cfg.dic, config, ["val_dataset"])
     test_config = test_options(builder.config.test_config, aug_eval=aug_eval, scales=scales, is_slide=is_slide,
                                flip_horizontal=flip_horizontal, flip_vertical=flip_vertical,
                                crop_size=crop_size, stride=stride)
@@ -52,11 +57,11 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     dataset = build(builder, "val_dataset", config)
     if len(dataset) == 0:
         raise ValueError(f"{config}: val_dataset is empty")
-    if predictor.backend is not None:
+    if predictor.backend is not None and not auc_roc:
         result = evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index)
         result.pop("confusion")
     else:
-        result = _paddleseg_evaluate(model, dataset, num_workers, test_config)
+        result = _paddleseg_evaluate(model, dataset, num_workers, dict(test_config, auc_roc=auc_roc))
     logger.info("mIoU %.4f  Acc %.4f  Kappa %.4f  Dice %.4f", result["miou"], result["acc"], result["kappa"],
                 result["mdice"])
     for name in ("class_iou", "class_precision", "class_recall", "class_dice"):
@@ -74,8 +79,14 @@ def _paddleseg_evaluate(model: "paddle.nn.Layer", dataset: Any, num_workers: int
     """``paddleseg.core.evaluate`` on the dynamic graph (test-time augmentation, sliding window)."""
     from paddleseg import core
 
-    miou, acc, class_iou, class_precision, kappa = core.evaluate(model, dataset, num_workers=num_workers,
-                                                                 **test_config)
+    try:
+        miou, acc, class_iou, class_precision, kappa = core.evaluate(model, dataset, num_workers=num_workers,
+                                                                     **test_config)
+    except RuntimeError as exc:
+        if test_config.get("auc_roc") and "ignore_index" in str(exc):
+            raise ValueError(f"--auc_roc: PaddleSeg's AUC-ROC cannot score labels with ignored pixels "
+                             f"({dataset.ignore_index} here): {exc}") from exc
+        raise
     result: Dict[str, object] = {"miou": float(miou), "acc": float(acc), "kappa": float(kappa),
                                  "class_iou": np.asarray(class_iou), "class_precision": np.asarray(class_precision)}
     result.update(complete_metrics(class_iou, class_precision))
@@ -91,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_workers", type=int, default=0)
     add_inference_args(p, "aug_eval")
     add_runtime_args(p)
+    p.add_argument("--auc_roc", type=str2bool, nargs="?", const=True, default=False,
+                   help="also PaddleSeg's AUC-ROC (one-vs-rest over pixels; labels without ignored pixels)")
+    add_data_format_arg(p)
     return p
 
 

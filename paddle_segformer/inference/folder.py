@@ -13,7 +13,7 @@ from contextlib import closing
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Deque, Dict, List, Optional, Tuple
+from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -51,14 +51,17 @@ def output_paths(save_dir: Path, rel: Path) -> Dict[str, Path]:
 
 
 class Outputs:
-    """Writes label PNG (palette, pixel values = class ids), pseudo-colour, overlay, label GeoTIFF."""
+    """Writes label PNG (palette, pixel values = class ids), pseudo-colour, overlay, label GeoTIFF.
 
-    def __init__(self, num_classes: int):
+    ``colours`` ((R, G, B) for classes 0, 1, ...) replace the first palette entries (predict.py's
+    ``--custom_color``)."""
+
+    def __init__(self, num_classes: int, colours: Optional[Sequence[Tuple[int, int, int]]] = None):
         if num_classes > NODATA_LABEL:
             raise ValueError(f"label PNGs / GeoTIFFs hold class ids 0..{NODATA_LABEL - 1} in 8 bits "
                              f"({NODATA_LABEL} marks nodata); a model with {num_classes} classes does not fit")
         self.num_classes = num_classes
-        self.table = palette(num_classes)
+        self.table = palette(num_classes, list(colours) if colours else None)
         self.flat_palette = self.table.reshape(-1).tolist()
         self.colormap = label_colormap(self.table, num_classes)
 
@@ -78,7 +81,8 @@ def _targets(files: List[Path], base: Path, out: Path) -> List[object]:
     claimed: Dict[Path, Path] = {}
     result: List[object] = []
     for path in files:
-        targets = output_paths(out, path.relative_to(base))
+        # a listed image outside the list's folder keeps only its name
+        targets = output_paths(out, path.relative_to(base) if path.is_relative_to(base) else Path(path.name))
         if targets["label"] in claimed:
             result.append(ValueError(f"same folder and stem as {claimed[targets['label']].name}: "
                                      f"outputs would overwrite each other"))
@@ -90,8 +94,10 @@ def _targets(files: List[Path], base: Path, out: Path) -> List[object]:
 
 def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_classes: int,
                    on_progress: Optional[Callable[[int, int], None]] = None,
-                   tiling: Optional[Dict[str, int]] = None) -> PredictSummary:
-    """Predict every image under ``image_path`` (recursively: jpg/png/bmp/tif).
+                   tiling: Optional[Dict[str, int]] = None,
+                   colours: Optional[Sequence[Tuple[int, int, int]]] = None) -> PredictSummary:
+    """Predict every image under ``image_path`` (recursively: jpg/png/bmp/tif; or the images a list
+    file names, paths relative to its folder, as in PaddleSeg).
 
     Writes ``label/`` (submission-ready palette PNGs whose pixel values are class ids),
     ``pseudo_color/`` and ``overlay/`` under ``save_dir``, keeping sub-folders and file stems; for a
@@ -109,7 +115,7 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     files = list_images(root)
     base = root if root.is_dir() else root.parent
     targets = _targets(files, base, Path(save_dir))
-    outputs = Outputs(num_classes)
+    outputs = Outputs(num_classes, colours)
     summary = PredictSummary()
     start = time.time()
 

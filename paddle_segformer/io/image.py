@@ -118,11 +118,30 @@ def check_same_size(image: np.ndarray, label: np.ndarray, image_path: PathLike, 
                              f"image {os.fspath(image_path)} is {image.shape[1]}x{image.shape[0]}")
 
 
+def read_image_list(path: PathLike) -> List[Path]:
+    """Images named in a list file, one per line (first column, as PaddleSeg's ``--image_path`` list),
+    relative to the list's folder; raises if it names none or names files that do not exist."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            files = [path.parent / line.split()[0] for line in handle if line.strip()]
+    except UnicodeDecodeError as exc:
+        raise ImageReadError(f"{path}: neither an image ({', '.join(IMAGE_EXTS)}) nor a text list of image "
+                             f"paths") from exc
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{path}: {len(missing)} listed image(s) do not exist: {', '.join(missing[:5])}")
+    if not files:
+        raise FileNotFoundError(f"{path}: the image list is empty")
+    return files
+
+
 def list_images(root: PathLike, exts: Sequence[str] = IMAGE_EXTS, recursive: bool = True) -> List[Path]:
-    """Image files under ``root`` (or ``[root]`` for a file), sorted; raises if there are none."""
+    """Image files under ``root``, sorted; ``[root]`` for an image; the listed images for any other
+    file (a list of image paths, see :func:`read_image_list`). Raises if there are none."""
     root = Path(root)
     if root.is_file():
-        return [root]
+        return [root] if root.suffix.lower() in exts else read_image_list(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such file or folder")
     pattern = "**/*" if recursive else "*"

@@ -1,0 +1,90 @@
+"""``--config NAME``: a value that is not a file is looked up as a config name under ``configs/``.
+
+The article runs ``python train.py --config segformerb3.yml`` from the project root, where the file
+lives in ``configs/``. Folders searched: ``./configs`` then the project's own ``configs/`` beside the
+package; ``segformerb3``, ``segformerb3.yml`` and ``geotiff/segformer_b0_rgbn.yml`` all work.
+"""
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+from pathlib import Path
+from typing import List
+
+from .runtime import ConfigError
+
+logger = logging.getLogger("paddle_segformer")
+
+SUFFIXES = (".yml", ".yaml")
+
+
+def config_roots() -> List[Path]:
+    """Existing ``configs`` folders to search: the working directory's, then the project's."""
+    roots = [Path.cwd() / "configs", Path(__file__).resolve().parents[2] / "configs"]
+    unique: List[Path] = []
+    for root in roots:
+        if root.is_dir() and root.resolve() not in [r.resolve() for r in unique]:
+            unique.append(root)
+    return unique
+
+
+def _configs_under(root: Path) -> List[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES and "_base_" not in p.relative_to(root).parts)
+
+
+def _candidates(name: str) -> List[str]:
+    return [name] if name.endswith(SUFFIXES) else [name + s for s in SUFFIXES]
+
+
+def _short(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+
+
+def resolve_config(path: str) -> str:
+    """``path`` if it is a file; else the one config it names under a ``configs`` folder.
+
+    Raises :class:`ConfigError` naming the closest config names when there is none, or the
+    candidates when the name is ambiguous.
+    """
+    if path and os.path.isfile(path):
+        return path
+    if not path:
+        raise ConfigError("config file not found: no --config given")
+    roots = config_roots()
+    for root in roots:
+        for candidate in _candidates(path):  # a path relative to configs/ (geotiff/x.yml)
+            if (root / candidate).is_file():
+                return _found(path, root / candidate)
+    names = _candidates(Path(path).name)
+    for root in roots:
+        matches = [p for p in _configs_under(root) if p.name in names]
+        if len(matches) > 1:
+            raise ConfigError(f"config file not found: {path}; several configs under {_short(root)}/ have that "
+                              f"name: {', '.join(_short(m) for m in matches)}")
+        if matches:
+            return _found(path, matches[0])
+    raise ConfigError(f"config file not found: {path}{_closest(Path(path).name, roots)}")
+
+
+def _found(name: str, path: Path) -> str:
+    shown = _short(path)
+    logger.info("config %s: using %s", name, shown)
+    return shown
+
+
+def _closest(name: str, roots: List[Path]) -> str:
+    if not roots:
+        return " (and there is no configs/ folder here to look it up in)"
+    known = sorted({_short(p) for root in roots for p in _configs_under(root)})
+    by_stem = {}
+    for path in known:
+        by_stem.setdefault(Path(path).stem, []).append(path)
+    ranked = difflib.get_close_matches(Path(name).stem, list(by_stem), n=5, cutoff=0.6)  # best first
+    close = [path for stem in ranked for path in by_stem[stem]]
+    if close:
+        return f"; closest config names: {', '.join(close[:5])}"
+    return f"; configs available: {', '.join(known[:12])}{' ...' if len(known) > 12 else ''}"
