@@ -37,7 +37,7 @@ ROWS: Dict[str, tuple] = {
     "ours-dynamic": ("paddle_segformer model, dynamic graph (predict/val before this change)", "prepared"),
     "paddle": ("ours, folded graph on Paddle's dynamic graph (--backend paddle)", "prepared"),
     "inference": ("ours, Paddle Inference + oneDNN (--backend inference)", "prepared"),
-    "onnxruntime": ("ours, ONNX Runtime (default: --backend auto)", "prepared"),
+    "onnxruntime": ("ours, ONNX Runtime (--backend onnxruntime)", "prepared"),
     "openvino": ("ours, OpenVINO f32 (--backend openvino)", "prepared"),
     "openvino-bf16": ("ours, OpenVINO bf16 (--precision bf16)", "prepared"),
     "ort-plain": ("third party: ONNX Runtime on the plain paddle2onnx export, argmax in graph", "prepared"),
@@ -45,7 +45,7 @@ ROWS: Dict[str, tuple] = {
     "hf-torch": ("third party: Hugging Face transformers, PyTorch eager", "prepared"),
 }
 THIRD_PARTY_FP32 = ("ort-plain", "ov-plain", "hf-torch")
-DEFAULT_ROW = "onnxruntime"
+DEFAULT_ROW = "openvino"  # backends.AUTO_ORDER[0] (not imported: this parent process stays without paddle)
 REFERENCE_ROW = "ours-dynamic"
 
 

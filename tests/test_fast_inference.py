@@ -12,6 +12,7 @@ from paddle_segformer.flops import segformer_macs
 from paddle_segformer.inference import artifacts, backends
 from paddle_segformer.inference.backends import RuntimeOptions, create_backend, cpu_has_bf16
 from paddle_segformer.inference.graph import InferenceGraph
+from paddle_segformer.inference.shapes import ShapeSpecialised, symbolic_dims
 from paddle_segformer.inference.upsample import upsample_labels, upsample_logits
 from paddle_segformer.model import SegFormer
 from paddle_segformer.variants import MIT_VARIANTS
@@ -107,10 +108,28 @@ def test_every_backend_gives_the_dynamic_models_results(name, model_b0, tmp_path
     for shape in ((1, 3, 64, 64), (2, 3, 75, 130)):
         x = np.random.default_rng(shape[2]).standard_normal(shape).astype("float32")
         ref = _reference(model_b0, x)
-        full = upsample_logits(backend(x), shape[2:])
-        np.testing.assert_allclose(full, ref, atol=1e-4, rtol=0)
-        labels = np.stack([upsample_labels(low, shape[2:]) for low in backend(x)])
+        first = backend(x)
+        np.testing.assert_allclose(upsample_logits(first, shape[2:]), ref, atol=1e-4, rtol=0)
+        again = backend(x)  # a repeated shape: ONNX Runtime / OpenVINO specialise their session to it
+        np.testing.assert_allclose(again, first, atol=1e-5, rtol=0)
+        labels = np.stack([upsample_labels(low, shape[2:]) for low in again])
         assert _agreement(labels, ref.argmax(1)) >= 0.999
+    if hasattr(backend, "sessions"):
+        assert sorted(backend.sessions.runners) == [(1, 3, 64, 64), (2, 3, 75, 130)]
+
+
+def test_sessions_are_specialised_to_shapes_that_repeat():
+    built = []
+    sessions = ShapeSpecialised("dynamic", lambda shape: built.append(shape) or f"static{shape}", after=2, keep=2)
+    assert sessions.runner_for((1, 3, 8, 8)) == "dynamic"  # seen once: no session build
+    assert sessions.runner_for((1, 3, 8, 8)) == "static(1, 3, 8, 8)"
+    assert sessions.runner_for((1, 3, 8, 8)) == "static(1, 3, 8, 8)" and built == [(1, 3, 8, 8)]
+    for shape in ((1, 3, 9, 9), (1, 3, 9, 9), (1, 3, 7, 7), (1, 3, 7, 7)):
+        sessions.runner_for(shape)
+    assert list(sessions.runners) == [(1, 3, 9, 9), (1, 3, 7, 7)]  # least recently used dropped
+    assert symbolic_dims(["N", 3, "H", "W"], (2, 3, 64, 96)) == {"N": 2, "H": 64, "W": 96}
+    with pytest.raises(ValueError, match="rank 3"):
+        symbolic_dims(["N", 3, "H", "W"], (3, 64, 96))
 
 
 @pytest.mark.skipif(not (cpu_has_bf16() and backends.installed("openvino")), reason="needs a bf16 CPU and OpenVINO")
@@ -135,16 +154,16 @@ def test_bf16_without_cpu_support_is_refused_clearly(model_b0, monkeypatch):
 def test_auto_explains_its_choice_and_falls_back(model_b0, tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="paddle_segformer.inference.backends")
     backend = create_backend(model_b0, RuntimeOptions(cache_dir=str(tmp_path)))
-    assert backend.name == backends.AUTO_ORDER[0] == "onnxruntime"
-    assert "inference runtime: onnxruntime" in caplog.text and "fastest" in caplog.text
+    assert backend.name == backends.AUTO_ORDER[0] == "openvino"
+    assert "inference runtime: openvino" in caplog.text and "fastest" in caplog.text
 
     def broken(*args, **kwargs):
         raise RuntimeError("simulated start-up failure")
 
-    monkeypatch.setitem(backends.CLASSES, "onnxruntime", broken)
-    assert create_backend(model_b0, RuntimeOptions(cache_dir=str(tmp_path))).name == "openvino"
+    monkeypatch.setitem(backends.CLASSES, "openvino", broken)
+    assert create_backend(model_b0, RuntimeOptions(cache_dir=str(tmp_path))).name == "onnxruntime"
     with pytest.raises(RuntimeError, match="simulated"):
-        create_backend(model_b0, RuntimeOptions(backend="onnxruntime"))
+        create_backend(model_b0, RuntimeOptions(backend="openvino"))
     assert create_backend(model_b0, RuntimeOptions(), device="gpu:0").name == "paddle"
 
 
@@ -230,7 +249,7 @@ def test_evaluation_through_a_runtime_equals_paddleseg(tiny_config, random_check
 
     _, builder = load_config(str(tiny_config))
     model, predictor = build_predictor(builder, str(tiny_config), str(random_checkpoint), {}, "cpu")
-    assert predictor.backend is not None and predictor.backend.name == "onnxruntime"
+    assert predictor.backend is not None and predictor.backend.name == backends.AUTO_ORDER[0]
     dataset = builder.val_dataset
     ours = evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index, progress=False)
     miou, acc, class_iou, class_precision, kappa = core.evaluate(model, dataset, print_detail=False)

@@ -2,8 +2,9 @@
 at stride 4 (h = ceil(H / 4)), whichever engine computes it.
 
 ``auto`` picks the fastest runtime that is installed, in the order measured by
-``scripts/bench_inference.py`` on this project's CPUs: ONNX Runtime, OpenVINO, Paddle Inference,
-then Paddle's dynamic graph. On a GPU it keeps Paddle's dynamic graph (the CPU runtimes would be
+``scripts/bench_inference.py`` on this project's CPUs: OpenVINO, ONNX Runtime, Paddle Inference,
+then Paddle's dynamic graph (with sessions specialised to repeated input shapes OpenVINO f32 took
+87 / 521 ms for B0 / B3 at 512^2 where ONNX Runtime took 118 / 724). On a GPU it keeps Paddle's dynamic graph (the CPU runtimes would be
 slower). bf16 runs through OpenVINO on CPUs with bf16 instructions (avx512_bf16 or AMX).
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ import importlib.util
 import logging
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import paddle
@@ -21,12 +22,13 @@ import paddle.nn as nn
 from ..benchinfo import cpu_info
 from .artifacts import artifact
 from .graph import InferenceGraph
+from .shapes import ShapeSpecialised, symbolic_dims
 from .upsample import set_threads
 
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("paddle", "inference", "onnxruntime", "openvino")
-AUTO_ORDER = ("onnxruntime", "openvino", "inference", "paddle")  # fastest first (bench_inference.py)
+AUTO_ORDER = ("openvino", "onnxruntime", "inference", "paddle")  # fastest first (bench_inference.py)
 PRECISIONS = ("fp32", "bf16")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -110,32 +112,41 @@ class InferenceBackend(Backend):
 
 
 class OnnxRuntimeBackend(Backend):
-    """ONNX Runtime (CPU execution provider, all graph optimisations) on the cached ONNX conversion."""
+    """ONNX Runtime (CPU execution provider, all graph optimisations) on the cached ONNX conversion;
+    a session specialised to the input shape once a shape repeats (:mod:`.shapes`)."""
 
     name = "onnxruntime"
 
     def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None):
         super().__init__(graph, options, model_path)
+        folder = artifact(graph, graph.backbone.in_channels, "onnx", model_path, options.cache_dir)
+        self.path, self.threads = str(folder / "model.onnx"), options.thread_count()
+        dynamic = self._session({})
+        self.input = dynamic.get_inputs()[0]
+        self.sessions = ShapeSpecialised(dynamic, lambda shape: self._session(symbolic_dims(self.input.shape, shape)))
+
+    def _session(self, dims: Dict[str, int]):
         import onnxruntime as ort
 
-        folder = artifact(graph, graph.backbone.in_channels, "onnx", model_path, options.cache_dir)
         session_options = ort.SessionOptions()
-        session_options.intra_op_num_threads = options.thread_count()
+        session_options.intra_op_num_threads = self.threads
         session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         session_options.log_severity_level = 3  # paddle2onnx leaves an unused initialiser: not worth a warning
         # ORT's idle threads spin after each run and slowed the label kernel that follows by 2x (50 -> 25 ms,
         # B0 at 512^2); the network itself ran no slower without spinning.
         session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(folder / "model.onnx"), session_options,
-                                            providers=["CPUExecutionProvider"])
-        self.input = self.session.get_inputs()[0].name
+        for name, size in dims.items():
+            session_options.add_free_dimension_override_by_name(name, size)
+        return ort.InferenceSession(self.path, session_options, providers=["CPUExecutionProvider"])
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        return self.sessions.runner_for(batch.shape).run(None, {self.input.name: batch})[0]
 
 
 class OpenVinoBackend(Backend):
-    """OpenVINO (CPU plugin) on the cached ONNX conversion; f32 or bf16 inference precision."""
+    """OpenVINO (CPU plugin) on the cached ONNX conversion; f32 or bf16 inference precision; a model
+    compiled for the input shape once a shape repeats (:mod:`.shapes`)."""
 
     name = "openvino"
 
@@ -144,12 +155,20 @@ class OpenVinoBackend(Backend):
         import openvino as ov
 
         folder = artifact(graph, graph.backbone.in_channels, "onnx", model_path, options.cache_dir)
-        config = {"INFERENCE_NUM_THREADS": options.thread_count(), "PERFORMANCE_HINT": "LATENCY",
-                  "INFERENCE_PRECISION_HINT": "bf16" if options.precision == "bf16" else "f32"}
-        self.compiled = ov.Core().compile_model(str(folder / "model.onnx"), "CPU", config)
+        self.core, self.path = ov.Core(), str(folder / "model.onnx")
+        self.config = {"INFERENCE_NUM_THREADS": options.thread_count(), "PERFORMANCE_HINT": "LATENCY",
+                       "INFERENCE_PRECISION_HINT": "bf16" if options.precision == "bf16" else "f32"}
+        self.sessions = ShapeSpecialised(self._compile(None), self._compile)
+
+    def _compile(self, shape: Optional[Tuple[int, ...]]):
+        model = self.core.read_model(self.path)
+        if shape is not None:
+            model.reshape(list(shape))
+        return self.core.compile_model(model, "CPU", self.config)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.compiled([np.ascontiguousarray(batch, dtype=np.float32)])[0]
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        return self.sessions.runner_for(batch.shape)([batch])[0]
 
 
 CLASSES = {cls.name: cls for cls in (PaddleBackend, InferenceBackend, OnnxRuntimeBackend, OpenVinoBackend)}
