@@ -32,7 +32,7 @@ def palette(num_classes: int, colours: Optional[List[tuple]] = None) -> np.ndarr
 
 def colorize(label: np.ndarray, table: np.ndarray) -> np.ndarray:
     """(H, W) class ids -> (H, W, 3) uint8 RGB."""
-    return table[np.clip(label, 0, 255).astype(np.uint8)]
+    return np.take(table, np.clip(label, 0, 255).astype(np.uint8, copy=False), axis=0)
 
 
 def to_display(img: np.ndarray) -> np.ndarray:
@@ -47,8 +47,8 @@ def to_display(img: np.ndarray) -> np.ndarray:
     return np.clip((img - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
 
 
-def overlay(img: np.ndarray, label: np.ndarray, table: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """Blend the pseudo-colour label over the image: (H, W, 3) uint8."""
-    base = to_display(img).astype(np.float32)
-    colour = colorize(label, table).astype(np.float32)
-    return np.clip(base * (1 - alpha) + colour * alpha, 0, 255).astype(np.uint8)
+def overlay(img: np.ndarray, colour: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """Blend a pseudo-colour picture (:func:`colorize`) over the image: (H, W, 3) uint8."""
+    import cv2  # addWeighted on uint8: a few times faster than the same blend in float numpy
+
+    return cv2.addWeighted(np.ascontiguousarray(to_display(img)), 1 - alpha, colour, alpha, 0)

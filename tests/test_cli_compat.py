@@ -134,7 +134,8 @@ def test_predict_custom_color_and_list_file(tiny_config, tiny_data, random_check
     assert sorted(p.name for p in summary.written) == sorted(n.rsplit(".", 1)[0] + ".png" for n in listed)
     label_png = Image.open(tmp_path / "p" / "label" / "img_testA" / (listed[0].rsplit(".", 1)[0] + ".png"))
     assert label_png.getpalette()[:12] == colours
-    pseudo = np.asarray(Image.open(tmp_path / "p" / "pseudo_color" / "img_testA" / label_png.filename.split("/")[-1]))
+    pseudo = np.asarray(Image.open(tmp_path / "p" / "pseudo_color" / "img_testA" /
+                                   label_png.filename.split("/")[-1]).convert("RGB"))
     label = np.asarray(label_png)
     for cls in np.unique(label):
         assert tuple(pseudo[label == cls][0]) == tuple(colours[3 * cls:3 * cls + 3])

@@ -65,8 +65,9 @@ def test_predict_folder_outputs(tiny_config, random_checkpoint, image_tree, tmp_
     assert "would overwrite" in dict((p.name, r) for p, r in summary.failed)["a.png"]
     assert "broken.jpg" in summary.report()
     expected = {"a.png", "sub/b.png", "sub/c.png"}
-    for kind in ("label", "pseudo_color", "overlay"):
-        assert {p.relative_to(out / kind).as_posix() for p in (out / kind).rglob("*.png")} == expected
+    for kind, ext in (("label", ".png"), ("pseudo_color", ".png"), ("overlay", ".jpg")):
+        written = {p.relative_to(out / kind).with_suffix(".png").as_posix() for p in (out / kind).rglob("*" + ext)}
+        assert written == expected and len(list((out / kind).rglob("*.*"))) == len(expected)
     model = _dynamic(tiny_config, random_checkpoint).model
     for rel, src in (("a.png", "a.jpg"), ("sub/b.png", "sub/b.png"), ("sub/c.png", "sub/c.tif")):
         with Image.open(out / "label" / rel) as im:
@@ -74,8 +75,9 @@ def test_predict_folder_outputs(tiny_config, random_checkpoint, image_tree, tmp_
             label = np.asarray(im)
         assert label.shape == (64, 64) and label.max() < 4
         np.testing.assert_array_equal(label, _reference_labels(model, image_tree / src))
-        colour = np.asarray(Image.open(out / "pseudo_color" / rel))
-        assert colour.shape == (64, 64, 3)
+        with Image.open(out / "pseudo_color" / rel) as im:  # as PaddleSeg's: ids with the colour palette
+            assert im.mode == "P" and np.asarray(im.convert("RGB")).shape == (64, 64, 3)
+            np.testing.assert_array_equal(np.asarray(im), label)
 
 
 def test_val_reports_every_metric(tiny_config, random_checkpoint, tmp_path, registered):

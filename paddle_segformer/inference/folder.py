@@ -17,7 +17,7 @@ from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..io.image import RASTER_EXTS, list_images, write_png
+from ..io.image import RASTER_EXTS, atomic_write_bytes, encode_png, list_images, write_jpg
 from ..io.raster import RasterMeta, label_colormap, write_label_raster
 from ..visualize import colorize, overlay, palette
 from .predictor import NODATA_LABEL, Predictor
@@ -47,7 +47,7 @@ def output_paths(save_dir: Path, rel: Path) -> Dict[str, Path]:
     """Where the outputs of an input at relative path ``rel`` go (same stem everywhere)."""
     stem = rel.with_suffix(".png")
     return {"label": save_dir / "label" / stem, "pseudo_color": save_dir / "pseudo_color" / stem,
-            "overlay": save_dir / "overlay" / stem, "geotiff": save_dir / "geotiff" / rel.with_suffix(".tif")}
+            "overlay": save_dir / "overlay" / rel.with_suffix(".jpg"), "geotiff": save_dir / "geotiff" / rel.with_suffix(".tif")}
 
 
 class Outputs:
@@ -70,9 +70,10 @@ class Outputs:
         if meta is not None:  # tif in: also a label GeoTIFF in the same place on the ground
             write_label_raster(targets["geotiff"], label, meta, self.colormap,
                                nodata=NODATA_LABEL if meta.nodata is not None else None)
-        write_png(targets["label"], label, palette=self.flat_palette)
-        write_png(targets["pseudo_color"], colorize(label, self.table))
-        write_png(targets["overlay"], overlay(img, label, self.table))
+        png = encode_png(label, palette=self.flat_palette)
+        atomic_write_bytes(targets["label"], png)
+        atomic_write_bytes(targets["pseudo_color"], png)  # as PaddleSeg's: class ids with the colour palette
+        write_jpg(targets["overlay"], overlay(img, colorize(label, self.table)))
         return targets["label"]
 
 
@@ -136,7 +137,7 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
                     summary.written.append(targets[i]["geotiff"])
                 else:
                     label = predictor.labels(loaded)
-                    writes.append((files[i], writer.submit(outputs.write, targets[i], loaded[0], label, loaded[3])))
+                    writes.append((files[i], writer.submit(outputs.write, targets[i], loaded.image, label, loaded.meta)))
             except Exception as exc:  # one broken file must not stop the folder
                 _failed(summary, files[i], exc)
             while len(writes) > MAX_PENDING_WRITES or (writes and writes[0][1].done()):

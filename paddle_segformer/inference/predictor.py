@@ -4,8 +4,9 @@ test-time augmentation and sliding windows."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import paddle
@@ -21,8 +22,17 @@ logger = logging.getLogger(__name__)
 PIXELWISE = ("Normalize", "BandNormalize")
 NODATA_LABEL = 255
 
-# What a file becomes before the model: (image as read, model input (H, W, C), nodata mask, raster meta).
-Loaded = Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], Optional[RasterMeta]]
+
+@dataclass
+class Loaded:
+    """A file made ready for the model: the image as read (for overlays), the eval-transformed input
+    (C, h, w) with the transforms' ``trans_info``, the source nodata mask and raster metadata."""
+
+    image: np.ndarray
+    chw: np.ndarray
+    trans_info: list
+    mask: Optional[np.ndarray]
+    meta: Optional[RasterMeta]
 
 
 class Predictor:
@@ -101,13 +111,15 @@ class Predictor:
         return paddle.argmax(logit, axis=1).numpy()[0].astype(np.int32)
 
     def load(self, path: Path) -> Loaded:
-        """Read a file for :meth:`labels` (separate so that a folder loop can read ahead)."""
-        return read_model_input(path, self.img_channels, self.nodata_fill())
+        """Read and transform a file for :meth:`labels` (separate, so that a folder loop does it ahead on
+        another thread)."""
+        image, model_input, mask, meta = read_model_input(path, self.img_channels, self.nodata_fill())
+        data = self.transforms({"img": model_input.astype(np.float32), "trans_info": []})
+        return Loaded(image, data["img"], data["trans_info"], mask, meta)
 
     def labels(self, loaded: Loaded) -> np.ndarray:
         """Class ids of a loaded file; source nodata pixels get ``NODATA_LABEL``."""
-        _, model_input, mask, meta = loaded
-        labels = self.predict(model_input)
-        if mask is not None and meta is not None and meta.nodata is not None:
-            labels[mask] = NODATA_LABEL
+        labels = self.predict_transformed(loaded.chw, loaded.trans_info)
+        if loaded.mask is not None and loaded.meta is not None and loaded.meta.nodata is not None:
+            labels[loaded.mask] = NODATA_LABEL
         return labels

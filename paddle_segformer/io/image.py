@@ -180,8 +180,12 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         handle.write(data)
 
 
-def write_png(path: PathLike, array: np.ndarray, palette: Optional[Iterable[int]] = None) -> None:
-    """Write a uint8 (H, W) label PNG (optionally with a palette) or (H, W, 3) RGB PNG, atomically."""
+def encode_png(array: np.ndarray, palette: Optional[Iterable[int]] = None) -> bytes:
+    """A uint8 (H, W) label (optionally with a palette) or (H, W, 3) RGB array as PNG bytes.
+
+    zlib level 1: for a 512^2 label map 2.6 ms against 11.8 ms at PIL's default level 6, files about
+    25 % larger (still lossless); a folder prediction encodes while the model computes.
+    """
     import io as _io
 
     from PIL import Image
@@ -194,5 +198,21 @@ def write_png(path: PathLike, array: np.ndarray, palette: Optional[Iterable[int]
     else:
         img = Image.fromarray(array.astype(np.uint8), mode="RGB")
     buf = _io.BytesIO()
-    img.save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def write_png(path: PathLike, array: np.ndarray, palette: Optional[Iterable[int]] = None) -> None:
+    """Write :func:`encode_png` of ``array`` to ``path``, atomically."""
+    atomic_write_bytes(path, encode_png(array, palette))
+
+
+def write_jpg(path: PathLike, rgb: np.ndarray, quality: int = 90) -> None:
+    """Write an (H, W, 3) RGB picture as JPEG, atomically (overlays: a PNG of a photograph took 100 ms
+    to encode at 512^2, longer than B0's inference; the JPEG takes 3 ms)."""
+    import cv2
+
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"could not encode {path} as JPEG")
+    atomic_write_bytes(path, data.tobytes())

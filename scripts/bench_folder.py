@@ -1,0 +1,99 @@
+"""Images per second of a folder prediction against the model-only rate, on this machine.
+
+    python scripts/bench_folder.py                          # 48 JPGs of 512^2, MiT-B0, 150 classes
+    python scripts/bench_folder.py --variant b3 --count 16
+
+"model only" runs the default runtime and the label kernel on images already decoded and normalised in
+memory, one after another; "folder" is ``predict_folder`` (predict.py's loop) on the same images as JPG
+files: reading, decoding, normalising, the same computation, and writing the label PNG, the
+pseudo-colour PNG and the overlay JPG of each. The loop reads ahead and writes behind on threads, so the
+folder rate should stay close to the model-only one (target: within 10 %). The two are measured in
+alternation, ``--rounds`` times each, in one process; random weights.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from paddle_segformer.cli.runtime import prepare_env
+
+
+def make_images(folder: str, count: int, size: int) -> None:
+    """``count`` smooth random RGB JPGs (compressible like photographs, unlike white noise)."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        small = rng.integers(0, 256, (size // 16, size // 16, 3), dtype=np.uint8)
+        img = cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(os.path.join(folder, f"T{i:05d}.jpg"), img)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variant", default="b0")
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--count", type=int, default=48)
+    p.add_argument("--classes", type=int, default=150)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--backend", default="auto")
+    args = p.parse_args()
+    prepare_env()
+    import logging
+
+    import paddle
+    from paddleseg.transforms import Normalize
+
+    from paddle_segformer.backbone import mit
+    from paddle_segformer.benchinfo import describe_machine
+    from paddle_segformer.inference.backends import RuntimeOptions, create_backend
+    from paddle_segformer.inference.folder import predict_folder
+    from paddle_segformer.inference.predictor import Predictor
+    from paddle_segformer.model import SegFormer
+
+    logging.basicConfig(level=logging.WARNING)
+    paddle.seed(0)
+    model = SegFormer(args.classes, mit(args.variant))
+    model.eval()
+    with tempfile.TemporaryDirectory(prefix="bench_folder_") as tmp:
+        images, cache = os.path.join(tmp, "images"), os.path.join(tmp, "cache")
+        os.makedirs(images)
+        make_images(images, args.count, args.size)
+        backend = create_backend(model, RuntimeOptions(args.backend, cache_dir=cache))
+        predictor = Predictor(model, [Normalize()], backend=backend)
+        inputs = [predictor.load(os.path.join(images, f)).chw for f in sorted(os.listdir(images))]
+        predictor.predict_transformed(inputs[0], [])  # warm-up: shape-specialised session, kernels compiled
+        predictor.predict_transformed(inputs[0], [])
+        rates = {"model only": [], "folder": []}
+        for r in range(args.rounds):
+            start = time.perf_counter()
+            for chw in inputs:
+                predictor.predict_transformed(chw, [])
+            rates["model only"].append(len(inputs) / (time.perf_counter() - start))
+            start = time.perf_counter()
+            summary = predict_folder(predictor, images, os.path.join(tmp, f"out{r}"), args.classes)
+            rates["folder"].append(len(summary.written) / (time.perf_counter() - start))
+            if summary.failed:
+                raise RuntimeError(f"folder prediction failed on {summary.failed}")
+    print(describe_machine(int(os.environ.get("OMP_NUM_THREADS", "2"))))
+    print(f"\n### Folder of {args.count} JPGs, {args.size}^2, MiT-{args.variant.upper()}, {args.classes} classes, "
+          f"runtime {backend.name}; median of {args.rounds} alternating rounds\n")
+    print("| run | images/s | folder / model only |")
+    print("| --- | --- | --- |")
+    base = statistics.median(rates["model only"])
+    for name, values in rates.items():
+        print(f"| {name} | {statistics.median(values):.2f} | {statistics.median(values) / base:.2f} |")
+    ratio = statistics.median(rates["folder"]) / base
+    print(f"\ntarget: folder rate within 10 % of the model-only rate: {ratio:.2f} "
+          f"{'met' if ratio >= 0.9 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
