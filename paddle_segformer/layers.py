@@ -13,6 +13,8 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.nn.initializer import Constant, Normal, TruncatedNormal
 
+from .bias import Conv2D, Linear
+
 Dim = Union[int, paddle.Tensor]  # a height or width: int in dynamic mode, 0-D tensor when exported
 
 # LayerNorm epsilon inside blocks and after each stage (official code / PaddleSeg);
@@ -78,7 +80,7 @@ class OverlapPatchEmbed(nn.Layer):
 
     def __init__(self, in_channels: int, embed_dim: int, patch_size: int = 7, stride: int = 4):
         super().__init__()
-        self.proj = nn.Conv2D(in_channels, embed_dim, patch_size, stride=stride, padding=patch_size // 2)
+        self.proj = Conv2D(in_channels, embed_dim, patch_size, stride=stride, padding=patch_size // 2)
         self.norm = nn.LayerNorm(embed_dim)
 
     def forward(self, x: paddle.Tensor) -> Tuple[paddle.Tensor, Dim, Dim]:
@@ -102,13 +104,13 @@ class Attention(nn.Layer):
         self.head_dim = dim // num_heads
         self.scale = qk_scale or self.head_dim ** -0.5
         bias = None if qkv_bias else False
-        self.q = nn.Linear(dim, dim, bias_attr=bias)
-        self.kv = nn.Linear(dim, dim * 2, bias_attr=bias)
+        self.q = Linear(dim, dim, bias_attr=bias)
+        self.kv = Linear(dim, dim * 2, bias_attr=bias)
         self.attn_drop = nn.Dropout(attn_drop)
-        self.proj = nn.Linear(dim, dim)
+        self.proj = Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
         if sr_ratio > 1:
-            self.sr = nn.Conv2D(dim, dim, kernel_size=sr_ratio, stride=sr_ratio)
+            self.sr = Conv2D(dim, dim, kernel_size=sr_ratio, stride=sr_ratio)
             self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: paddle.Tensor, h: Dim, w: Dim) -> paddle.Tensor:
@@ -128,7 +130,7 @@ class DWConv(nn.Layer):
 
     def __init__(self, dim: int):
         super().__init__()
-        self.dwconv = nn.Conv2D(dim, dim, 3, stride=1, padding=1, groups=dim)
+        self.dwconv = Conv2D(dim, dim, 3, stride=1, padding=1, groups=dim)
 
     def forward(self, x: paddle.Tensor, h: Dim, w: Dim) -> paddle.Tensor:
         return map_to_tokens(self.dwconv(tokens_to_map(x, h, w)))
@@ -139,10 +141,10 @@ class Mlp(nn.Layer):
 
     def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0):
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.fc1 = Linear(dim, hidden_dim)
         self.dwconv = DWConv(hidden_dim)
         self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.fc2 = Linear(hidden_dim, dim)
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: paddle.Tensor, h: Dim, w: Dim) -> paddle.Tensor:

@@ -8,8 +8,9 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddleseg.models import layers as pseg_layers
 
+from .bias import Conv2D, Linear
 from .layers import map_to_tokens
-from .resize import resize_bilinear
+from .resize import resize_add, resize_bilinear
 
 
 class MLP(nn.Layer):
@@ -17,7 +18,7 @@ class MLP(nn.Layer):
 
     def __init__(self, input_dim: int, embed_dim: int):
         super().__init__()
-        self.proj = nn.Linear(input_dim, embed_dim)
+        self.proj = Linear(input_dim, embed_dim)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.proj(map_to_tokens(x))
@@ -57,7 +58,7 @@ class SegFormer(nn.Layer):
             setattr(self, f"linear_c{i + 1}", MLP(backbone.feat_channels[i], embedding_dim))
         self.dropout = nn.Dropout2D(0.1)
         self.linear_fuse = pseg_layers.ConvBNReLU(embedding_dim * 4, embedding_dim, 1, bias_attr=False)
-        self.linear_pred = nn.Conv2D(embedding_dim, num_classes, kernel_size=1)
+        self.linear_pred = Conv2D(embedding_dim, num_classes, kernel_size=1)
         if pretrained:
             from .weights import load_pretrained
 
@@ -67,9 +68,18 @@ class SegFormer(nn.Layer):
         """Bilinear resize of ``x`` to the spatial size of ``like``. In training on a CPU (dygraph, float32)
         by the compiled kernels of :mod:`paddle_segformer.resize`, whose backward is far cheaper there
         than ``bilinear_interp``'s; elsewhere (GPU, export, evaluation) Paddle's op."""
-        if self.training and paddle.in_dynamic_mode() and x.place.is_cpu_place() and x.dtype == paddle.float32:
+        if self._compiled_resize(x):
             return resize_bilinear(x, like.shape[2:], self.align_corners)
         return F.interpolate(x, size=paddle.shape(like)[2:], mode="bilinear", align_corners=self.align_corners)
+
+    def _compiled_resize(self, x: paddle.Tensor) -> bool:
+        return self.training and paddle.in_dynamic_mode() and x.place.is_cpu_place() and x.dtype == paddle.float32
+
+    def _resize_add(self, x: paddle.Tensor, base: paddle.Tensor) -> paddle.Tensor:
+        """``base + _resize(x, base)``, in one compiled pass where :meth:`_resize` uses the kernels."""
+        if self._compiled_resize(x):
+            return resize_add(x, base, self.align_corners)
+        return base + self._resize(x, base)
 
     def decode(self, feats: List[paddle.Tensor]) -> paddle.Tensor:
         """4 encoder maps -> logits at stride 4: (B, num_classes, H/4, W/4). Training takes the folded
@@ -94,15 +104,16 @@ class SegFormer(nn.Layer):
         summing to 1). No 4D-channel concat, no 4D -> D conv at stride 4 (B0 at 512^2: 4.3 of 8.4
         G multiply-adds). The composition is made of Paddle ops, so gradients reach every weight."""
         weights, bias = self.folded_projections()
-        total = None
-        for i in reversed(range(4)):
+        maps = []
+        for i in range(4):
             b, c, h, w = feats[i].shape
             y = paddle.matmul(weights[i], feats[i].reshape([b, c, h * w]))  # (B, D, h*w)
             if i == 3:  # every bias on the smallest map: resizing keeps constants
                 y = y + bias
-            y = y.reshape([b, -1, h, w])
-            y = self._resize(y, feats[0]) if i > 0 else y
-            total = y if total is None else total + y
+            maps.append(y.reshape([b, -1, h, w]))
+        total = maps[0]
+        for y in reversed(maps[1:]):
+            total = self._resize_add(y, total)
         fused = self.linear_fuse._relu(self.linear_fuse._batch_norm(total))
         return self.linear_pred(self.dropout(fused))
 

@@ -46,6 +46,20 @@ def _resize_kernel(x, y0, y1, wy, x0, x1, wx, out) -> None:  # pragma: no cover 
 
 
 @numba.njit(parallel=True, cache=True)
+def _resize_add_kernel(x, base, y0, y1, wy, x0, x1, wx, out) -> None:  # pragma: no cover (compiled)
+    """out[p] = base[p] + bilinear resize of x[p] (:func:`_resize_kernel` with a summand)."""
+    for p in numba.prange(x.shape[0]):
+        row = np.empty(x.shape[2], np.float32)
+        for i in range(y0.shape[0]):
+            a, b, fy = y0[i], y1[i], wy[i]
+            gy = np.float32(1) - fy
+            for q in range(x.shape[2]):
+                row[q] = x[p, a, q] * gy + x[p, b, q] * fy
+            for j in range(x0.shape[0]):
+                out[p, i, j] = base[p, i, j] + row[x0[j]] * (np.float32(1) - wx[j]) + row[x1[j]] * wx[j]
+
+
+@numba.njit(parallel=True, cache=True)
 def _resize_grad_kernel(g, y0, y1, wy, x0, x1, wx, out) -> None:  # pragma: no cover (compiled)
     """The transpose of :func:`_resize_kernel`: out[p] (h, w) gathers g[p] (H, W) through the same taps."""
     for p in numba.prange(g.shape[0]):
@@ -76,6 +90,15 @@ def resize_planes(x: np.ndarray, size: Sequence[int], align_corners: bool = Fals
     return out.reshape(x.shape[:-2] + tuple(out.shape[1:]))
 
 
+def resize_planes_add(x: np.ndarray, base: np.ndarray, align_corners: bool = False) -> np.ndarray:
+    """``base`` (..., H, W) + :func:`resize_planes` of ``x`` (..., h, w) to base's size, in one pass."""
+    size = base.shape[-2:]
+    out = np.empty(base.shape, np.float32)
+    _resize_add_kernel(_planes(x), _planes(base), *taps(x.shape[-2], size[0], align_corners),
+                       *taps(x.shape[-1], size[1], align_corners), out.reshape((-1,) + tuple(size)))
+    return out
+
+
 def resize_planes_grad(grad: np.ndarray, size: Sequence[int], align_corners: bool = False) -> np.ndarray:
     """Gradient of :func:`resize_planes`: (..., H, W) output gradient -> (..., h, w) for input size ``size``."""
     h, w = int(size[0]), int(size[1])
@@ -102,6 +125,25 @@ class BilinearResize(PyLayer):
     def backward(ctx, grad: paddle.Tensor) -> paddle.Tensor:
         src, align_corners = ctx.geometry
         return paddle.from_dlpack(resize_planes_grad(as_numpy(grad), src, align_corners))
+
+
+class BilinearResizeAdd(PyLayer):
+    """base (N, C, H, W) + x (N, C, h, w) resized to (H, W); base's gradient passes through unchanged."""
+
+    @staticmethod
+    def forward(ctx, x: paddle.Tensor, base: paddle.Tensor, align_corners: bool) -> paddle.Tensor:
+        ctx.geometry = (tuple(x.shape[-2:]), align_corners)
+        return paddle.from_dlpack(resize_planes_add(as_numpy(x), as_numpy(base), align_corners))
+
+    @staticmethod
+    def backward(ctx, grad: paddle.Tensor):
+        src, align_corners = ctx.geometry
+        return paddle.from_dlpack(resize_planes_grad(as_numpy(grad), src, align_corners)), grad
+
+
+def resize_add(x: paddle.Tensor, base: paddle.Tensor, align_corners: bool = False) -> paddle.Tensor:
+    """``base + resize_bilinear(x, base.shape[2:])`` in one pass, with gradients; float32 CPU tensors, dygraph."""
+    return BilinearResizeAdd.apply(x, base, bool(align_corners))
 
 
 def resize_bilinear(x: paddle.Tensor, size: Sequence[int], align_corners: bool = False) -> paddle.Tensor:

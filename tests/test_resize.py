@@ -8,7 +8,7 @@ import pytest
 from paddle_segformer import model as model_module
 from paddle_segformer.backbone import mit
 from paddle_segformer.model import SegFormer
-from paddle_segformer.resize import resize_bilinear, resize_planes, resize_planes_grad
+from paddle_segformer.resize import resize_add, resize_bilinear, resize_planes, resize_planes_grad
 
 
 @pytest.mark.parametrize("src, dst", [((16, 16), (64, 64)), ((17, 24), (67, 93)), ((64, 48), (31, 130)),
@@ -63,3 +63,20 @@ def test_training_forward_and_gradients_equal_interpolate(monkeypatch):
     for name in grads:  # relative to each gradient's size; some (norm4.bias) are ~1e-9, i.e. zero
         scale = max(np.abs(ref_grads[name]).max(), 1e-4)
         assert np.abs(grads[name] - ref_grads[name]).max() / scale < 1e-3, name
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_resize_add_matches_interpolate_plus_base(align_corners):
+    rng = np.random.default_rng(5)
+    x_np, base_np = rng.standard_normal((2, 3, 9, 13)).astype("float32"), rng.standard_normal((2, 3, 36, 50))
+    g = paddle.to_tensor(rng.standard_normal((2, 3, 36, 50)).astype("float32"))
+    results = []
+    for fn in (lambda x, b: b + F.interpolate(x, size=(36, 50), mode="bilinear", align_corners=align_corners),
+               lambda x, b: resize_add(x, b, align_corners)):
+        x = paddle.to_tensor(x_np, stop_gradient=False)
+        base = paddle.to_tensor(base_np.astype("float32"), stop_gradient=False)
+        y = fn(x, base)
+        (y * g).sum().backward()
+        results.append((y.numpy(), x.grad.numpy(), base.grad.numpy()))
+    for ours, ref in zip(results[1], results[0]):
+        np.testing.assert_allclose(ours, ref, atol=2e-5)
