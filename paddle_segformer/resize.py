@@ -32,8 +32,10 @@ def taps(n_in: int, n_out: int, align_corners: bool = False) -> Tuple[np.ndarray
 
 
 @numba.njit(parallel=True, cache=True)
-def _resize_kernel(x, y0, y1, wy, x0, x1, wx, out) -> None:  # pragma: no cover (compiled)
-    """out[p] = bilinear resize of x[p]: each output row from two source rows, then along the row."""
+def _resize_kernel(x, base, y0, y1, wy, x0, x1, wx, out) -> None:  # pragma: no cover (compiled)
+    """out[p] = bilinear resize of x[p] (+ base[p] when ``base`` is not empty): each output row from two
+    source rows, then along the row."""
+    add = base.shape[0] > 0
     for p in numba.prange(x.shape[0]):
         row = np.empty(x.shape[2], np.float32)
         for i in range(y0.shape[0]):
@@ -42,21 +44,8 @@ def _resize_kernel(x, y0, y1, wy, x0, x1, wx, out) -> None:  # pragma: no cover 
             for q in range(x.shape[2]):
                 row[q] = x[p, a, q] * gy + x[p, b, q] * fy
             for j in range(x0.shape[0]):
-                out[p, i, j] = row[x0[j]] * (np.float32(1) - wx[j]) + row[x1[j]] * wx[j]
-
-
-@numba.njit(parallel=True, cache=True)
-def _resize_add_kernel(x, base, y0, y1, wy, x0, x1, wx, out) -> None:  # pragma: no cover (compiled)
-    """out[p] = base[p] + bilinear resize of x[p] (:func:`_resize_kernel` with a summand)."""
-    for p in numba.prange(x.shape[0]):
-        row = np.empty(x.shape[2], np.float32)
-        for i in range(y0.shape[0]):
-            a, b, fy = y0[i], y1[i], wy[i]
-            gy = np.float32(1) - fy
-            for q in range(x.shape[2]):
-                row[q] = x[p, a, q] * gy + x[p, b, q] * fy
-            for j in range(x0.shape[0]):
-                out[p, i, j] = base[p, i, j] + row[x0[j]] * (np.float32(1) - wx[j]) + row[x1[j]] * wx[j]
+                value = row[x0[j]] * (np.float32(1) - wx[j]) + row[x1[j]] * wx[j]
+                out[p, i, j] = base[p, i, j] + value if add else value
 
 
 @numba.njit(parallel=True, cache=True)
@@ -78,6 +67,9 @@ def _resize_grad_kernel(g, y0, y1, wy, x0, x1, wx, out) -> None:  # pragma: no c
                 out[p, b, q] += row[q] * fy
 
 
+_NO_BASE = np.zeros((0, 0, 0), np.float32)
+
+
 def _planes(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32).reshape((-1,) + x.shape[-2:])
 
@@ -86,7 +78,8 @@ def resize_planes(x: np.ndarray, size: Sequence[int], align_corners: bool = Fals
     """(..., h, w) -> (..., H, W) float32, as ``F.interpolate(..., mode='bilinear')``."""
     h, w = x.shape[-2:]
     out = np.empty((int(np.prod(x.shape[:-2], dtype=np.int64)), int(size[0]), int(size[1])), np.float32)
-    _resize_kernel(_planes(x), *taps(h, int(size[0]), align_corners), *taps(w, int(size[1]), align_corners), out)
+    _resize_kernel(_planes(x), _NO_BASE, *taps(h, int(size[0]), align_corners),
+                   *taps(w, int(size[1]), align_corners), out)
     return out.reshape(x.shape[:-2] + tuple(out.shape[1:]))
 
 
@@ -94,7 +87,7 @@ def resize_planes_add(x: np.ndarray, base: np.ndarray, align_corners: bool = Fal
     """``base`` (..., H, W) + :func:`resize_planes` of ``x`` (..., h, w) to base's size, in one pass."""
     size = base.shape[-2:]
     out = np.empty(base.shape, np.float32)
-    _resize_add_kernel(_planes(x), _planes(base), *taps(x.shape[-2], size[0], align_corners),
+    _resize_kernel(_planes(x), _planes(base), *taps(x.shape[-2], size[0], align_corners),
                        *taps(x.shape[-1], size[1], align_corners), out.reshape((-1,) + tuple(size)))
     return out
 
