@@ -106,11 +106,11 @@ class SegFormer(nn.Layer):
         weights, bias = self.folded_projections()
         maps = []
         for i in range(4):
-            b, c, h, w = feats[i].shape
-            y = paddle.matmul(weights[i], feats[i].reshape([b, c, h * w]))  # (B, D, h*w)
+            shape = paddle.shape(feats[i])
+            y = paddle.matmul(weights[i], feats[i].flatten(2))  # (B, D, h*w)
             if i == 3:  # every bias on the smallest map: resizing keeps constants
                 y = y + bias
-            maps.append(y.reshape([b, -1, h, w]))
+            maps.append(y.reshape([0, 0, shape[2], shape[3]]))
         total = maps[0]
         for y in reversed(maps[1:]):
             total = self._resize_add(y, total)
