@@ -31,3 +31,9 @@ def test_bench_train_prints_a_table():
     out = _run("scripts/bench_train.py", "--size", "64", "--batch", "1", "--reps", "1", "--settle", "0",
                "--classes", "5", "--rows", "ours", "paddleseg")
     assert "| ours:" in out and "| paddleseg:" in out
+
+
+@pytest.mark.slow
+def test_bench_folder_prints_the_folder_and_model_only_rates():
+    out = _run("scripts/bench_folder.py", "--size", "64", "--count", "4", "--classes", "5", "--rounds", "1")
+    assert "| model only |" in out and "| folder |" in out and "target: folder rate" in out
