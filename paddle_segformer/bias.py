@@ -3,10 +3,10 @@
 Paddle's dygraph ``linear`` and ``conv2d`` add their bias with a broadcasting ``add`` whose CPU
 kernels are slow: on this project's CPU 17 ms forward and 42 ms backward for a (2, 16384, 128) + (128,)
 tensor (B0's first-stage Mix-FFN), about 0.6 s of a 3.3 s B0 training step over all such adds.
-:func:`add_bias` does the forward in one parallel pass, passes the output gradient through to the
+:class:`AddBias` does the forward in one parallel pass, passes the output gradient through to the
 input unchanged (no copy) and reduces it for the bias in parallel. Tensors cross between Paddle and
-numpy through DLPack, without copies. :class:`Linear` and :class:`Conv2D` (the model's layers) use it where it
-applies (dygraph, float32, CPU, a bias that needs a gradient) and Paddle's own ops elsewhere.
+numpy through DLPack, without copies. :class:`Linear` and :class:`Conv2D` (the model's layers) use it
+where it applies (dygraph, float32, CPU, a bias that needs a gradient) and Paddle's own ops elsewhere.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.autograd import PyLayer
 
-from .resize import as_numpy
+from .cpu_tensors import as_numpy, on_cpu_kernels
 
 
 @numba.njit(parallel=True, cache=True)
@@ -100,21 +100,11 @@ class AddBias(PyLayer):
 
 
 def _fast(x: paddle.Tensor, bias: Optional[paddle.Tensor]) -> bool:
-    return (bias is not None and paddle.in_dynamic_mode() and x.place.is_cpu_place()
-            and x.dtype == paddle.float32 and not (x.stop_gradient and bias.stop_gradient))
-
-
-def add_bias(x: paddle.Tensor, bias: paddle.Tensor, axis: int = -1) -> paddle.Tensor:
-    """``x + bias`` broadcast along ``axis``: the compiled kernels on float32 CPU tensors, else Paddle's add."""
-    if not _fast(x, bias):
-        shape = [1] * x.ndim
-        shape[axis] = -1
-        return x + bias.reshape(shape)
-    return AddBias.apply(x, bias, axis)
+    return bias is not None and on_cpu_kernels(x) and not (x.stop_gradient and bias.stop_gradient)
 
 
 class Linear(nn.Linear):
-    """``nn.Linear`` (same parameters and keys) whose bias goes through :func:`add_bias` where that applies."""
+    """``nn.Linear`` (same parameters and keys) whose bias goes through :class:`AddBias` where that applies."""
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if not _fast(x, self.bias):
@@ -123,7 +113,7 @@ class Linear(nn.Linear):
 
 
 class Conv2D(nn.Conv2D):
-    """``nn.Conv2D`` (same parameters and keys) whose bias goes through :func:`add_bias` where that applies
+    """``nn.Conv2D`` (same parameters and keys) whose bias goes through :class:`AddBias` where that applies
     (NCHW, zero padding); otherwise Paddle's own forward."""
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:

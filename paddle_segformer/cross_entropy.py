@@ -22,7 +22,7 @@ import numpy as np
 import paddle
 from paddle.autograd import PyLayer
 
-from .resize import as_numpy
+from .cpu_tensors import as_numpy, on_cpu_kernels
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +111,9 @@ def _label_shape(label: paddle.Tensor) -> list:
 def _covers(loss: Any, logit: paddle.Tensor, label: paddle.Tensor, semantic_weights: Any) -> bool:
     """True when the call is one that :func:`softmax_cross_entropy` computes exactly as PaddleSeg."""
     weight = loss.weight
-    return (paddle.in_dynamic_mode() and logit.place.is_cpu_place() and logit.dtype == paddle.float32
-            and logit.ndim == 4 and loss.data_format == "NCHW" and loss.top_k_percent_pixels == 1.0
-            and semantic_weights is None and _label_shape(label) == [logit.shape[0]] + logit.shape[2:]
+    return (on_cpu_kernels(logit) and logit.ndim == 4 and loss.data_format == "NCHW"
+            and loss.top_k_percent_pixels == 1.0 and semantic_weights is None
+            and _label_shape(label) == [logit.shape[0]] + logit.shape[2:]
             and (weight is None or (loss.avg_non_ignore and len(weight) == logit.shape[1])))
 
 

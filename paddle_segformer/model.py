@@ -9,6 +9,7 @@ import paddle.nn.functional as F
 from paddleseg.models import layers as pseg_layers
 
 from .bias import Conv2D, Linear
+from .cpu_tensors import on_cpu_kernels
 from .layers import map_to_tokens
 from .resize import resize_add, resize_bilinear
 
@@ -73,7 +74,7 @@ class SegFormer(nn.Layer):
         return F.interpolate(x, size=paddle.shape(like)[2:], mode="bilinear", align_corners=self.align_corners)
 
     def _compiled_resize(self, x: paddle.Tensor) -> bool:
-        return self.training and paddle.in_dynamic_mode() and x.place.is_cpu_place() and x.dtype == paddle.float32
+        return self.training and on_cpu_kernels(x)
 
     def _resize_add(self, x: paddle.Tensor, base: paddle.Tensor) -> paddle.Tensor:
         """``base + _resize(x, base)``, in one compiled pass where :meth:`_resize` uses the kernels."""

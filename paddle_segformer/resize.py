@@ -17,6 +17,8 @@ import numpy as np
 import paddle
 from paddle.autograd import PyLayer
 
+from .cpu_tensors import as_numpy
+
 
 def taps(n_in: int, n_out: int, align_corners: bool = False) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source indices i0, i1 (n_out,) and the weight of i1 (float32) for each output index."""
@@ -99,11 +101,6 @@ def resize_planes_grad(grad: np.ndarray, size: Sequence[int], align_corners: boo
     big_h, big_w = grad.shape[-2:]
     _resize_grad_kernel(_planes(grad), *taps(h, big_h, align_corners), *taps(w, big_w, align_corners), out)
     return out.reshape(grad.shape[:-2] + (h, w))
-
-
-def as_numpy(t: paddle.Tensor) -> np.ndarray:
-    """A read-only numpy view of a CPU tensor's memory (a copy only if it is not contiguous)."""
-    return np.from_dlpack(t.detach().contiguous())
 
 
 class BilinearResize(PyLayer):

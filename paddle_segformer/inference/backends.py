@@ -4,8 +4,9 @@ at stride 4 (h = ceil(H / 4)), whichever engine computes it.
 ``auto`` picks the fastest runtime that is installed, in the order measured by
 ``scripts/bench_inference.py`` on this project's CPUs: OpenVINO, ONNX Runtime, Paddle Inference,
 then Paddle's dynamic graph (with sessions specialised to repeated input shapes OpenVINO f32 took
-87 / 521 ms for B0 / B3 at 512^2 where ONNX Runtime took 118 / 724). On a GPU it keeps Paddle's dynamic graph (the CPU runtimes would be
-slower). bf16 runs through OpenVINO on CPUs with bf16 instructions (avx512_bf16 or AMX).
+87 / 521 ms for B0 / B3 at 512^2 where ONNX Runtime took 118 / 724). On a GPU it keeps Paddle's
+dynamic graph (the CPU runtimes would be slower). bf16 runs through OpenVINO on CPUs with bf16
+instructions (avx512_bf16 or AMX).
 """
 from __future__ import annotations
 
@@ -123,7 +124,8 @@ class OnnxRuntimeBackend(Backend):
         self.path, self.threads = str(folder / "model.onnx"), options.thread_count()
         dynamic = self._session({})
         self.input = dynamic.get_inputs()[0]
-        self.sessions = ShapeSpecialised(dynamic, lambda shape: self._session(symbolic_dims(self.input.shape, shape)))
+        self.sessions = ShapeSpecialised(dynamic,
+                                         lambda shape: self._session(symbolic_dims(self.input.shape, shape)))
 
     def _session(self, dims: Dict[str, int]):
         import onnxruntime as ort

@@ -47,7 +47,8 @@ def output_paths(save_dir: Path, rel: Path) -> Dict[str, Path]:
     """Where the outputs of an input at relative path ``rel`` go (same stem everywhere)."""
     stem = rel.with_suffix(".png")
     return {"label": save_dir / "label" / stem, "pseudo_color": save_dir / "pseudo_color" / stem,
-            "overlay": save_dir / "overlay" / rel.with_suffix(".jpg"), "geotiff": save_dir / "geotiff" / rel.with_suffix(".tif")}
+            "overlay": save_dir / "overlay" / rel.with_suffix(".jpg"),
+            "geotiff": save_dir / "geotiff" / rel.with_suffix(".tif")}
 
 
 class Outputs:
@@ -137,7 +138,8 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
                     summary.written.append(targets[i]["geotiff"])
                 else:
                     label = predictor.labels(loaded)
-                    writes.append((files[i], writer.submit(outputs.write, targets[i], loaded.image, label, loaded.meta)))
+                    write = writer.submit(outputs.write, targets[i], loaded.image, label, loaded.meta)
+                    writes.append((files[i], write))
             except Exception as exc:  # one broken file must not stop the folder
                 _failed(summary, files[i], exc)
             while len(writes) > MAX_PENDING_WRITES or (writes and writes[0][1].done()):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import paddle
@@ -88,8 +88,12 @@ class Predictor:
 
     def predict(self, img: np.ndarray) -> np.ndarray:
         """(H, W, C) image (RGB order, any dtype) -> (H, W) int32 class ids."""
+        return self.predict_transformed(*self._transform(img))
+
+    def _transform(self, img: np.ndarray) -> Tuple[np.ndarray, list]:
+        """(H, W, C) image -> eval-transformed (C, h, w) float32 input and the transforms' ``trans_info``."""
         data = self.transforms({"img": img.astype(np.float32), "trans_info": []})
-        return self.predict_transformed(data["img"], data["trans_info"])
+        return data["img"], data["trans_info"]
 
     def predict_transformed(self, chw: np.ndarray, trans_info: list) -> np.ndarray:
         """Eval-transformed (C, h, w) input -> (H, W) int32 class ids at the size before the transforms."""
@@ -114,8 +118,7 @@ class Predictor:
         """Read and transform a file for :meth:`labels` (separate, so that a folder loop does it ahead on
         another thread)."""
         image, model_input, mask, meta = read_model_input(path, self.img_channels, self.nodata_fill())
-        data = self.transforms({"img": model_input.astype(np.float32), "trans_info": []})
-        return Loaded(image, data["img"], data["trans_info"], mask, meta)
+        return Loaded(image, *self._transform(model_input), mask, meta)
 
     def labels(self, loaded: Loaded) -> np.ndarray:
         """Class ids of a loaded file; source nodata pixels get ``NODATA_LABEL``."""

@@ -202,11 +202,6 @@ def encode_png(array: np.ndarray, palette: Optional[Iterable[int]] = None) -> by
     return buf.getvalue()
 
 
-def write_png(path: PathLike, array: np.ndarray, palette: Optional[Iterable[int]] = None) -> None:
-    """Write :func:`encode_png` of ``array`` to ``path``, atomically."""
-    atomic_write_bytes(path, encode_png(array, palette))
-
-
 def write_jpg(path: PathLike, rgb: np.ndarray, quality: int = 90) -> None:
     """Write an (H, W, 3) RGB picture as JPEG, atomically (overlays: a PNG of a photograph took 100 ms
     to encode at 512^2, longer than B0's inference; the JPEG takes 3 ms)."""
