@@ -15,6 +15,7 @@ from paddleseg.transforms import Compose
 
 from ..io.raster import RasterMeta, read_model_input
 from .backends import Backend
+from .pixel_lut import PixelLUT
 from .upsample import upsample_labels, upsample_logits
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Predictor:
         self.slide = dict(is_slide=is_slide, crop_size=crop_size, stride=stride)
         self.aug = dict(scales=scales, flip_horizontal=flip_horizontal, flip_vertical=flip_vertical) if aug_eval else None
         self.backend = backend if self.plain else None
+        self.lut = PixelLUT.of(self.transforms.transforms, img_channels)  # None unless only Normalize
 
     @property
     def plain(self) -> bool:
@@ -63,6 +65,8 @@ class Predictor:
 
     def preprocess(self, img: np.ndarray) -> np.ndarray:
         """Raw (h, w, C) -> normalised float32 (h, w, C); only for pixel-wise transforms (tiling)."""
+        if self.lut is not None and self.lut.applies(img):
+            return self.lut.hwc(img)
         data = {"img": img.astype(np.float32), "trans_info": []}
         for op in self.transforms.transforms:
             if type(op).__name__ not in PIXELWISE:
@@ -92,6 +96,8 @@ class Predictor:
 
     def _transform(self, img: np.ndarray) -> Tuple[np.ndarray, list]:
         """(H, W, C) image -> eval-transformed (C, h, w) float32 input and the transforms' ``trans_info``."""
+        if self.lut is not None and self.lut.applies(img):
+            return self.lut.chw(img), []
         data = self.transforms({"img": img.astype(np.float32), "trans_info": []})
         return data["img"], data["trans_info"]
 
@@ -118,6 +124,8 @@ class Predictor:
         """Read and transform a file for :meth:`labels` (separate, so that a folder loop does it ahead on
         another thread)."""
         image, model_input, mask, meta = read_model_input(path, self.img_channels, self.nodata_fill())
+        if mask is None or not mask.any():  # no nodata filled: the raw pixels (the lookup table takes uint8)
+            model_input = image
         return Loaded(image, *self._transform(model_input), mask, meta)
 
     def labels(self, loaded: Loaded) -> np.ndarray:
