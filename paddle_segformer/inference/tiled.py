@@ -4,7 +4,7 @@ finished."""
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
@@ -51,24 +51,51 @@ def predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nda
                               nodata_label, progress, nodata_fill)
 
 
+class _Strip:
+    """The blended logits of ``tile`` scene rows from ``top`` down, over the scene's full width, and their
+    source-nodata mask (None when the scene has no nodata); rows above a new top are written out."""
+
+    def __init__(self, num_classes: int, rows: int, meta: RasterMeta, overlap: int, nodata_label: int):
+        self.acc = np.zeros((num_classes, rows, meta.width), np.float32)
+        self.nodata = np.zeros((rows, meta.width), bool) if meta.nodata is not None else None
+        self.top, self.done, self.width = 0, 0, meta.width  # rows [0, done) are written
+        self.overlap, self.nodata_label = overlap, nodata_label
+        self.weights = {}  # (h, w) -> blend_weights
+
+    def move_to(self, row: int, writer: LabelRasterWriter) -> None:
+        """Write rows [top, row), which no tile from ``row`` down reaches, and shift the strip to ``row``."""
+        if row <= self.top:
+            return
+        self.done = _flush(writer, self.acc, self.nodata, self.top, row, self.width, self.nodata_label)
+        shift, n = row - self.top, self.acc.shape[1]
+        self.acc[:, :n - shift] = self.acc[:, shift:]  # in place (numpy buffers the overlap)
+        self.acc[:, n - shift:] = 0
+        if self.nodata is not None:
+            self.nodata[:n - shift] = self.nodata[shift:]
+            self.nodata[n - shift:] = False
+        self.top = row
+
+    def add(self, window: Tuple[int, int, int, int], logit: np.ndarray, mask: Optional[np.ndarray]) -> None:
+        """Blend one tile's (K, h, w) logits (and its nodata mask) in at ``window`` = (row, col, h, w)."""
+        r, c, h, w = window
+        if self.nodata is not None:
+            self.nodata[r - self.top:r - self.top + h, c:c + w] |= mask
+        if (h, w) not in self.weights:
+            self.weights[(h, w)] = blend_weights(h, w, self.overlap)
+        self.acc[:, r - self.top:r - self.top + h, c:c + w] += logit * self.weights[(h, w)]
+
+    def finish(self, writer: LabelRasterWriter, height: int) -> int:
+        """Write the remaining rows; returns the number of rows written in all."""
+        self.done = _flush(writer, self.acc, self.nodata, self.top, height, self.width, self.nodata_label)
+        return self.done
+
+
 def _predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.ndarray], src: str, dst: str,
                    num_classes: int, tile: int, overlap: int, batch_size: int, colormap: Optional[dict],
                    nodata_label: int, progress: bool, nodata_fill: Optional[np.ndarray]) -> RasterMeta:
     meta = read_meta(src)
     windows = list(iter_windows(meta.height, meta.width, tile, overlap))
-    rows = sorted({w[0] for w in windows})
-    th = windows[0][2]
-    weight_cache = {}
-    done_rows = 0  # rows [0, done_rows) are written
-    acc = np.zeros((num_classes, th, meta.width), np.float32)
-    # source nodata of the strip, gathered from the tiles as they are read (labelled nodata_label)
-    nodata = np.zeros((th, meta.width), bool) if meta.nodata is not None else None
-    acc_top = 0  # scene row of acc[:, 0]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(windows), desc="tiles", unit="tile", disable=None)
+    strip = _Strip(num_classes, windows[0][2], meta, overlap, nodata_label)
     source = open_raster(src)
     try:
         writer = LabelRasterWriter(dst, meta, colormap, nodata=nodata_label if meta.nodata is not None else None)
@@ -87,38 +114,20 @@ def _predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nd
         return preprocess(pixels).transpose(2, 0, 1), mask
 
     loaded = read_ahead(reader, len(windows))
-
+    bar = _progress_bar(len(windows)) if progress else None
     try:
-        for i, row in enumerate(rows):
-            # rows above this strip's top can no longer receive logits: finish and write them
-            if row > acc_top:
-                done_rows = _flush(writer, acc, nodata, acc_top, row, meta.width, nodata_label)
-                shift = row - acc_top
-                acc[:, :th - shift] = acc[:, shift:]  # in place (numpy buffers the overlap)
-                acc[:, th - shift:] = 0
-                if nodata is not None:
-                    nodata[:th - shift] = nodata[shift:]
-                    nodata[th - shift:] = False
-                acc_top = row
-            strip = [w for w in windows if w[0] == row]
-            for start in range(0, len(strip), batch_size):
-                batch_windows = strip[start:start + batch_size]
-                tiles = [next(loaded).result() for _ in batch_windows]
-                batch = np.stack([pixels for pixels, _ in tiles])
-                logits = logits_fn(batch.astype(np.float32))
-                for (r, c, h, w), logit, (_, mask) in zip(batch_windows, logits, tiles):
-                    if nodata is not None:
-                        nodata[r - acc_top:r - acc_top + h, c:c + w] |= mask
-                    key = (h, w)
-                    if key not in weight_cache:
-                        weight_cache[key] = blend_weights(h, w, overlap)
-                    weight = weight_cache[key]
-                    acc[:, r - acc_top:r - acc_top + h, c:c + w] += logit * weight
-                if bar is not None:
-                    bar.update(len(batch_windows))
-        done_rows = _flush(writer, acc, nodata, acc_top, meta.height, meta.width, nodata_label)
-        if done_rows != meta.height:
-            raise RuntimeError(f"{src}: wrote {done_rows} of {meta.height} rows")
+        # windows run row by row; a strip of rows is written once no later tile reaches it
+        for start in range(0, len(windows), batch_size):
+            batch_windows = windows[start:start + batch_size]
+            tiles = [next(loaded).result() for _ in batch_windows]
+            logits = logits_fn(np.stack([pixels for pixels, _ in tiles]).astype(np.float32))
+            for window, logit, (_, mask) in zip(batch_windows, logits, tiles):
+                strip.move_to(window[0], writer)
+                strip.add(window, logit, mask)
+            if bar is not None:
+                bar.update(len(batch_windows))
+        if strip.finish(writer, meta.height) != meta.height:
+            raise RuntimeError(f"{src}: wrote {strip.done} of {meta.height} rows")
     except BaseException:
         writer.abort()
         raise
@@ -129,6 +138,12 @@ def _predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nd
             bar.close()
     writer.close()
     return meta
+
+
+def _progress_bar(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="tiles", unit="tile", disable=None)
 
 
 def _flush(writer: LabelRasterWriter, acc: np.ndarray, nodata: Optional[np.ndarray], top: int, bottom: int,
