@@ -1,5 +1,6 @@
 """Shared fixtures: tiny synthetic datasets, configs pointing at them, random-weight checkpoints."""
 import os
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -9,6 +10,8 @@ import yaml
 from paddle_segformer.cli.runtime import prepare_env
 
 prepare_env()  # before paddle is imported anywhere in the test session
+# the user cache (runtime exports, passed data checks) of this test session only, never ~/.cache
+os.environ.setdefault("PADDLE_SEGFORMER_CACHE", tempfile.mkdtemp(prefix="paddle_segformer_tests_"))
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"

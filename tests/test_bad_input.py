@@ -9,6 +9,7 @@ import pytest
 
 from paddle_segformer.cli.runtime import load_config
 from paddle_segformer.cli.inference import load_model_weights
+from paddle_segformer.data.check import DataCheckError
 from paddle_segformer.data.dataset import RSParcelDataset
 from paddle_segformer.io.image import ImageReadError, list_images, read_image, read_label
 from paddle_segformer.weights import CheckpointError, load_pretrained
@@ -16,12 +17,21 @@ from paddle_segformer.weights import CheckpointError, load_pretrained
 from .conftest import REPO
 
 
-def _dataset(root, lines, mode="train"):
+def _dataset(root, lines, mode="train", check=True):
     (root / "list.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     kwargs = {f"{mode}_path": str(root / "list.txt")}
     from paddleseg.transforms import Normalize
 
-    return RSParcelDataset(mode, str(root), [Normalize()], **kwargs)
+    return RSParcelDataset(mode, str(root), [Normalize()], check=check, **kwargs)
+
+
+def _caught_when_built_and_when_loaded(root, lines, pattern):
+    """The up-front check (dataset built) and the per-sample check (sample loaded) give the same message."""
+    with pytest.raises(DataCheckError, match=r"1 of 1 image/label pair\(s\) failed the data check(.|\n)*" + pattern):
+        _dataset(root, lines)
+    dataset = _dataset(root, lines, check=False)
+    with pytest.raises(ImageReadError, match=pattern):
+        dataset[0]
 
 
 def _write(root, name, array):
@@ -32,9 +42,7 @@ def _write(root, name, array):
 def test_corrupt_image(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8garbage")
     label = _write(tmp_path, "bad.png", np.zeros((8, 8), np.uint8))
-    ds = _dataset(tmp_path, [f"bad.jpg {label}"])
-    with pytest.raises(ImageReadError, match=r"bad\.jpg: not a readable image"):
-        ds[0]
+    _caught_when_built_and_when_loaded(tmp_path, [f"bad.jpg {label}"], r"bad\.jpg: not a readable image")
 
 
 def test_empty_and_truncated_files(tmp_path):
@@ -55,15 +63,13 @@ def test_label_values_out_of_range(tmp_path):
     label = np.zeros((8, 8), np.uint8)
     label[0, 0], label[1, 1], label[2, 2] = 4, 255, 9
     _write(tmp_path, "a.png", label)
-    with pytest.raises(ImageReadError, match=r"a\.png: label values \[4, 9\] are outside 0\.\.3"):
-        _dataset(tmp_path, [f"{image} a.png"])[0]
+    _caught_when_built_and_when_loaded(tmp_path, [f"{image} a.png"], r"a\.png: label values \[4, 9\] are outside 0\.\.3")
 
 
 def test_size_mismatch(tmp_path):
     image = _write(tmp_path, "a.jpg", np.zeros((8, 10, 3), np.uint8))
     label = _write(tmp_path, "a.png", np.zeros((8, 8), np.uint8))
-    with pytest.raises(ImageReadError, match=r"a\.png: label is 8x8 .* image .*a\.jpg is 10x8"):
-        _dataset(tmp_path, [f"{image} {label}"])[0]
+    _caught_when_built_and_when_loaded(tmp_path, [f"{image} {label}"], r"a\.png: label is 8x8 .* image .*a\.jpg is 10x8")
 
 
 def test_wrong_band_count_and_colour_label(tmp_path):
@@ -162,7 +168,24 @@ def test_bad_sample_met_during_training_stops_with_its_name(broken_data, tmp_pat
     root, bad_label = broken_data
     cfg = write_config(tmp_path / "broken.yml", root, {"batch_size": 1})
     cmd = [sys.executable, str(REPO / "train.py"), "--config", str(cfg), "--iters", "20", "--save_dir",
-           str(tmp_path / "out"), "--num_workers", str(workers), "--save_interval", "100"]
+           str(tmp_path / "out"), "--num_workers", str(workers), "--save_interval", "100", "--skip_data_check"]
     run = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env_with_threads(2))
     assert run.returncode != 0
     assert f"{bad_label}: label values [7] are outside 0..3" in run.stderr, run.stderr[-2000:]
+
+
+def test_bad_data_stops_training_before_it_starts(broken_data, tmp_path, capsys):
+    import re
+
+    from paddle_segformer.cli.runtime import run_cli
+    from paddle_segformer.cli.train import main
+
+    from .conftest import write_config
+
+    root, bad_label = broken_data
+    cfg = write_config(tmp_path / "broken.yml", root, {"batch_size": 1})
+    assert run_cli(main, ["--config", str(cfg), "--iters", "20", "--save_dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert re.match(r"error: 1 of \d+ image/label pair\(s\) failed the data check", err), err
+    assert f"\n  {bad_label}: label values [7] are outside 0..3" in err
+    assert not (tmp_path / "out").exists()  # no training step, no checkpoint folder

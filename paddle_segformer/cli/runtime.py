@@ -158,10 +158,16 @@ def load_config(path: str, learning_rate: Optional[float] = None, batch_size: Op
 
 
 def build(builder: Any, what: str, path: str) -> Any:
-    """``builder.<what>`` with the config path in any error (unknown type, bad arguments)."""
+    """``builder.<what>`` with the config path in any error (unknown type, bad arguments); a data file
+    that fails the dataset's check is reported as itself (its message names the file)."""
+    from ..io.image import ImageReadError
+
     try:
         return getattr(builder, what)
     except (RuntimeError, AssertionError, KeyError) as exc:
+        cause = exc.__cause__ or exc.__context__  # PaddleSeg's builder re-raises as RuntimeError
+        if isinstance(cause, ImageReadError):
+            raise cause from None
         raise ConfigError(f"{path}: cannot build {what}: {exc}") from exc
 
 

@@ -54,19 +54,20 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
           save_interval: int = 1000, log_iters: int = 10, keep_checkpoint_max: int = 5, num_workers: int = 0,
           seed: Optional[int] = None, opts: Optional[List[str]] = None, device: Optional[str] = None,
           pretrained: Optional[str] = None, repeats: int = 1, profiler_options: Optional[str] = None,
-          data_format: str = "NCHW") -> "paddle.nn.Layer":
+          data_format: str = "NCHW", skip_data_check: bool = False) -> "paddle.nn.Layer":
     """Train the model a config describes; checkpoints go to ``save_dir/iter_N``. Returns the model.
 
     ``pretrained``: any format (paddle_segformer.convert), whole model or backbone. ``repeats``,
     ``profiler_options``, ``data_format``: PaddleSeg's flags. Missing data stops the run before the
-    model is built; the effective learning-rate schedule is logged before training.
+    model is built; every train / val pair is checked when the datasets are built, before training
+    (``skip_data_check`` turns that off); the effective learning-rate schedule is logged before training.
     """
     import paddle
     from paddleseg import core
     from paddleseg.utils import set_seed
 
     from ..schedule import log_schedule
-    from .data_paths import check_dataset_paths
+    from .data_paths import check_dataset_paths, skip_data_check as skip_check
 
     check_data_format(data_format)
     device = select_device(device)
@@ -76,6 +77,8 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
     with paddle.utils.unique_name.guard():  # names as in a fresh process: resume needs them
         cfg, builder = load_config(config, learning_rate, batch_size, iters, _pretrained_opts(pretrained, opts))
         check_dataset_paths(cfg.dic, config, ["train_dataset"] + (["val_dataset"] if do_eval else []))
+        if skip_data_check:
+            skip_check(cfg.dic, ["train_dataset", "val_dataset"])
         model = build(builder, "model", config)
         optimizer = build(builder, "optimizer", config)
         log_schedule(builder.lr_scheduler, cfg.iters)
@@ -122,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opts", nargs="+", help="config overrides, e.g. --opts train_dataset.dataset_root=data")
     p.add_argument("--repeats", type=int, default=1, help="repeat the training samples this many times per epoch")
     p.add_argument("--profiler_options", help="PaddleSeg's train profiler options (paddleseg/utils/train_profiler.py)")
+    p.add_argument("--skip_data_check", action="store_true",
+                   help="do not check every image / label pair before training (they are still checked "
+                        "one by one as they are loaded)")
     add_data_format_arg(p)
     return p
 

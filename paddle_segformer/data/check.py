@@ -1,62 +1,162 @@
-"""Start-up check of a list of (image, label) pairs: bands, sizes, CRS, label values, class
-frequencies. Reads only raster headers for images and the (small) labels. Numpy only."""
+"""Start-up check of a list of (image, label) pairs before training: every image and label readable,
+band count, sizes, CRS, label values in range; class frequencies. Runs on threads (decoding releases
+the GIL), reports every bad file (the first ``SHOWN`` and a count), and remembers a list that passed
+(keyed by the paths, sizes and modification times of its files) so an unchanged list is not read twice.
+"""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from typing import Dict, Optional, Sequence, Tuple
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..io.image import RASTER_EXTS, ImageReadError, check_label_values, read_image, read_label
+from ..io.image import RASTER_EXTS, ImageReadError, atomic_write_bytes, check_label_values, label_value_counts, \
+    read_image, read_label
 from ..io.raster import RasterMeta, read_meta, read_raster
 
 logger = logging.getLogger(__name__)
 
+SHOWN = 20  # bad files named in the error; the rest are counted
+CHUNK = 64  # pairs per thread task (fewer hand-offs than one pair a task)
+Pair = Tuple[str, Optional[str]]
+
+
+class DataCheckError(ImageReadError):
+    """One or more pairs of a list cannot be trained on; the message names them."""
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """What a pair must satisfy: band count, class count, ignore index."""
+
+    num_classes: int
+    img_channels: int
+    ignore_index: int = 255
+
 
 def _meta(path: str) -> RasterMeta:
     if path.lower().endswith(RASTER_EXTS):
-        return read_meta(path)
-    img = read_image(path)  # small formats: decoding is the only reliable header check
+        meta = read_meta(path)
+        read_raster(path, (meta.height - 1, 0, 1, meta.width))  # a truncated file fails on its last row
+        return meta
+    img = read_image(path)  # small formats: decoding is the only reliable check
     return RasterMeta(img.shape[0], img.shape[1], img.shape[2], str(img.dtype))
 
 
-def check_pairs(pairs: Sequence[Tuple[str, Optional[str]]], num_classes: int, img_channels: int,
-                ignore_index: int = 255, progress: bool = True) -> Dict[str, object]:
-    """Raise :class:`ImageReadError` naming the first bad file; return counts per class."""
-    counts = np.zeros(num_classes + 1, np.int64)  # last slot: ignored pixels
-    iterator = pairs
-    if progress and len(pairs) > 200:
-        from tqdm import tqdm
+def _check_georeference(image_path: str, label_path: str, meta: RasterMeta) -> None:
+    if not label_path.lower().endswith(RASTER_EXTS) or meta.crs is None:
+        return
+    label_meta = read_meta(label_path)
+    if label_meta.crs is not None and label_meta.crs != meta.crs:
+        raise ImageReadError(f"{label_path}: CRS {label_meta.crs} differs from image {image_path} ({meta.crs})")
+    if label_meta.transform is not None and meta.transform is not None and not \
+            label_meta.transform.almost_equals(meta.transform):
+        raise ImageReadError(f"{label_path}: transform differs from image {image_path}: the label "
+                             "does not cover the same ground")
 
-        iterator = tqdm(pairs, desc="checking dataset", unit="pair", disable=None)
-    for image_path, label_path in iterator:
-        meta = _meta(image_path)
-        if image_path.lower().endswith(RASTER_EXTS):  # a truncated file fails on its last row
-            read_raster(image_path, (meta.height - 1, 0, 1, meta.width))
-        if meta.count != img_channels:
-            raise ImageReadError(f"{image_path}: has {meta.count} band(s), the config expects {img_channels}")
-        if label_path is None:
-            continue
-        label = read_label(label_path)
-        if label.shape != (meta.height, meta.width):
-            raise ImageReadError(f"{label_path}: label is {label.shape[1]}x{label.shape[0]} (WxH) but image "
-                                 f"{image_path} is {meta.width}x{meta.height}")
-        if label_path.lower().endswith(RASTER_EXTS) and meta.crs is not None:
-            label_meta = read_meta(label_path)
-            if label_meta.crs is not None and label_meta.crs != meta.crs:
-                raise ImageReadError(f"{label_path}: CRS {label_meta.crs} differs from image {image_path} ({meta.crs})")
-            if label_meta.transform is not None and meta.transform is not None and not \
-                    label_meta.transform.almost_equals(meta.transform):
-                raise ImageReadError(f"{label_path}: transform differs from image {image_path}: the label "
-                                     "does not cover the same ground")
-        check_label_values(label, num_classes, ignore_index, label_path)
-        values, found = np.unique(label, return_counts=True)
-        for value, n in zip(values, found):
-            counts[int(value) if value < num_classes else num_classes] += int(n)
+
+def check_pair(image_path: str, label_path: Optional[str], spec: LabelSpec) -> np.ndarray:
+    """Raise :class:`ImageReadError` naming the file and the problem; return the label's pixel count per
+    class, (num_classes + 1,) with ignored pixels last (zeros without a label)."""
+    counts = np.zeros(spec.num_classes + 1, np.int64)
+    meta = _meta(image_path)
+    if meta.count != spec.img_channels:
+        raise ImageReadError(f"{image_path}: has {meta.count} band(s), the config expects {spec.img_channels}")
+    if label_path is None:
+        return counts
+    label = read_label(label_path)
+    if label.shape != (meta.height, meta.width):
+        raise ImageReadError(f"{label_path}: label is {label.shape[1]}x{label.shape[0]} (WxH) but image "
+                             f"{image_path} is {meta.width}x{meta.height}")
+    _check_georeference(image_path, label_path, meta)
+    values, found = label_value_counts(label)
+    check_label_values(label, spec.num_classes, spec.ignore_index, label_path, values)
+    for value, n in zip(values, found):
+        counts[int(value) if value < spec.num_classes else spec.num_classes] += int(n)
+    return counts
+
+
+def _check_chunk(pairs: Sequence[Pair], spec: LabelSpec) -> Tuple[np.ndarray, List[str]]:
+    counts, errors = np.zeros(spec.num_classes + 1, np.int64), []
+    for image_path, label_path in pairs:
+        try:
+            counts += check_pair(image_path, label_path, spec)
+        except (OSError, ValueError) as exc:  # ImageReadError, missing or unreadable file
+            errors.append(str(exc))
+    return counts, errors
+
+
+def check_pairs(pairs: Sequence[Pair], num_classes: int, img_channels: int, ignore_index: int = 255,
+                progress: bool = True, workers: Optional[int] = None, use_cache: bool = True) -> Dict[str, object]:
+    """Check every pair; raise :class:`DataCheckError` naming the bad files (first ``SHOWN``, and how
+    many in all), else return {pairs, class_fraction, ignored_fraction} and log it."""
+    spec = LabelSpec(num_classes, img_channels, ignore_index)
+    cache = _cache_file(pairs, spec) if use_cache else None
+    if cache is not None and cache.is_file():
+        summary = json.loads(cache.read_text(encoding="utf-8"))
+        logger.info("dataset check: %d pairs unchanged since they passed (%s)", len(pairs), cache)
+        return summary
+    counts, errors = _run(pairs, spec, progress, workers)
+    if errors:
+        shown = "\n".join(f"  {e}" for e in errors[:SHOWN])
+        more = f"\n  ... and {len(errors) - SHOWN} more" if len(errors) > SHOWN else ""
+        raise DataCheckError(f"{len(errors)} of {len(pairs)} image/label pair(s) failed the data check "
+                             f"(--skip_data_check trains anyway):\n{shown}{more}")
     total = max(int(counts.sum()), 1)
     summary = {"pairs": len(pairs), "class_fraction": (counts[:num_classes] / total).tolist(),
                "ignored_fraction": float(counts[num_classes] / total)}
     logger.info("dataset check: %d pairs OK; class frequencies %s; ignored %.1f%%", len(pairs),
                 ", ".join(f"{i}: {100 * f:.1f}%" for i, f in enumerate(summary["class_fraction"])),
                 100 * summary["ignored_fraction"])
+    if cache is not None:
+        _save(cache, summary)
     return summary
+
+
+def _run(pairs: Sequence[Pair], spec: LabelSpec, progress: bool,
+         workers: Optional[int]) -> Tuple[np.ndarray, List[str]]:
+    """All pairs on ``workers`` threads (default: the cores) -> (summed counts, error messages in list order)."""
+    from tqdm import tqdm
+
+    chunks = [pairs[i:i + CHUNK] for i in range(0, len(pairs), CHUNK)]
+    counts, errors = np.zeros(spec.num_classes + 1, np.int64), []
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="data-check") as pool, \
+            tqdm(total=len(pairs), desc="checking dataset", unit="pair",
+                 disable=None if progress and len(pairs) > 200 else True) as bar:
+        for chunk, (chunk_counts, chunk_errors) in zip(chunks, pool.map(lambda c: _check_chunk(c, spec), chunks)):
+            counts += chunk_counts
+            errors += chunk_errors
+            bar.update(len(chunk))
+    return counts, errors
+
+
+def _cache_file(pairs: Sequence[Pair], spec: LabelSpec) -> Optional[Path]:
+    """Where the summary of ``pairs`` is kept once they pass: named by a hash of the spec and of each
+    file's path, size and modification time (a file that changes gets a new name: checked again).
+    None when a file cannot be stat'ed (the check itself reports it)."""
+    from ..inference.artifacts import user_cache_dir  # here: data/ does not depend on inference/ otherwise
+
+    digest = hashlib.sha256(json.dumps(asdict(spec)).encode())
+    try:
+        for pair in pairs:
+            for path in pair:
+                if path is not None:
+                    st = os.stat(path)
+                    digest.update(f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    except OSError:
+        return None
+    return user_cache_dir() / "data_check" / f"{digest.hexdigest()[:32]}.json"
+
+
+def _save(path: Path, summary: Dict[str, object]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, json.dumps(summary).encode())
+    except OSError as exc:  # a read-only cache costs a re-check next time, nothing else
+        logger.warning("could not remember the dataset check in %s: %s", path, exc)

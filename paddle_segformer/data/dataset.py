@@ -10,6 +10,7 @@ import paddle
 from paddleseg.transforms import Compose
 
 from ..io.image import check_label_values, check_same_size, read_image, read_label
+from .check import check_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,10 @@ def read_list_file(list_path: str, dataset_root: str, separator: str = " ",
 class SegListDataset(paddle.io.Dataset):
     """Images + labels listed in a text file, any band count, read without silent conversions.
 
-    Arguments mirror PaddleSeg's ``Dataset``. Every sample is checked: readable files, band count,
-    image/label size, label values in ``0..num_classes-1`` or ``ignore_index``.
+    Arguments mirror PaddleSeg's ``Dataset``. With ``check`` (the default) every train / val pair is
+    checked when the dataset is built, before training (readable files, band count, image/label size,
+    label values in ``0..num_classes-1`` or ``ignore_index``; see :mod:`paddle_segformer.data.check`),
+    and each sample again as it is loaded.
     """
 
     NUM_CLASSES: Optional[int] = None
@@ -64,7 +67,7 @@ class SegListDataset(paddle.io.Dataset):
     def __init__(self, mode: str, dataset_root: str, transforms: list, num_classes: Optional[int] = None,
                  img_channels: Optional[int] = None, train_path: Optional[str] = None,
                  val_path: Optional[str] = None, test_path: Optional[str] = None, separator: str = " ",
-                 ignore_index: Optional[int] = None):
+                 ignore_index: Optional[int] = None, check: bool = True):
         self.mode = mode.lower()
         if self.mode not in ("train", "val", "test"):
             raise ValueError(f"mode must be train, val or test, got {mode!r}")
@@ -82,6 +85,11 @@ class SegListDataset(paddle.io.Dataset):
         if list_path is None:
             raise ValueError(f"mode {self.mode!r} needs {self.mode}_path")
         self.file_list = read_list_file(list_path, dataset_root, separator, need_labels=self.mode != "test")
+        self.summary = self.check_data() if check and self.mode != "test" else None
+
+    def check_data(self) -> dict:
+        """Check every pair of the list (raises naming the bad files); returns the class frequencies."""
+        return check_pairs(self.file_list, self.num_classes, self.img_channels, self.ignore_index)
 
     def __len__(self) -> int:
         return len(self.file_list)
@@ -124,6 +132,7 @@ class RSParcelDataset(SegListDataset):
     IGNORE_INDEX = 255
 
     def __init__(self, mode: str, dataset_root: str, transforms: list, train_path: Optional[str] = None,
-                 val_path: Optional[str] = None, test_path: Optional[str] = None, separator: str = " "):
+                 val_path: Optional[str] = None, test_path: Optional[str] = None, separator: str = " ",
+                 check: bool = True):
         super().__init__(mode, dataset_root, transforms, train_path=train_path, val_path=val_path,
-                         test_path=test_path, separator=separator)
+                         test_path=test_path, separator=separator, check=check)

@@ -7,7 +7,6 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from ..io.raster import read_model_input
-from .check import check_pairs
 from .dataset import SegListDataset
 from .transforms import BandNormalize
 
@@ -60,13 +59,12 @@ class GeoTiffDataset(SegListDataset):
                  separator: str = " ", ignore_index: int = 255, check: bool = True):
         super().__init__(mode, dataset_root, transforms, num_classes=num_classes, img_channels=img_channels,
                          train_path=train_path, val_path=val_path, test_path=test_path, separator=separator,
-                         ignore_index=ignore_index)
+                         ignore_index=ignore_index, check=False)
         self.normalize = check_transforms(list(transforms), f"{mode} dataset", img_channels)
         if self.normalize.bands != img_channels:
             raise ValueError(f"BandNormalize has statistics for {self.normalize.bands} band(s), "
                              f"img_channels is {img_channels}")
-        self.summary = check_pairs(self.file_list, self.num_classes, self.img_channels, self.ignore_index) \
-            if check else None
+        self.summary = self.check_data() if check else None
 
     def load(self, idx: int) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         image_path, label_path = self.file_list[idx]
