@@ -134,7 +134,7 @@ def main() -> int:
         if os.environ.get("OMP_NUM_THREADS"):  # rows run "prepared" get the CLI's environment
             from paddle_segformer.cli.runtime import prepare_env
 
-            prepare_env()
+            prepare_env(import_paddle=False)  # a PyTorch row must not hold paddle in its memory
         build, _ = BUILDERS[row]
         runner = build(variant, classes, threads)
         for _ in range(WARMUP):

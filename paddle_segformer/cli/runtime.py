@@ -20,19 +20,63 @@ def _is_amd_cpu() -> bool:
         return False
 
 
-def prepare_env() -> None:
-    """Thread defaults for CPU runs; call before paddle is imported. Existing settings win.
+def prepare_env(import_paddle: bool = True) -> None:
+    """Thread defaults for CPU runs; call before paddle is imported. Existing settings win. Then
+    imports paddle without its OMP_NUM_THREADS lecture (``import_paddle=False``: leaves it to the caller).
 
     Paddle's dynamic graph runs one thread unless OMP_NUM_THREADS says otherwise, and its MKL
     takes a slow path on AMD CPUs unless MKL_DEBUG_CPU_TYPE=5 (measured 3-6x on Paddle 3.3.1).
     Under ``paddle.distributed.launch`` the cores are shared between the local processes.
     """
     warnings.filterwarnings("ignore", message="No ccache found")  # paddle's C++-extension notice
+    # paddle's BatchNorm on every training step: says what it does, asks nothing of the user
+    warnings.filterwarnings("ignore", message="When training, we now always track global mean")
     local = int(os.environ.get("PADDLE_LOCAL_SIZE", os.environ.get("PADDLE_TRAINERS_NUM", "1")) or 1)
     threads = max(1, (os.cpu_count() or 1) // max(local, 1))
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     if _is_amd_cpu():
         os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
+    if import_paddle:
+        _import_paddle_quietly()
+
+
+# Paddle prints this to stderr on import whenever OMP_NUM_THREADS > 1, which is our default on purpose
+# (its single-thread default is 2x slower on 2 cores): not news to a user of this package.
+OMP_LECTURE = ("WARNING: OMP_NUM_THREADS set to", "PLEASE USE OMP_NUM_THREADS WISELY.")
+
+
+class _WithoutLecture:
+    """A stderr that passes everything on but the lines of :data:`OMP_LECTURE` (``print`` writes a line's
+    text and its newline in two calls: the newline of a dropped line is dropped too)."""
+
+    def __init__(self, stream: Any):
+        self._stream, self._dropped = stream, False
+
+    def write(self, text: str) -> int:
+        dropped, self._dropped = self._dropped, text.startswith(OMP_LECTURE)
+        if not self._dropped and not (dropped and text == "\n"):
+            self._stream.write(text)
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _import_paddle_quietly() -> None:
+    """Import paddle now that the environment is set, without its lecture, and undo the handler its
+    import adds to the root logger (paddle.distributed's ``get_logger``), so that logging is configured
+    by the entry point (:func:`setup_logging`) as if paddle had not been imported yet."""
+    if "paddle" in sys.modules:
+        return
+    import contextlib
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    with contextlib.redirect_stderr(_WithoutLecture(sys.stderr)):
+        import paddle  # noqa: F401
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -87,12 +131,33 @@ class ConfigError(ValueError):
     """A config file that cannot be loaded or built; the message names the file."""
 
 
+class _WithoutCopyAdvice:
+    """PaddleSeg's logger as its builder uses it, minus the advice to copy the dataset's facts
+    (num_classes, in_channels, ignore_index) into the model and loss configs: this package writes each
+    fact once, in the dataset, on purpose (the builder still copies them; only the advice goes)."""
+
+    ADVICE = "Add the `"
+
+    def __init__(self, paddleseg_logger: Any):
+        self._logger = paddleseg_logger
+
+    def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
+        if not str(message).startswith(self.ADVICE):
+            self._logger.warning(message, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger, name)
+
+
 @functools.lru_cache(maxsize=None)
 def _builder_class():
     """PaddleSeg's SegBuilder (the subclass is made once), taught about datasets whose facts live in their config block."""
     from functools import cached_property
 
-    from paddleseg.cvlibs import SegBuilder
+    from paddleseg.cvlibs import SegBuilder, builder
+
+    if not isinstance(builder.logger, _WithoutCopyAdvice):
+        builder.logger = _WithoutCopyAdvice(builder.logger)
 
     def configured(cls: Any, cfg: Dict[str, Any]) -> Any:
         if not getattr(cls, "CONFIG_DRIVEN", False):
