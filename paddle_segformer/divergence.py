@@ -1,0 +1,198 @@
+"""Divergence guard for PaddleSeg's training loop: non-finite losses and gradients, never a NaN checkpoint.
+
+Hooks (installed for one ``paddleseg.core.train`` call, removed afterwards):
+
+- the loop's ``loss_computation``: each loss of the iteration is checked for NaN / Inf;
+- ``optimizer.step`` (fp32 path): the global gradient norm is checked; on a non-finite loss or norm
+  the update is skipped (as ``GradScaler`` does in fp16), so the weights stay finite;
+- ``model.clear_gradients`` (called once at the end of every iteration): counts consecutive bad
+  iterations and stops with :class:`TrainingDiverged` after ``patience`` of them;
+- ``paddle.save`` inside the loop: a state dict with non-finite values is never written (neither
+  ``iter_N`` nor ``best_model``); training stops instead.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, List, Mapping, Optional
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+EXIT_STATUS = 4  # documented in the README; 2 is for input errors, 3 for partly failed predictions
+_ITER_DIR = re.compile(r"^iter_(\d+)$")
+
+
+@dataclass(frozen=True)
+class DivergenceOptions:
+    """``patience``: consecutive iterations with a non-finite loss or gradient norm before stopping."""
+
+    patience: int = 3
+
+    def __post_init__(self) -> None:
+        if self.patience < 1:
+            raise ValueError(f"--nan_patience must be at least 1, got {self.patience}")
+
+
+class TrainingDiverged(RuntimeError):
+    """Training stopped because losses, gradients or weights became NaN / Inf."""
+
+    exit_status = EXIT_STATUS
+
+
+def _as_array(value: Any) -> Optional[np.ndarray]:
+    if hasattr(value, "numpy") and hasattr(value, "dtype"):
+        value = value.numpy()
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+        return value
+    return None
+
+
+def non_finite_keys(state: Mapping[str, Any], prefix: str = "") -> List[str]:
+    """Keys (nested ones joined by '/') whose floating-point values hold NaN or Inf."""
+    bad = []
+    for key, value in state.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            bad += non_finite_keys(value, name + "/")
+            continue
+        array = _as_array(value)
+        if array is not None and not np.isfinite(array).all():
+            bad.append(name)
+    return bad
+
+
+def grad_norm(parameters: List[Any]) -> float:
+    """Global L2 norm of the gradients present (0.0 if none); NaN / Inf if any gradient is."""
+    import paddle
+
+    squares = [paddle.sum(paddle.square(p.grad.astype("float32"))) for p in parameters
+               if getattr(p, "grad", None) is not None]
+    return math.sqrt(float(paddle.add_n(squares))) if squares else 0.0
+
+
+def iteration_of(checkpoint: Optional[str]) -> int:
+    """The N of an ``iter_N`` folder (0 for none)."""
+    if not checkpoint:
+        return 0
+    return int(os.path.normpath(checkpoint).rsplit("_", 1)[-1])
+
+
+class DivergenceGuard:
+    """Counts bad iterations of one training run and keeps NaN / Inf out of its checkpoints."""
+
+    def __init__(self, options: DivergenceOptions, resume_model: Optional[str] = None):
+        self.options = options
+        self.iteration = iteration_of(resume_model)  # iterations finished so far
+        self.last_good: Optional[str] = resume_model
+        self.consecutive = 0
+        self.skipped = 0
+        self._loss: Optional[float] = None
+        self._norm: Optional[float] = None
+
+    # --- per-iteration checks -------------------------------------------------------------
+    def record_losses(self, losses: List[Any]) -> None:
+        """Called with the iteration's losses; keeps their total."""
+        self._loss = sum(float(np.asarray(loss.numpy(), dtype=np.float64).sum()) for loss in losses)
+
+    def guarded_step(self, step: Callable[[], Any], parameters: List[Any]) -> Any:
+        """Run the optimizer's ``step`` unless the loss or the gradient norm is non-finite."""
+        self._norm = grad_norm(parameters)
+        if self._bad():
+            self.skipped += 1
+            return None
+        return step()
+
+    def _bad(self) -> bool:
+        return any(v is not None and not math.isfinite(v) for v in (self._loss, self._norm))
+
+    def end_iteration(self) -> None:
+        """Count the iteration just finished; raise once ``patience`` bad ones ran in a row."""
+        self.iteration += 1
+        bad, loss, norm = self._bad(), self._loss, self._norm
+        self._loss = self._norm = None
+        if not bad:
+            self.consecutive = 0
+            return
+        self.consecutive += 1
+        what = f"loss {loss}" + ("" if norm is None else f", gradient norm {norm}")
+        if self.consecutive >= self.options.patience:
+            raise TrainingDiverged(self._message(f"{self.consecutive} consecutive iterations with a non-finite "
+                                                 f"loss or gradient norm ({what})"))
+        logger.warning("iteration %d: non-finite %s; update skipped (%d/%d before stopping)",
+                       self.iteration, what, self.consecutive, self.options.patience)
+
+    def _message(self, why: str) -> str:
+        good = self.last_good or "none written in this run"
+        return (f"training diverged at iteration {self.iteration}: {why}; last good checkpoint: {good}; "
+                "try fp32 (no --fp16), a lower --learning_rate, or --amp_level O1"
+                + (f", resuming with --resume_model {self.last_good}" if self.last_good else ""))
+
+    # --- checkpoints --------------------------------------------------------------------------
+    def check_save(self, obj: Any, path: str) -> None:
+        """Raise instead of writing ``obj`` to ``path`` if it holds non-finite values."""
+        bad = non_finite_keys(obj) if isinstance(obj, Mapping) else []
+        if not bad:
+            return
+        folder = os.path.dirname(os.path.abspath(path))
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)  # only if PaddleSeg's makedirs left it empty
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise TrainingDiverged(self._message(f"not writing {path}: non-finite values in {shown}"))
+
+    def saved(self, path: str) -> None:
+        """Note a written file: an ``iter_N`` folder is the last good checkpoint once its optimizer state
+        is in, if no bad iteration preceded it (finite weights written during a bad run do not count)."""
+        folder = os.path.dirname(os.path.abspath(path))
+        if (os.path.basename(path) == "model.pdopt" and _ITER_DIR.match(os.path.basename(folder))
+                and self.consecutive == 0):
+            self.last_good = folder
+
+
+class _GuardedPaddle:
+    """Stands in for the ``paddle`` module inside ``paddleseg.core.train``: checked saves."""
+
+    def __init__(self, module: Any, guard: DivergenceGuard):
+        self._module, self._guard = module, guard
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    def save(self, obj: Any, path: str, **kwargs: Any) -> None:
+        self._guard.check_save(obj, path)
+        self._module.save(obj, path, **kwargs)
+        self._guard.saved(path)
+
+
+@contextlib.contextmanager
+def guarded_training(guard: DivergenceGuard, model: Any, optimizer: Any) -> Iterator[DivergenceGuard]:
+    """Install ``guard``'s hooks into PaddleSeg's training loop for the duration of the block."""
+    module = importlib.import_module("paddleseg.core.train")
+    losses_fn, paddle_ref = module.loss_computation, module.paddle
+    step, clear = optimizer.step, model.clear_gradients
+
+    def loss_computation(*args: Any, **kwargs: Any) -> List[Any]:
+        losses = losses_fn(*args, **kwargs)
+        guard.record_losses(losses)
+        return losses
+
+    def end_iteration(*args: Any, **kwargs: Any) -> Any:
+        result = clear(*args, **kwargs)
+        guard.end_iteration()
+        return result
+
+    module.loss_computation, module.paddle = loss_computation, _GuardedPaddle(paddle_ref, guard)
+    optimizer.step = lambda: guard.guarded_step(step, list(model.parameters()))
+    model.clear_gradients = end_iteration
+    try:
+        yield guard
+    finally:
+        module.loss_computation, module.paddle = losses_fn, paddle_ref
+        del optimizer.step
+        del model.clear_gradients
