@@ -8,11 +8,18 @@ Hooks (installed for one ``paddleseg.core.train`` call, removed afterwards):
 - ``model.clear_gradients`` (called once at the end of every iteration): counts consecutive bad
   iterations and stops with :class:`TrainingDiverged` after ``patience`` of them;
 - ``paddle.save`` inside the loop: a state dict with non-finite values is never written (neither
-  ``iter_N`` nor ``best_model``); training stops instead.
+  ``iter_N`` nor ``best_model``); training stops instead;
+- ``paddle.amp.GradScaler`` inside the loop: the scaler PaddleSeg makes for fp16 is kept, so that
+  a rollback can lower its loss scale.
+
+With ``policy="rollback"`` a run of ``patience`` bad iterations reloads the last good checkpoint
+(weights and optimizer state; the learning-rate schedule keeps its place), halves the loss scale when
+AMP is on, and goes on, at most ``max_rollbacks`` times.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 import math
@@ -26,18 +33,24 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 EXIT_STATUS = 4  # documented in the README; 2 is for input errors, 3 for partly failed predictions
+POLICIES = ("stop", "rollback")
 _ITER_DIR = re.compile(r"^iter_(\d+)$")
 
 
 @dataclass(frozen=True)
 class DivergenceOptions:
-    """``patience``: consecutive iterations with a non-finite loss or gradient norm before stopping."""
+    """``patience``: consecutive iterations with a non-finite loss or gradient norm before acting;
+    ``policy``: "stop" or "rollback" (to the last good checkpoint, at most ``max_rollbacks`` times)."""
 
     patience: int = 3
+    policy: str = "stop"
+    max_rollbacks: int = 3
 
     def __post_init__(self) -> None:
         if self.patience < 1:
             raise ValueError(f"--nan_patience must be at least 1, got {self.patience}")
+        if self.policy not in POLICIES:
+            raise ValueError(f"--nan_policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
 
 
 class TrainingDiverged(RuntimeError):
@@ -93,6 +106,9 @@ class DivergenceGuard:
         self.last_good: Optional[str] = resume_model
         self.consecutive = 0
         self.skipped = 0
+        self.rollbacks = 0
+        self.scaler: Optional[Any] = None  # PaddleSeg's GradScaler when training in fp16
+        self.restore: Optional[Callable[[str], None]] = None  # reloads a checkpoint (set by guarded_training)
         self._loss: Optional[float] = None
         self._norm: Optional[float] = None
 
@@ -122,11 +138,27 @@ class DivergenceGuard:
             return
         self.consecutive += 1
         what = f"loss {loss}" + ("" if norm is None else f", gradient norm {norm}")
-        if self.consecutive >= self.options.patience:
+        if self.consecutive >= self.options.patience and self._can_roll_back():
+            self._roll_back(what)
+        elif self.consecutive >= self.options.patience:
             raise TrainingDiverged(self._message(f"{self.consecutive} consecutive iterations with a non-finite "
                                                  f"loss or gradient norm ({what})"))
         logger.warning("iteration %d: non-finite %s; update skipped (%d/%d before stopping)",
                        self.iteration, what, self.consecutive, self.options.patience)
+
+    def _can_roll_back(self) -> bool:
+        return (self.options.policy == "rollback" and self.last_good is not None and self.restore is not None
+                and self.rollbacks < self.options.max_rollbacks)
+
+    def _roll_back(self, what: str) -> None:
+        assert self.restore is not None and self.last_good is not None
+        self.restore(self.last_good)
+        self.rollbacks += 1
+        self.consecutive = 0
+        scale = lower_loss_scale(self.scaler)
+        logger.warning("iteration %d: %d consecutive non-finite iterations (%s); rolled back to %s (rollback %d/%d)%s",
+                       self.iteration, self.options.patience, what, self.last_good, self.rollbacks,
+                       self.options.max_rollbacks, "" if scale is None else f", loss scale now {scale:g}")
 
     def _message(self, why: str) -> str:
         good = self.last_good or "none written in this run"
@@ -155,6 +187,42 @@ class DivergenceGuard:
             self.last_good = folder
 
 
+def lower_loss_scale(scaler: Optional[Any], factor: float = 0.5) -> Optional[float]:
+    """Multiply an enabled GradScaler's loss scale by ``factor``; returns the new scale (None: no AMP)."""
+    state = scaler.state_dict() if scaler is not None else {}
+    if not state:  # no scaler, or a disabled one (CPU)
+        return None
+    state["scale"] = np.asarray(state["scale"], dtype=np.float32) * factor
+    scaler.load_state_dict(state)
+    return float(state["scale"][0])
+
+
+def restore_checkpoint(model: Any, optimizer: Any, folder: str) -> None:
+    """Load ``folder``'s weights and optimizer state, keeping the optimizer's learning-rate schedule where it is."""
+    import paddle
+
+    schedule = optimizer._learning_rate  # PaddleSeg's loop reads it the same way
+    position = schedule.state_dict() if isinstance(schedule, paddle.optimizer.lr.LRScheduler) else None
+    model.set_state_dict(paddle.load(os.path.join(folder, "model.pdparams")))
+    optimizer.set_state_dict(paddle.load(os.path.join(folder, "model.pdopt")))
+    if position is not None:
+        schedule.set_state_dict(position)
+
+
+class _AmpWatch:
+    """Stands in for ``paddle.amp`` inside the loop: remembers the GradScaler it makes."""
+
+    def __init__(self, module: Any, guard: DivergenceGuard):
+        self._module, self._guard = module, guard
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    def GradScaler(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 (paddle's name)
+        self._guard.scaler = self._module.GradScaler(*args, **kwargs)
+        return self._guard.scaler
+
+
 class _GuardedPaddle:
     """Stands in for the ``paddle`` module inside ``paddleseg.core.train``: checked saves."""
 
@@ -162,6 +230,8 @@ class _GuardedPaddle:
         self._module, self._guard = module, guard
 
     def __getattr__(self, name: str) -> Any:
+        if name == "amp":
+            return _AmpWatch(self._module.amp, self._guard)
         return getattr(self._module, name)
 
     def save(self, obj: Any, path: str, **kwargs: Any) -> None:
@@ -190,6 +260,7 @@ def guarded_training(guard: DivergenceGuard, model: Any, optimizer: Any) -> Iter
     module.loss_computation, module.paddle = loss_computation, _GuardedPaddle(paddle_ref, guard)
     optimizer.step = lambda: guard.guarded_step(step, list(model.parameters()))
     model.clear_gradients = end_iteration
+    guard.restore = functools.partial(restore_checkpoint, model, optimizer)
     try:
         yield guard
     finally:

@@ -12,7 +12,7 @@ import pytest
 from paddle_segformer.cli import train as train_cli
 from paddle_segformer.cli.runtime import run_cli
 from paddle_segformer.cli.train import main, train
-from paddle_segformer.divergence import (DivergenceGuard, DivergenceOptions, TrainingDiverged, guarded_training,
+from paddle_segformer.divergence import (DivergenceGuard, DivergenceOptions, TrainingDiverged, lower_loss_scale,
                                          non_finite_keys)
 
 seg_train = importlib.import_module("paddleseg.core.train")  # the module (paddleseg.core.train is also a function)
@@ -114,3 +114,45 @@ def test_check_save_refuses_non_finite_state(tmp_path):
 def test_patience_must_be_positive():
     with pytest.raises(ValueError, match="nan_patience"):
         DivergenceOptions(patience=0)
+    with pytest.raises(ValueError, match="nan_policy"):
+        DivergenceOptions(policy="ignore")
+
+
+def test_rollback_reloads_last_good_checkpoint_and_goes_on(tiny_config, tmp_path, caplog, monkeypatch, registered):
+    first = tmp_path / "first"
+    train(str(tiny_config), save_dir=str(first), iters=2, save_interval=2, seed=0)
+    _nan_from(monkeypatch, 2, weight=True)  # iteration 4 of the resumed run poisons a weight for good
+    out = tmp_path / "o"
+    with caplog.at_level(logging.WARNING, logger="paddle_segformer"):
+        model = train(str(tiny_config), save_dir=str(out), iters=8, save_interval=6, seed=0,
+                      resume_model=str(first / "iter_2"), divergence=DivergenceOptions(patience=2, policy="rollback"))
+    rolled = [r.getMessage() for r in caplog.records if "rolled back" in r.getMessage()]
+    assert len(rolled) == 1 and rolled[0].startswith("iteration 6: 2 consecutive"), rolled
+    assert str(first / "iter_2") in rolled[0]
+    saved, good = paddle.load(str(out / "iter_6" / "model.pdparams")), paddle.load(str(first / "iter_2" / "model.pdparams"))
+    assert all(np.array_equal(saved[k].numpy(), good[k].numpy()) for k in good)  # iteration 6 ended rolled back
+    _finite_checkpoint(out / "iter_8")
+    assert non_finite_keys(model.state_dict()) == []
+
+
+def test_rollback_without_a_checkpoint_stops(tiny_config, tmp_path, monkeypatch, registered):
+    _nan_from(monkeypatch, 1)
+    with pytest.raises(TrainingDiverged, match="iteration 2: .*last good checkpoint: none written"):
+        train(str(tiny_config), save_dir=str(tmp_path / "o"), iters=4, save_interval=4,
+              divergence=DivergenceOptions(patience=2, policy="rollback"))
+
+
+def test_lower_loss_scale_halves_an_enabled_scaler():
+    class Scaler:  # the state_dict / load_state_dict interface of paddle.amp.GradScaler (disabled on CPU)
+        state = {"scale": np.array([1024.0], dtype="float32"), "incr_count": 7}
+
+        def state_dict(self):
+            return dict(self.state)
+
+        def load_state_dict(self, state):
+            self.state = state
+
+    scaler = Scaler()
+    assert lower_loss_scale(scaler) == 512.0 and scaler.state["incr_count"] == 7
+    assert lower_loss_scale(None) is None
+    assert lower_loss_scale(paddle.amp.GradScaler()) is None  # CPU: disabled, nothing to lower

@@ -130,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profiler_options", help="PaddleSeg's train profiler options (paddleseg/utils/train_profiler.py)")
     p.add_argument("--nan_patience", type=int, default=3,
                    help="stop after this many consecutive iterations with a non-finite loss or gradient norm "
-                        "(their updates are skipped; exit status 4)")
+                        "(their updates are skipped; then exit status 4, or see --nan_policy)")
+    p.add_argument("--nan_policy", choices=("stop", "rollback"), default="stop",
+                   help="after --nan_patience bad iterations: stop, or reload the last good checkpoint and go on "
+                        "(loss scale halved under AMP; at most 3 times, then stop)")
     add_data_format_arg(p)
     return p
 
@@ -141,7 +144,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from ..divergence import DivergenceOptions
 
     args = vars(build_parser().parse_args(argv))
-    train(divergence=DivergenceOptions(patience=args.pop("nan_patience")), **args)
+    divergence = DivergenceOptions(patience=args.pop("nan_patience"), policy=args.pop("nan_policy"))
+    train(divergence=divergence, **args)
     return 0
 
 
