@@ -9,8 +9,9 @@ Hooks (installed for one ``paddleseg.core.train`` call, removed afterwards):
   iterations and stops with :class:`TrainingDiverged` after ``patience`` of them;
 - ``paddle.save`` inside the loop: a state dict with non-finite values is never written (neither
   ``iter_N`` nor ``best_model``); training stops instead;
-- ``paddle.amp.GradScaler`` inside the loop: the scaler PaddleSeg makes for fp16 is kept, so that
-  a rollback can lower its loss scale.
+- ``paddle.amp`` inside the loop (:class:`~paddle_segformer.loss_scale.ScalerWatch`): the GradScaler
+  PaddleSeg makes for fp16 is kept, its state saved in every ``iter_N`` (``scaler.pdstates``) and
+  restored on resume, and a rollback can lower its loss scale.
 
 With ``policy="rollback"`` a run of ``patience`` bad iterations reloads the last good checkpoint
 (weights and optimizer state; the learning-rate schedule keeps its place), halves the loss scale when
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Mapping, Optional
 
 import numpy as np
+
+from .loss_scale import ScalerWatch, lower_loss_scale, save_scaler_state
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +110,7 @@ class DivergenceGuard:
         self.consecutive = 0
         self.skipped = 0
         self.rollbacks = 0
-        self.scaler: Optional[Any] = None  # PaddleSeg's GradScaler when training in fp16
+        self.amp: Optional[ScalerWatch] = None  # the loop's paddle.amp (set by guarded_training)
         self.restore: Optional[Callable[[str], None]] = None  # reloads a checkpoint (set by guarded_training)
         self._loss: Optional[float] = None
         self._norm: Optional[float] = None
@@ -155,7 +158,7 @@ class DivergenceGuard:
         self.restore(self.last_good)
         self.rollbacks += 1
         self.consecutive = 0
-        scale = lower_loss_scale(self.scaler)
+        scale = lower_loss_scale(self.amp.scaler if self.amp else None)
         logger.warning("iteration %d: %d consecutive non-finite iterations (%s); rolled back to %s (rollback %d/%d)%s",
                        self.iteration, self.options.patience, what, self.last_good, self.rollbacks,
                        self.options.max_rollbacks, "" if scale is None else f", loss scale now {scale:g}")
@@ -182,19 +185,11 @@ class DivergenceGuard:
         """Note a written file: an ``iter_N`` folder is the last good checkpoint once its optimizer state
         is in, if no bad iteration preceded it (finite weights written during a bad run do not count)."""
         folder = os.path.dirname(os.path.abspath(path))
-        if (os.path.basename(path) == "model.pdopt" and _ITER_DIR.match(os.path.basename(folder))
-                and self.consecutive == 0):
+        if os.path.basename(path) != "model.pdopt" or not _ITER_DIR.match(os.path.basename(folder)):
+            return
+        save_scaler_state(self.amp.scaler if self.amp else None, folder)
+        if self.consecutive == 0:
             self.last_good = folder
-
-
-def lower_loss_scale(scaler: Optional[Any], factor: float = 0.5) -> Optional[float]:
-    """Multiply an enabled GradScaler's loss scale by ``factor``; returns the new scale (None: no AMP)."""
-    state = scaler.state_dict() if scaler is not None else {}
-    if not state:  # no scaler, or a disabled one (CPU)
-        return None
-    state["scale"] = np.asarray(state["scale"], dtype=np.float32) * factor
-    scaler.load_state_dict(state)
-    return float(state["scale"][0])
 
 
 def restore_checkpoint(model: Any, optimizer: Any, folder: str) -> None:
@@ -209,29 +204,14 @@ def restore_checkpoint(model: Any, optimizer: Any, folder: str) -> None:
         schedule.set_state_dict(position)
 
 
-class _AmpWatch:
-    """Stands in for ``paddle.amp`` inside the loop: remembers the GradScaler it makes."""
-
-    def __init__(self, module: Any, guard: DivergenceGuard):
-        self._module, self._guard = module, guard
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._module, name)
-
-    def GradScaler(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 (paddle's name)
-        self._guard.scaler = self._module.GradScaler(*args, **kwargs)
-        return self._guard.scaler
-
-
 class _GuardedPaddle:
     """Stands in for the ``paddle`` module inside ``paddleseg.core.train``: checked saves."""
 
     def __init__(self, module: Any, guard: DivergenceGuard):
         self._module, self._guard = module, guard
+        self.amp = guard.amp
 
     def __getattr__(self, name: str) -> Any:
-        if name == "amp":
-            return _AmpWatch(self._module.amp, self._guard)
         return getattr(self._module, name)
 
     def save(self, obj: Any, path: str, **kwargs: Any) -> None:
@@ -241,8 +221,10 @@ class _GuardedPaddle:
 
 
 @contextlib.contextmanager
-def guarded_training(guard: DivergenceGuard, model: Any, optimizer: Any) -> Iterator[DivergenceGuard]:
-    """Install ``guard``'s hooks into PaddleSeg's training loop for the duration of the block."""
+def guarded_training(guard: DivergenceGuard, model: Any, optimizer: Any,
+                     resume: Optional[str] = None) -> Iterator[DivergenceGuard]:
+    """Install ``guard``'s hooks into PaddleSeg's training loop for the duration of the block;
+    a GradScaler the loop makes starts from ``resume``'s saved loss-scale state (paddle_segformer.loss_scale)."""
     module = importlib.import_module("paddleseg.core.train")
     losses_fn, paddle_ref = module.loss_computation, module.paddle
     step, clear = optimizer.step, model.clear_gradients
@@ -257,6 +239,7 @@ def guarded_training(guard: DivergenceGuard, model: Any, optimizer: Any) -> Iter
         guard.end_iteration()
         return result
 
+    guard.amp = ScalerWatch(paddle_ref.amp, resume)
     module.loss_computation, module.paddle = loss_computation, _GuardedPaddle(paddle_ref, guard)
     optimizer.step = lambda: guard.guarded_step(step, list(model.parameters()))
     model.clear_gradients = end_iteration
