@@ -141,13 +141,14 @@ class DivergenceGuard:
             return
         self.consecutive += 1
         what = f"loss {loss}" + ("" if norm is None else f", gradient norm {norm}")
-        if self.consecutive >= self.options.patience and self._can_roll_back():
+        if self.consecutive < self.options.patience:
+            logger.warning("iteration %d: non-finite %s; update skipped (%d/%d before stopping)",
+                           self.iteration, what, self.consecutive, self.options.patience)
+        elif self._can_roll_back():
             self._roll_back(what)
-        elif self.consecutive >= self.options.patience:
+        else:
             raise TrainingDiverged(self._message(f"{self.consecutive} consecutive iterations with a non-finite "
                                                  f"loss or gradient norm ({what})"))
-        logger.warning("iteration %d: non-finite %s; update skipped (%d/%d before stopping)",
-                       self.iteration, what, self.consecutive, self.options.patience)
 
     def _can_roll_back(self) -> bool:
         return (self.options.policy == "rollback" and self.last_good is not None and self.restore is not None
@@ -159,9 +160,9 @@ class DivergenceGuard:
         self.rollbacks += 1
         self.consecutive = 0
         scale = lower_loss_scale(self.amp.scaler if self.amp else None)
-        logger.warning("iteration %d: %d consecutive non-finite iterations (%s); rolled back to %s (rollback %d/%d)%s",
-                       self.iteration, self.options.patience, what, self.last_good, self.rollbacks,
-                       self.options.max_rollbacks, "" if scale is None else f", loss scale now {scale:g}")
+        logger.warning("iteration %d: %d consecutive non-finite iterations (%s); rolled back to %s "
+                       "(rollback %d/%d)%s", self.iteration, self.options.patience, what, self.last_good,
+                       self.rollbacks, self.options.max_rollbacks, "" if scale is None else f", loss scale now {scale:g}")
 
     def _message(self, why: str) -> str:
         good = self.last_good or "none written in this run"
