@@ -242,7 +242,10 @@ def guarded_training(guard: DivergenceGuard, model: Any, optimizer: Any,
 
     guard.amp = ScalerWatch(paddle_ref.amp, resume)
     module.loss_computation, module.paddle = loss_computation, _GuardedPaddle(paddle_ref, guard)
-    optimizer.step = lambda: guard.guarded_step(step, list(model.parameters()))
+    def guarded_step(*args: Any, **kwargs: Any) -> Any:
+        return guard.guarded_step(functools.partial(step, *args, **kwargs), list(model.parameters()))
+
+    optimizer.step = guarded_step
     model.clear_gradients = end_iteration
     guard.restore = functools.partial(restore_checkpoint, model, optimizer)
     try:
