@@ -269,7 +269,11 @@ def test_options(config_test: Optional[dict], **cli) -> Dict[str, Any]:
 
 
 def run_cli(main: Callable[[Optional[List[str]]], Optional[int]], argv: Optional[List[str]] = None) -> int:
-    """Run an entry point; known input problems print one clear line and exit with status 2."""
+    """Run an entry point; known input problems print one clear line and exit with status 2.
+
+    A diverged training run (paddle_segformer.divergence) prints its line and exits with status 4.
+    """
+    from ..divergence import TrainingDiverged
     from ..io.image import ImageReadError
 
     try:
@@ -277,3 +281,6 @@ def run_cli(main: Callable[[Optional[List[str]]], Optional[int]], argv: Optional
     except (ConfigError, ImageReadError, FileNotFoundError, ValueError) as exc:  # CheckpointError too
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except TrainingDiverged as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_status

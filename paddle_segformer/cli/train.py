@@ -12,6 +12,8 @@ from .runtime import build, load_config, logger, prepare_env, resolve_precision,
 if TYPE_CHECKING:
     import paddle
 
+    from ..divergence import DivergenceOptions
+
 
 def check_resume(model: "paddle.nn.Layer", resume_model: str) -> None:
     """Fail early, naming the file, if a resume folder is incomplete or does not fit the model."""
@@ -54,18 +56,22 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
           save_interval: int = 1000, log_iters: int = 10, keep_checkpoint_max: int = 5, num_workers: int = 0,
           seed: Optional[int] = None, opts: Optional[List[str]] = None, device: Optional[str] = None,
           pretrained: Optional[str] = None, repeats: int = 1, profiler_options: Optional[str] = None,
-          data_format: str = "NCHW", skip_data_check: bool = False) -> "paddle.nn.Layer":
+          data_format: str = "NCHW", skip_data_check: bool = False,
+          divergence: Optional["DivergenceOptions"] = None) -> "paddle.nn.Layer":
     """Train the model a config describes; checkpoints go to ``save_dir/iter_N``. Returns the model.
 
     ``pretrained``: any format (paddle_segformer.convert), whole model or backbone. ``repeats``,
     ``profiler_options``, ``data_format``: PaddleSeg's flags. Missing data stops the run before the
     model is built; every train / val pair is checked when the datasets are built, before training
     (``skip_data_check`` turns that off); the effective learning-rate schedule is logged before training.
+    ``divergence``: the NaN / Inf guard's options (paddle_segformer.divergence); raises TrainingDiverged
+    when it stops.
     """
     import paddle
     from paddleseg import core
     from paddleseg.utils import set_seed
 
+    from ..divergence import DivergenceGuard, DivergenceOptions, guarded_training
     from ..schedule import log_schedule
     from .data_paths import check_dataset_paths, skip_data_check as skip_check
 
@@ -92,12 +98,14 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
         logger.info("training %s (%s) on %s x%d, precision %s, %d iters, batch %d per process -> %s",
                     type(model).__name__, config, device, nranks, model.amp_dtype or precision, cfg.iters,
                     cfg.batch_size, save_dir)
-        core.train(model, train_dataset, val_dataset=val_dataset, optimizer=optimizer, save_dir=save_dir,
-                   iters=cfg.iters, batch_size=cfg.batch_size, resume_model=resume_model,
-                   save_interval=save_interval, log_iters=log_iters, num_workers=num_workers, use_vdl=use_vdl,
-                   losses=losses, keep_checkpoint_max=keep_checkpoint_max,
-                   test_config=test_options(cfg.test_config),  # only evaluate()'s keys (not tiling)
-                   precision=precision, amp_level=amp_level, profiler_options=profiler_options)
+        guard = DivergenceGuard(divergence or DivergenceOptions(), resume_model)
+        with guarded_training(guard, model, optimizer, resume_model):
+            core.train(model, train_dataset, val_dataset=val_dataset, optimizer=optimizer, save_dir=save_dir,
+                       iters=cfg.iters, batch_size=cfg.batch_size, resume_model=resume_model,
+                       save_interval=save_interval, log_iters=log_iters, num_workers=num_workers, use_vdl=use_vdl,
+                       losses=losses, keep_checkpoint_max=keep_checkpoint_max,
+                       test_config=test_options(cfg.test_config),  # only evaluate()'s keys (not tiling)
+                       precision=precision, amp_level=amp_level, profiler_options=profiler_options)
     return model
 
 
@@ -128,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip_data_check", action="store_true",
                    help="do not check every image / label pair before training (they are still checked "
                         "one by one as they are loaded)")
+    p.add_argument("--nan_patience", type=int, default=3,
+                   help="stop after this many consecutive iterations with a non-finite loss or gradient norm "
+                        "(their updates are skipped; then exit status 4, or see --nan_policy)")
+    p.add_argument("--nan_policy", choices=("stop", "rollback"), default="stop",
+                   help="after --nan_patience bad iterations: stop, or reload the last good checkpoint and go on "
+                        "(loss scale halved under AMP; at most 3 times, then stop)")
     add_data_format_arg(p)
     return p
 
@@ -135,7 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     prepare_env()
     setup_logging()
-    train(**vars(build_parser().parse_args(argv)))
+    from ..divergence import DivergenceOptions
+
+    args = vars(build_parser().parse_args(argv))
+    divergence = DivergenceOptions(patience=args.pop("nan_patience"), policy=args.pop("nan_policy"))
+    train(divergence=divergence, **args)
     return 0
 
 
