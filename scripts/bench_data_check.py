@@ -4,7 +4,7 @@
     python scripts/bench_data_check.py --count 5000
 
 Writes ``--count`` image / label pairs (copies of 64 generated tiles, so writing is quick; every file
-is still read and decoded), then checks the list cold on one thread (the reference: a plain loop),
+is still read and decoded), then checks the list cold in one process (the reference: a plain loop),
 cold on all cores (what train.py does) and again unchanged (the remembered result). Files are in the
 page cache (just written), as after unzipping the competition archives. Target: the cold check of the
 full competition list in well under a minute on 2 cores.
@@ -57,7 +57,7 @@ def main() -> int:
         start = time.perf_counter()
         pairs = write_pairs(Path(tmp), args.count)
         print(f"wrote {args.count} pairs in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-        rows = [("cold, 1 thread (reference)", dict(workers=1, use_cache=False)),
+        rows = [("cold, 1 process (reference)", dict(workers=1, use_cache=False)),
                 ("cold, all cores (train.py)", dict(use_cache=True)),
                 ("unchanged list (remembered)", dict(use_cache=True))]
         times = []

@@ -69,3 +69,20 @@ def test_skip_data_check_reaches_our_datasets_only():
     dic = {"train_dataset": {"type": "RSParcelDataset"}, "val_dataset": {"type": "Dataset"}}
     skip_data_check(dic, ["train_dataset", "val_dataset"])
     assert dic == {"train_dataset": {"type": "RSParcelDataset", "check": False}, "val_dataset": {"type": "Dataset"}}
+
+
+def test_jpeg_check_agrees_with_the_loader(tmp_path):
+    from paddle_segformer.data.check import _meta
+    from paddle_segformer.io.image import ImageReadError, read_image
+
+    rng = np.random.default_rng(0)
+    for name, shape in (("rgb.jpg", (30, 50, 3)), ("grey.jpg", (30, 50))):
+        cv2.imwrite(str(tmp_path / name), rng.integers(0, 256, shape, dtype=np.uint8))
+        meta, img = _meta(str(tmp_path / name)), read_image(tmp_path / name)
+        assert (meta.height, meta.width, meta.count, meta.dtype) == (*img.shape, str(img.dtype))
+    data = (tmp_path / "rgb.jpg").read_bytes()
+    (tmp_path / "bad.jpg").write_bytes(data[:2] + bytes(len(data) - 2))  # the marker, then nothing usable
+    with pytest.raises(ImageReadError, match=r"bad\.jpg: not a readable image"):
+        _meta(str(tmp_path / "bad.jpg"))
+    with pytest.raises(ImageReadError, match=r"bad\.jpg: not a readable image"):
+        read_image(tmp_path / "bad.jpg")

@@ -1,6 +1,7 @@
 """Start-up check of a list of (image, label) pairs before training: every image and label readable,
-band count, sizes, CRS, label values in range; class frequencies. Runs on threads (decoding releases
-the GIL), reports every bad file (the first ``SHOWN`` and a count), and remembers a list that passed
+band count, sizes, CRS, label values in range; class frequencies. A long list is checked in worker
+processes, one per core (threads gave no speed-up: decoding and counting hold the GIL long enough to
+serialise them), reports every bad file (the first ``SHOWN`` and a count), and remembers a list that passed
 (keyed by the paths, sizes and modification times of its files) so an unchanged list is not read twice.
 """
 from __future__ import annotations
@@ -9,10 +10,11 @@ import hashlib
 import json
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -23,7 +25,8 @@ from ..io.raster import RasterMeta, read_meta, read_raster
 logger = logging.getLogger(__name__)
 
 SHOWN = 20  # bad files named in the error; the rest are counted
-CHUNK = 64  # pairs per thread task (fewer hand-offs than one pair a task)
+CHUNK = 256  # pairs per worker task (fewer hand-offs than one pair a task)
+PROCESS_MIN = 2000  # shorter lists are checked in this process (starting workers would cost more)
 Pair = Tuple[str, Optional[str]]
 
 
@@ -45,8 +48,35 @@ def _meta(path: str) -> RasterMeta:
         meta = read_meta(path)
         read_raster(path, (meta.height - 1, 0, 1, meta.width))  # a truncated file fails on its last row
         return meta
+    if path.lower().endswith((".jpg", ".jpeg")):
+        meta = _jpeg_meta(path)
+        if meta is not None:
+            return meta
     img = read_image(path)  # small formats: decoding is the only reliable check
     return RasterMeta(img.shape[0], img.shape[1], img.shape[2], str(img.dtype))
+
+
+JPEG_BANDS = {"L": 1, "RGB": 3}  # Pillow's mode -> bands OpenCV decodes (other modes: a full decode decides)
+
+
+def _jpeg_meta(path: str) -> Optional[RasterMeta]:
+    """Size and bands from the JPEG header, readability by OpenCV decoding the whole file at 1/8 scale
+    (every entropy-coded block is read, only the inverse transform is smaller: 0.15 ms against 0.65 ms
+    at 256^2, the check's largest cost); None for a mode the table does not know."""
+    import cv2
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            (width, height), bands = im.size, JPEG_BANDS.get(im.mode)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ImageReadError(f"{path}: not a readable image (corrupt or unsupported format)") from exc
+    if bands is None:
+        return None
+    flag = cv2.IMREAD_REDUCED_COLOR_8 if bands == 3 else cv2.IMREAD_REDUCED_GRAYSCALE_8
+    if cv2.imdecode(np.fromfile(path, dtype=np.uint8), flag) is None:
+        raise ImageReadError(f"{path}: not a readable image (corrupt or unsupported format)")
+    return RasterMeta(height, width, bands, "uint8")
 
 
 def _check_georeference(image_path: str, label_path: str, meta: RasterMeta) -> None:
@@ -121,19 +151,30 @@ def check_pairs(pairs: Sequence[Pair], num_classes: int, img_channels: int, igno
 
 def _run(pairs: Sequence[Pair], spec: LabelSpec, progress: bool,
          workers: Optional[int]) -> Tuple[np.ndarray, List[str]]:
-    """All pairs on ``workers`` threads (default: the cores) -> (summed counts, error messages in list order)."""
+    """All pairs -> (summed counts, error messages in list order); in ``workers`` processes (default:
+    one per core) when the list is long, else here."""
     from tqdm import tqdm
 
+    workers = workers or os.cpu_count() or 1
     chunks = [pairs[i:i + CHUNK] for i in range(0, len(pairs), CHUNK)]
     counts, errors = np.zeros(spec.num_classes + 1, np.int64), []
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1, thread_name_prefix="data-check") as pool, \
-            tqdm(total=len(pairs), desc="checking dataset", unit="pair",
-                 disable=None if progress and len(pairs) > 200 else True) as bar:
-        for chunk, (chunk_counts, chunk_errors) in zip(chunks, pool.map(lambda c: _check_chunk(c, spec), chunks)):
-            counts += chunk_counts
-            errors += chunk_errors
-            bar.update(len(chunk))
+    with tqdm(total=len(pairs), desc="checking dataset", unit="pair",
+              disable=None if progress and len(pairs) > 200 else True) as bar:
+        if workers == 1 or len(pairs) < PROCESS_MIN:
+            results = (_check_chunk(chunk, spec) for chunk in chunks)
+            _gather(chunks, results, counts, errors, bar)
+        else:  # spawn: the caller may hold paddle's and numba's threads, which fork would copy half-way
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                _gather(chunks, pool.map(_check_chunk, chunks, [spec] * len(chunks)), counts, errors, bar)
     return counts, errors
+
+
+def _gather(chunks: List[Sequence[Pair]], results: Iterable[Tuple[np.ndarray, List[str]]], counts: np.ndarray,
+            errors: List[str], bar: Any) -> None:
+    for chunk, (chunk_counts, chunk_errors) in zip(chunks, results):
+        counts += chunk_counts
+        errors += chunk_errors
+        bar.update(len(chunk))
 
 
 def _cache_file(pairs: Sequence[Pair], spec: LabelSpec) -> Optional[Path]:
