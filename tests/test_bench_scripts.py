@@ -37,3 +37,10 @@ def test_bench_train_prints_a_table():
 def test_bench_folder_prints_the_folder_and_model_only_rates():
     out = _run("scripts/bench_folder.py", "--size", "64", "--count", "4", "--classes", "5", "--rounds", "1")
     assert "| model only |" in out and "| folder |" in out and "target: folder rate" in out and "folder / model only" in out
+
+
+@pytest.mark.slow
+def test_bench_data_check_prints_a_table():
+    out = _run("scripts/bench_data_check.py", "--count", "300")
+    assert "| cold, 1 process (reference) |" in out and "| cold, all cores (train.py) |" in out
+    assert "| unchanged list (remembered) |" in out and "target: the competition's list" in out

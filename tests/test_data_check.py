@@ -86,3 +86,13 @@ def test_jpeg_check_agrees_with_the_loader(tmp_path):
         _meta(str(tmp_path / "bad.jpg"))
     with pytest.raises(ImageReadError, match=r"bad\.jpg: not a readable image"):
         read_image(tmp_path / "bad.jpg")
+
+
+def test_worker_processes_give_the_in_process_result(tmp_path, monkeypatch):
+    pairs = _pairs(tmp_path, 12, bad={2, 9})
+    monkeypatch.setattr(check, "CHUNK", 5)
+    inline = check._run(pairs, check.LabelSpec(4, 3), progress=False, workers=1)
+    monkeypatch.setattr(check, "PROCESS_MIN", 0)  # a short list through the worker processes
+    pooled = check._run(pairs, check.LabelSpec(4, 3), progress=False, workers=2)
+    np.testing.assert_array_equal(pooled[0], inline[0])
+    assert pooled[1] == inline[1] and len(pooled[1]) == 2 and "t2.png" in pooled[1][0]
