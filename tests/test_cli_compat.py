@@ -184,3 +184,16 @@ def test_article_command_trains_from_the_project_root(tiny_data, tmp_path):
     assert "fp16 (automatic mixed precision) needs a GPU" in run.stderr
     assert "learning rate (1500-iteration LinearWarmup, then PolynomialDecay power 1, end_lr 0)" in run.stderr
     assert "lr: 0.000001" in run.stdout and (tmp_path / "out" / "iter_2" / "model.pdparams").is_file()
+
+
+def test_test_time_augmentation_flag_in_both_spellings():
+    from paddle_segformer.cli import predict, val
+
+    for module, dest in ((predict, "aug_pred"), (val, "aug_eval")):
+        for flag in ("--aug_pred", "--aug_eval"):
+            args = module.build_parser().parse_args(["--config", "c.yml", "--model_path", "m", flag]
+                                                    + (["--image_path", "x"] if module is predict else []))
+            assert getattr(args, dest) is True, (module.__name__, flag)
+        assert getattr(module.build_parser().parse_args(
+            ["--config", "c.yml", "--model_path", "m"] + (["--image_path", "x"] if module is predict else [])),
+            dest) is False

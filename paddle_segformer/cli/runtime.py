@@ -237,8 +237,10 @@ def build(builder: Any, what: str, path: str) -> Any:
 
 
 def add_inference_args(p: argparse.ArgumentParser, aug_flag: str) -> None:
-    """PaddleSeg's test-time flags: ``--<aug_flag>`` multi-scale / flip, sliding window, device, opts."""
-    p.add_argument(f"--{aug_flag}", action="store_true", help="multi-scale / flip test-time augmentation")
+    """PaddleSeg's test-time flags: ``--<aug_flag>`` multi-scale / flip (PaddleSeg calls it ``--aug_pred`` in
+    predict.py and ``--aug_eval`` in val.py: both are accepted by both), sliding window, device, opts."""
+    spellings = [f"--{aug_flag}"] + [f for f in ("--aug_pred", "--aug_eval") if f != f"--{aug_flag}"]
+    p.add_argument(*spellings, dest=aug_flag, action="store_true", help="multi-scale / flip test-time augmentation")
     p.add_argument("--scales", type=float, nargs="+", help="scales for test-time augmentation")
     p.add_argument("--flip_horizontal", action="store_true")
     p.add_argument("--flip_vertical", action="store_true")
