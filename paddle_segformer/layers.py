@@ -136,8 +136,9 @@ class DWConv(nn.Layer):
         return map_to_tokens(self.dwconv(tokens_to_map(x, h, w)))
 
 
-class Mlp(nn.Layer):
-    """Mix-FFN: Linear -> 3x3 depth-wise conv -> GELU -> Linear (the conv replaces positional encoding)."""
+class MixFFN(nn.Layer):
+    """Mix-FFN: Linear -> 3x3 depth-wise conv -> GELU -> Linear (the conv replaces positional encoding).
+    Named ``Mlp`` in the article's code, next to the head's ``MLP``; the keys (``mlp.fc1`` ...) are kept."""
 
     def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0):
         super().__init__()
@@ -163,7 +164,7 @@ class Block(nn.Layer):
         self.attn = Attention(dim, num_heads, sr_ratio, qkv_bias, qk_scale, attn_drop, drop)
         self.drop_path = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim, epsilon=BLOCK_NORM_EPS)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
+        self.mlp = MixFFN(dim, int(dim * mlp_ratio), drop)
 
     def forward(self, x: paddle.Tensor, h: Dim, w: Dim) -> paddle.Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x), h, w))

@@ -14,8 +14,8 @@ from .layers import map_to_tokens
 from .resize import resize_add, resize_bilinear
 
 
-class MLP(nn.Layer):
-    """Linear embedding of a feature map: (B, C_in, H, W) -> (B, H*W, C_out). Key: ``proj``."""
+class LinearEmbed(nn.Layer):
+    """Linear embedding of a feature map: (B, C_in, H, W) -> (B, H*W, C_out). Key: ``proj`` (the article's ``MLP``)."""
 
     def __init__(self, input_dim: int, embed_dim: int):
         super().__init__()
@@ -56,7 +56,7 @@ class SegFormer(nn.Layer):
         self.backbone = backbone
         # Creation order c4, c3, c2, c1 as in the article's code.
         for i in reversed(range(4)):
-            setattr(self, f"linear_c{i + 1}", MLP(backbone.feat_channels[i], embedding_dim))
+            setattr(self, f"linear_c{i + 1}", LinearEmbed(backbone.feat_channels[i], embedding_dim))
         self.dropout = nn.Dropout2D(0.1)
         self.linear_fuse = pseg_layers.ConvBNReLU(embedding_dim * 4, embedding_dim, 1, bias_attr=False)
         self.linear_pred = Conv2D(embedding_dim, num_classes, kernel_size=1)
