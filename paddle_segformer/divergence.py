@@ -162,7 +162,8 @@ class DivergenceGuard:
         scale = lower_loss_scale(self.amp.scaler if self.amp else None)
         logger.warning("iteration %d: %d consecutive non-finite iterations (%s); rolled back to %s "
                        "(rollback %d/%d)%s", self.iteration, self.options.patience, what, self.last_good,
-                       self.rollbacks, self.options.max_rollbacks, "" if scale is None else f", loss scale now {scale:g}")
+                       self.rollbacks, self.options.max_rollbacks,
+                       "" if scale is None else f", loss scale now {scale:g}")
 
     def _message(self, why: str) -> str:
         good = self.last_good or "none written in this run"

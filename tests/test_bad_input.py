@@ -63,13 +63,15 @@ def test_label_values_out_of_range(tmp_path):
     label = np.zeros((8, 8), np.uint8)
     label[0, 0], label[1, 1], label[2, 2] = 4, 255, 9
     _write(tmp_path, "a.png", label)
-    _caught_when_built_and_when_loaded(tmp_path, [f"{image} a.png"], r"a\.png: label values \[4, 9\] are outside 0\.\.3")
+    _caught_when_built_and_when_loaded(tmp_path, [f"{image} a.png"],
+                                       r"a\.png: label values \[4, 9\] are outside 0\.\.3")
 
 
 def test_size_mismatch(tmp_path):
     image = _write(tmp_path, "a.jpg", np.zeros((8, 10, 3), np.uint8))
     label = _write(tmp_path, "a.png", np.zeros((8, 8), np.uint8))
-    _caught_when_built_and_when_loaded(tmp_path, [f"{image} {label}"], r"a\.png: label is 8x8 .* image .*a\.jpg is 10x8")
+    _caught_when_built_and_when_loaded(tmp_path, [f"{image} {label}"],
+                                       r"a\.png: label is 8x8 .* image .*a\.jpg is 10x8")
 
 
 def test_wrong_band_count_and_colour_label(tmp_path):

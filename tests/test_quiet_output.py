@@ -16,8 +16,8 @@ def _run(tmp_path, *args):
 
 
 def test_train_and_predict_without_library_notices(tiny_config, tiny_data, tmp_path):
-    out = _run(tmp_path, str(REPO / "train.py"), "--config", str(tiny_config), "--iters", "2", "--batch_size", "2", "--log_iters", "1",
-               "--save_interval", "2", "--save_dir", str(tmp_path / "out"))
+    out = _run(tmp_path, str(REPO / "train.py"), "--config", str(tiny_config), "--iters", "2", "--batch_size", "2",
+               "--log_iters", "1", "--save_interval", "2", "--save_dir", str(tmp_path / "out"))
     out += _run(tmp_path, str(REPO / "predict.py"), "--config", str(tiny_config), "--model_path",
                 str(tmp_path / "out" / "iter_2" / "model.pdparams"), "--image_path", str(tiny_data / "img_testA"),
                 "--save_dir", str(tmp_path / "pred"))
