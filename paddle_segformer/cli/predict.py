@@ -7,8 +7,8 @@ from typing import List, Optional, Sequence, Union
 
 from .inference import add_runtime_args
 from .legacy_flags import parse_custom_color
-from .runtime import add_inference_args, load_config, logger, prepare_env, select_device, setup_logging, \
-    test_options
+from .runtime import add_inference_args, load_config, logger, prepare_env, run_cli, select_device, \
+    setup_logging, test_options
 
 
 def predict(config: str, model_path: str, image_path: str, save_dir: str = "output/result",
@@ -75,5 +75,5 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 3 if summary.failed else 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m paddle_segformer.cli.predict, as the root script
+    sys.exit(run_cli(main))

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from .legacy_flags import add_data_format_arg, check_data_format, repeat_dataset
-from .runtime import build, load_config, logger, prepare_env, resolve_precision, select_device, setup_logging, \
-    test_options
+from .runtime import build, load_config, logger, prepare_env, resolve_precision, run_cli, select_device, \
+    setup_logging, test_options
 
 if TYPE_CHECKING:
     import paddle
@@ -157,5 +158,5 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # python -m paddle_segformer.cli.train, as the root script
+    sys.exit(run_cli(main))
