@@ -243,6 +243,7 @@ def guarded_training(guard: DivergenceGuard, model: Any, optimizer: Any,
 
     guard.amp = ScalerWatch(paddle_ref.amp, resume)
     module.loss_computation, module.paddle = loss_computation, _GuardedPaddle(paddle_ref, guard)
+
     def guarded_step(*args: Any, **kwargs: Any) -> Any:
         return guard.guarded_step(functools.partial(step, *args, **kwargs), list(model.parameters()))
 

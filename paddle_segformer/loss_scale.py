@@ -18,10 +18,15 @@ logger = logging.getLogger(__name__)
 SCALER_FILE = "scaler.pdstates"
 
 
+def _enabled_state(scaler: Optional[Any]) -> dict:
+    """The scaler's state; empty for no scaler or a disabled one (CPU)."""
+    return scaler.state_dict() if scaler is not None else {}
+
+
 def lower_loss_scale(scaler: Optional[Any], factor: float = 0.5) -> Optional[float]:
     """Multiply an enabled GradScaler's loss scale by ``factor``; returns the new scale (None: no AMP)."""
-    state = scaler.state_dict() if scaler is not None else {}
-    if not state:  # no scaler, or a disabled one (CPU)
+    state = _enabled_state(scaler)
+    if not state:
         return None
     state["scale"] = np.asarray(state["scale"], dtype=np.float32) * factor
     scaler.load_state_dict(state)
@@ -32,7 +37,7 @@ def save_scaler_state(scaler: Optional[Any], folder: str) -> Optional[str]:
     """Write an enabled scaler's state to ``folder/scaler.pdstates`` (atomically); returns the path or None."""
     from .compat import atomic_save
 
-    state = scaler.state_dict() if scaler is not None else {}
+    state = _enabled_state(scaler)
     if not state:
         return None
     path = os.path.join(folder, SCALER_FILE)
@@ -45,7 +50,7 @@ def load_scaler_state(scaler: Any, folder: Optional[str]) -> bool:
     import paddle
 
     path = os.path.join(folder, SCALER_FILE) if folder else ""
-    if not path or not os.path.isfile(path) or not scaler.state_dict():
+    if not path or not os.path.isfile(path) or not _enabled_state(scaler):
         return False
     scaler.load_state_dict(paddle.load(path))
     logger.info("loss scale restored from %s: %g", path, float(np.asarray(scaler.state_dict()["scale"])[0]))

@@ -90,7 +90,7 @@ def resize_planes_add(x: np.ndarray, base: np.ndarray, align_corners: bool = Fal
     size = base.shape[-2:]
     out = np.empty(base.shape, np.float32)
     _resize_kernel(_planes(x), _planes(base), *taps(x.shape[-2], size[0], align_corners),
-                       *taps(x.shape[-1], size[1], align_corners), out.reshape((-1,) + tuple(size)))
+                   *taps(x.shape[-1], size[1], align_corners), out.reshape((-1,) + tuple(size)))
     return out
 
 

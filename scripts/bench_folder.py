@@ -95,7 +95,7 @@ def main() -> int:
         print(f"| {name} | {statistics.median(values):.2f} | {' '.join(f'{v:.2f}' for v in values)} |")
     model = rates["model only"]
     ratio = statistics.median(f / ((a + b) / 2) for f, a, b in zip(rates["folder"], model, model[1:]))
-    print(f"\nfolder / model only (median over rounds, neighbouring rounds compared): {ratio:.2f}\n"
+    print(f"\nfolder / model only (median over rounds, neighbouring rounds compared): {ratio:.3f}\n"
           f"target: folder rate within 10 % of the model-only rate: {'met' if ratio >= 0.9 else 'NOT met'}")
     return 0
 

@@ -26,8 +26,10 @@ def check_resume(model: "paddle.nn.Layer", resume_model: str) -> None:
     report = compare_state_dicts(model.state_dict(), read_state_dict(resume_model), source=resume_model)
     if not report.ok or report.unexpected:
         raise CheckpointError("cannot resume: checkpoint does not match the model\n" + report.summary())
+    from ..divergence import iteration_of
+
     try:
-        int(os.path.normpath(resume_model).rsplit("_", 1)[-1])
+        iteration_of(resume_model)
     except ValueError as exc:
         raise CheckpointError(f"cannot resume: folder name must end in _<iteration>, got {resume_model}") from exc
 

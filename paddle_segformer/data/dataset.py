@@ -99,7 +99,7 @@ class SegListDataset(paddle.io.Dataset):
         if label_path is None:
             return None
         label = read_label(label_path)
-        check_same_size(image, label, image_path, label_path)
+        check_same_size(image.shape, label.shape, image_path, label_path)
         check_label_values(label, self.num_classes, self.ignore_index, label_path)
         return label.astype(np.int64)
 

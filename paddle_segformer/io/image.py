@@ -123,11 +123,12 @@ def check_label_values(label: np.ndarray, num_classes: int, ignore_index: int, p
                              f"(ignore index {ignore_index})")
 
 
-def check_same_size(image: np.ndarray, label: np.ndarray, image_path: PathLike, label_path: PathLike) -> None:
-    """Raise if image and label differ in height or width."""
-    if image.shape[:2] != label.shape[:2]:
-        raise ImageReadError(f"{os.fspath(label_path)}: label is {label.shape[1]}x{label.shape[0]} (WxH) but "
-                             f"image {os.fspath(image_path)} is {image.shape[1]}x{image.shape[0]}")
+def check_same_size(image_shape: Sequence[int], label_shape: Sequence[int], image_path: PathLike,
+                    label_path: PathLike) -> None:
+    """Raise if an image and its label (shapes (H, W, ...)) differ in height or width."""
+    if tuple(image_shape[:2]) != tuple(label_shape[:2]):
+        raise ImageReadError(f"{os.fspath(label_path)}: label is {label_shape[1]}x{label_shape[0]} (WxH) but "
+                             f"image {os.fspath(image_path)} is {image_shape[1]}x{image_shape[0]}")
 
 
 def read_image_list(path: PathLike) -> List[Path]:
