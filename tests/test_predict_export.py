@@ -59,8 +59,12 @@ def _reference_labels(model, path):
 
 
 def test_predict_folder_outputs(tiny_config, random_checkpoint, image_tree, tmp_path, registered):
+    import cv2
+
     out = tmp_path / "pred"
+    threads = cv2.getNumThreads()
     summary = predict(str(tiny_config), str(random_checkpoint), str(image_tree), str(out))
+    assert cv2.getNumThreads() == threads  # single-threaded OpenCV during the folder loop only
     assert sorted(p.name for p, _ in summary.failed) == ["a.png", "broken.jpg"]
     assert "would overwrite" in dict((p.name, r) for p, r in summary.failed)["a.png"]
     assert "broken.jpg" in summary.report()

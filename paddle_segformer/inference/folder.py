@@ -3,17 +3,20 @@
 One reader thread decodes up to ``PREFETCH`` files ahead and one writer thread encodes and writes the
 outputs of finished ones, both through bounded queues, so the model never waits for the disk and
 memory holds a few images, not the folder. Decoding (OpenCV, GDAL) and PNG encoding release the GIL.
+OpenCV runs single-threaded meanwhile: its thread pool only contended with the runtime, which already
+uses every core (a 512^2 JPG read took 7.7 ms of CPU on two of OpenCV's threads, 3.6 ms on one, in
+the same wall time).
 """
 from __future__ import annotations
 
 import logging
 import time
 from collections import deque
-from contextlib import closing
+from contextlib import closing, contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -127,7 +130,7 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
         return None if tiling and str(files[i]).lower().endswith(RASTER_EXTS) else predictor.load(files[i])
 
     writes: Deque[Tuple[Path, Future]] = deque()
-    with tqdm(total=len(files), desc="predict", unit="img", disable=None) as bar, \
+    with tqdm(total=len(files), desc="predict", unit="img", disable=None) as bar, _opencv_threads(1), \
             ThreadPoolExecutor(1, thread_name_prefix="write") as writer, \
             closing(read_ahead(load, len(files), PREFETCH)) as reads:
         for i, read in enumerate(reads):
@@ -151,6 +154,19 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
             _finish_write(summary, *writes.popleft())
     summary.seconds = time.time() - start
     return summary
+
+
+@contextmanager
+def _opencv_threads(count: int) -> Iterator[None]:
+    """OpenCV's thread count (process-wide) set to ``count`` for the duration, then restored."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(count)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 def _predict_scene(predictor: Predictor, path: Path, dst: Path, outputs: Outputs, tiling: Dict[str, int]) -> None:

@@ -23,7 +23,7 @@ def upsample_logits(logits: np.ndarray, size: Tuple[int, int], align_corners: bo
     return resize_planes(logits, size, align_corners)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _low_argmax(logits: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover (compiled)
     """out[y, x] = argmax_k logits[k, y, x], first index on ties (as numpy)."""
     k_count, h, w = logits.shape
@@ -38,7 +38,7 @@ def _low_argmax(logits: np.ndarray, out: np.ndarray) -> None:  # pragma: no cove
         out[a] = arg
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _cell_candidates(logits: np.ndarray, ny: np.ndarray, nx: np.ndarray, low: np.ndarray, cand: np.ndarray,
                      count: np.ndarray) -> None:  # pragma: no cover (compiled)
     """Per source cell (corners (a, c), (a, c+1), (a+1, c), (a+1, c+1)): the classes that can win at
@@ -73,7 +73,7 @@ def _cell_candidates(logits: np.ndarray, ny: np.ndarray, nx: np.ndarray, low: np
                     count[a, c] += 1
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _labels_kernel(logits: np.ndarray, cand: np.ndarray, count: np.ndarray, y0: np.ndarray, y1: np.ndarray,
                    wy: np.ndarray, x0: np.ndarray, x1: np.ndarray, wx: np.ndarray,
                    out: np.ndarray) -> None:  # pragma: no cover (compiled)

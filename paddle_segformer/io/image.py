@@ -196,10 +196,12 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
 def encode_png(array: np.ndarray, palette: Optional[Iterable[int]] = None) -> bytes:
     """A uint8 (H, W) label (optionally with a palette) or (H, W, 3) RGB array as PNG bytes.
 
-    zlib level 1: for a 512^2 label map 2.6 ms against 11.8 ms at PIL's default level 6, files about
-    25 % larger (still lossless); a folder prediction encodes while the model computes.
+    zlib level 1 with the run-length strategy: for a 512^2 label map of a B0 model 1.8 ms, against 2.7 ms
+    for level 1's default strategy and 11.8 ms at PIL's default level 6, and the smallest file of the
+    three fast ones (still lossless); a folder prediction encodes while the model computes.
     """
     import io as _io
+    import zlib
 
     from PIL import Image
 
@@ -211,7 +213,7 @@ def encode_png(array: np.ndarray, palette: Optional[Iterable[int]] = None) -> by
     else:
         img = Image.fromarray(array.astype(np.uint8), mode="RGB")
     buf = _io.BytesIO()
-    img.save(buf, format="PNG", compress_level=1)
+    img.save(buf, format="PNG", compress_level=1, compress_type=zlib.Z_RLE)
     return buf.getvalue()
 
 
