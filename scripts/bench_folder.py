@@ -44,7 +44,7 @@ def main() -> int:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--count", type=int, default=24)
     p.add_argument("--classes", type=int, default=150)
-    p.add_argument("--rounds", type=int, default=9)
+    p.add_argument("--rounds", type=int, default=25)
     p.add_argument("--backend", default="auto")
     args = p.parse_args()
     prepare_env()
