@@ -1,5 +1,6 @@
 """Cityscapes data: the labelId -> trainId table against cityscapesscripts, the layout, the dataset, prepare."""
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,6 +54,7 @@ def test_mini_cityscapes_is_in_the_official_layout(mini):
         frames = find_frames(mini, split)
         assert len(frames) == 4 and {f.image.parent.name for f in frames} == cities
         assert all(f.label_ids.is_file() and not f.train_ids.exists() for f in frames)
+        assert all(Path(str(f.label_ids).replace("labelIds", "instanceIds")).is_file() for f in frames)
         assert frames[0].name.startswith(frames[0].image.parent.name + "_")
     values = set()
     for frame in find_frames(mini, "val") + find_frames(mini, "train"):

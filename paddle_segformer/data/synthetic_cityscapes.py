@@ -75,6 +75,17 @@ def make_label_ids(rng: np.random.Generator, height: int, width: int) -> np.ndar
     return label
 
 
+def instance_ids(label_ids: np.ndarray) -> np.ndarray:
+    """(H, W) uint16 in the official ``*_gtFine_instanceIds.png`` encoding: labelId * 1000 + instance number for
+    the classes with instances (person, car: connected regions here), the labelId elsewhere."""
+    out = label_ids.astype(np.uint16)
+    for label_id in (24, 26):
+        count, regions = cv2.connectedComponents((label_ids == label_id).astype(np.uint8))
+        for k in range(1, count):
+            out[regions == k] = label_id * 1000 + k - 1
+    return out
+
+
 def render(rng: np.random.Generator, label_ids: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 RGB picture of a labelId map: class colours, texture, illumination, noise."""
     colours = label_id_palette().astype(np.float32)
@@ -85,10 +96,19 @@ def render(rng: np.random.Generator, label_ids: np.ndarray) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def _png(array: np.ndarray) -> bytes:
+    """PNG bytes through OpenCV (BGR images, 16-bit single-band maps)."""
+    ok, data = cv2.imencode(".png", array)
+    if not ok:
+        raise RuntimeError(f"cannot encode a {array.dtype} array of shape {array.shape} as PNG")
+    return data.tobytes()
+
+
 def write_cityscapes(root: str, frames_per_city: int = 2, size: Tuple[int, int] = (96, 192), seed: int = 0,
                      cities: Dict[str, Sequence[str]] = CITIES) -> Path:
     """Write ``leftImg8bit/{split}/<city>/*_leftImg8bit.png`` and ``gtFine/{split}/<city>/*_gtFine_labelIds.png``
-    under ``root`` (``size`` = (height, width)); returns the root."""
+    (with ``*_gtFine_instanceIds.png``, which the official evaluation script reads too) under ``root``
+    (``size`` = (height, width)); returns the root."""
     root_path = Path(root)
     rng = np.random.default_rng(seed)
     count = 0
@@ -98,11 +118,10 @@ def write_cityscapes(root: str, frames_per_city: int = 2, size: Tuple[int, int] 
                 name = f"{city}_{i:06d}_{19 + 10 * i:06d}"
                 label = make_label_ids(rng, *size)
                 bgr = cv2.cvtColor(render(rng, label), cv2.COLOR_RGB2BGR)
-                ok, png = cv2.imencode(".png", bgr)
-                if not ok:
-                    raise RuntimeError(f"cannot encode {name}")
-                atomic_write_bytes(root_path / "leftImg8bit" / split / city / f"{name}{IMAGE_SUFFIX}", png.tobytes())
-                atomic_write_bytes(root_path / "gtFine" / split / city / f"{name}{LABEL_IDS_SUFFIX}", encode_png(label))
+                atomic_write_bytes(root_path / "leftImg8bit" / split / city / f"{name}{IMAGE_SUFFIX}", _png(bgr))
+                gt = root_path / "gtFine" / split / city
+                atomic_write_bytes(gt / f"{name}{LABEL_IDS_SUFFIX}", encode_png(label))
+                atomic_write_bytes(gt / f"{name}_gtFine_instanceIds.png", _png(instance_ids(label)))  # 16-bit
                 count += 1
     logger.info("wrote a mini-Cityscapes of %d frames of %dx%d to %s", count, size[1], size[0], root)
     return root_path
