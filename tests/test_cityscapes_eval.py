@@ -118,5 +118,7 @@ def test_val_report_and_predicted_label_ids_agree_with_cityscapesscripts(mini, t
         written = tmp_path / "pred" / "label" / frame.image.parent.name / frame.image.name
         values = set(np.unique(np.asarray(Image.open(written))).tolist())
         assert values and values <= set(cs.TRAIN_LABEL_IDS)  # official labelIds, not trainIds
+        with Image.open(tmp_path / "pred" / "pseudo_color" / written.relative_to(tmp_path / "pred" / "label")) as im:
+            assert im.getpalette()[:6] == [128, 64, 128, 244, 35, 232]  # trainIds in the official colours
     official, mean = official_scores(mini, tmp_path / "pred" / "label", monkeypatch)
     assert_same_scores(report, official, mean)
