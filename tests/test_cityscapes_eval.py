@@ -122,3 +122,26 @@ def test_val_report_and_predicted_label_ids_agree_with_cityscapesscripts(mini, t
             assert im.getpalette()[:6] == [128, 64, 128, 244, 35, 232]  # trainIds in the official colours
     official, mean = official_scores(mini, tmp_path / "pred" / "label", monkeypatch)
     assert_same_scores(report, official, mean)
+
+
+def test_sliding_window_evaluation_equals_paddleseg(mini, tmp_path, registered):
+    """val.py now scores sliding windows in its own loop (for the report): the same per-class numbers as
+    PaddleSeg's core.evaluate with the same windows."""
+    from paddleseg import core
+
+    from paddle_segformer.cli.inference import build_predictor
+    from paddle_segformer.cli.runtime import load_config
+    from paddle_segformer.inference.evaluate import evaluate_dataset
+
+    config = write_recipe_config(tmp_path / "recipe.yml", mini)
+    checkpoint = _random_checkpoint(config, tmp_path / "model.pdparams")
+    cfg, builder = load_config(str(config))
+    window = dict(cfg.test_config)
+    model, predictor = build_predictor(builder, str(config), str(checkpoint), window, "cpu")
+    assert predictor.backend is None and predictor.slide["is_slide"]
+    dataset = builder.val_dataset
+    ours = evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index, progress=False)
+    miou, acc, class_iou, class_precision, kappa = core.evaluate(model, dataset, print_detail=False, **window)
+    np.testing.assert_allclose(ours["class_iou"], class_iou, atol=1e-6)
+    np.testing.assert_allclose(ours["class_precision"], class_precision, atol=1e-6)
+    assert (ours["miou"], ours["acc"], ours["kappa"]) == pytest.approx((miou, acc, kappa), abs=1e-6)
