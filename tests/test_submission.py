@@ -1,4 +1,6 @@
 """submission_zip: one label PNG per test image, checked before the zip is written."""
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -7,6 +9,8 @@ from PIL import Image
 
 from paddle_segformer.data.submission import submission_zip
 from paddle_segformer.io.image import ImageReadError
+
+from .conftest import REPO
 
 
 @pytest.fixture()
@@ -43,3 +47,16 @@ def test_missing_wrong_size_or_bad_values_are_named(folders, tmp_path):
     with pytest.raises(ImageReadError, match=r"10.png: label values \[255\]"):
         submission_zip(str(labels), str(test), str(tmp_path / "s.zip"))
     assert not (tmp_path / "s.zip").exists()
+
+
+def test_command_line(folders, tmp_path):
+    test, labels = folders
+    script = str(REPO / "scripts" / "make_submission.py")
+    run = subprocess.run([sys.executable, script, "--labels", str(labels), "--test_dir", str(test), "--out",
+                          str(tmp_path / "submission.zip")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert zipfile.ZipFile(tmp_path / "submission.zip").namelist() == ["0.png", "1.png", "10.png"]
+    (labels / "1.png").unlink()
+    bad = subprocess.run([sys.executable, script, "--labels", str(labels), "--test_dir", str(test), "--out",
+                          str(tmp_path / "s2.zip")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "have no label" in bad.stderr and "1.jpg" in bad.stderr
