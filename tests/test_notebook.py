@@ -71,3 +71,33 @@ def test_notebook_runs_headless(tmp_path, monkeypatch):
     assert "labels equal to predict()'s for" in stdout and "nothing to install" in stdout
     assert "fp16" in outputs_of(nb, "stderr")  # asked on a CPU: said so, trained in fp32
     assert "training runs in **fp32**" in json.dumps([cell.get("outputs", []) for cell in nb.cells])
+
+
+@pytest.mark.slow
+def test_notebook_competition_branch_up_to_the_split(tmp_path, monkeypatch):
+    """The alternative data cells: zips found by glob under a nested top folder, unpacked, reported, split."""
+    import zipfile
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from paddle_segformer.data.synthetic import write_dataset
+
+    write_dataset(str(tmp_path / "tiles"), n_train=50, n_test=2, size=64, seed=1)
+    (tmp_path / "data123").mkdir()  # as AI Studio mounts a data set: data<ID>/
+    for name, folders in (("train_and_label.zip", ("img_train", "lab_train")), ("img_test.zip", ("img_testA",))):
+        with zipfile.ZipFile(tmp_path / "data123" / name, "w") as archive:
+            for folder in folders:
+                for path in sorted((tmp_path / "tiles" / folder).iterdir()):
+                    archive.write(path, f"{name[:-4]}/{folder}/{path.name}")
+    monkeypatch.setenv("JUPYTER_PATH", str(kernel_for_this_python(tmp_path / "jupyter")))
+    nb = nbformat.read(str(NOTEBOOK), as_version=4)
+    split_cell = next(i for i, cell in enumerate(nb.cells) if "split_dataset(" in cell.source)
+    nb.cells = nb.cells[:split_cell + 1]
+    zips = [str(tmp_path / "data*" / "train_and_label.zip"), str(tmp_path / "data*" / "img_test.zip")]
+    nb = with_parameters(nb, {"USE_COMPETITION_DATA": True, "ZIPS": zips, "WORK_DIR": str(tmp_path / "work")})
+    NotebookClient(nb, kernel_name=KERNEL, timeout=300,
+                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    stdout = outputs_of(nb, "stdout")
+    assert "img_train 50, lab_train 50, img_testA 2" in stdout and "class frequencies" in stdout
+    assert (tmp_path / "work" / "rs_parcels" / "train.txt").read_text().count("\n") == 49
