@@ -15,14 +15,17 @@ from .io.image import read_image, read_label
 from .visualize import colorize, overlay, palette
 
 
+def _cell(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, (float, np.floating)) else str(value)
+
+
 def markdown_table(rows: Sequence[Mapping[str, object]]) -> str:
     """Rows of equal keys as a markdown table (floats to 4 places)."""
     if not rows:
         return ""
     keys = list(rows[0])
-    cell = lambda v: f"{v:.4f}" if isinstance(v, (float, np.floating)) else str(v)  # noqa: E731
     lines = ["| " + " | ".join(keys) + " |", "|" + " --- |" * len(keys)]
-    lines += ["| " + " | ".join(cell(row[k]) for k in keys) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(row[k]) for k in keys) + " |" for row in rows]
     return "\n".join(lines)
 
 

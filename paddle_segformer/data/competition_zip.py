@@ -184,7 +184,7 @@ def _extract(members: Dict[str, Member], out: Path, progress: bool) -> Tuple[int
     by_archive: Dict[str, List[Member]] = {}
     for member in members.values():
         by_archive.setdefault(member.archive, []).append(member)
-    with tqdm(total=len(members), desc="unpack", unit="file", disable=None if progress else True) as bar:
+    with tqdm(total=len(members), desc="unpack", unit="file", disable=not progress) as bar:  # shown in notebooks too
         for archive, items in by_archive.items():
             with zipfile.ZipFile(archive) as handle:
                 for member in sorted(items, key=lambda m: m.target):
