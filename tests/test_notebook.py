@@ -59,7 +59,8 @@ def test_notebook_runs_headless(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_PATH", str(kernel_for_this_python(tmp_path / "jupyter")))
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     nb = with_parameters(nbformat.read(str(NOTEBOOK), as_version=4), dict(SMALL, WORK_DIR=str(tmp_path / "work")))
-    client = NotebookClient(nb, kernel_name=KERNEL, timeout=600, resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client = NotebookClient(nb, kernel_name=KERNEL, timeout=600, startup_timeout=180,
+                            resources={"metadata": {"path": str(NOTEBOOK.parent)}})
     client.execute()  # raises CellExecutionError, with the cell and its traceback, on any cell error
     work = tmp_path / "work"
     assert (work / "train" / "best_model" / "model.pdparams").is_file()
@@ -96,7 +97,7 @@ def test_notebook_competition_branch_up_to_the_split(tmp_path, monkeypatch):
     nb.cells = nb.cells[:split_cell + 1]
     zips = [str(tmp_path / "data*" / "train_and_label.zip"), str(tmp_path / "data*" / "img_test.zip")]
     nb = with_parameters(nb, {"USE_COMPETITION_DATA": True, "ZIPS": zips, "WORK_DIR": str(tmp_path / "work")})
-    NotebookClient(nb, kernel_name=KERNEL, timeout=300,
+    NotebookClient(nb, kernel_name=KERNEL, timeout=300, startup_timeout=180,
                    resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     stdout = outputs_of(nb, "stdout")
     assert "img_train 50, lab_train 50, img_testA 2" in stdout and "class frequencies" in stdout
