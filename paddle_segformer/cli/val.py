@@ -38,7 +38,8 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     Test-time options come from the config's ``test_config``; arguments given here override them.
     Plain evaluation runs through the runtime ``backend`` / ``precision`` choose (default: the fastest
     installed); test-time augmentation, sliding windows and ``auc_roc`` (PaddleSeg's AUC-ROC, logged by
-    it) through ``paddleseg.core.evaluate`` (``num_workers`` is its data loader's).
+    it) through ``paddleseg.core.evaluate`` (``num_workers`` is its data loader's). Through a runtime the
+    result also holds ``confusion``: (num_classes, num_classes) pixel counts, rows label, columns prediction.
     """
     from ..inference.backends import RuntimeOptions
     from ..inference.evaluate import evaluate_dataset
@@ -59,7 +60,6 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
         raise ValueError(f"{config}: val_dataset is empty")
     if predictor.backend is not None and not auc_roc:
         result = evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index)
-        result.pop("confusion")
     else:
         result = _paddleseg_evaluate(model, dataset, num_workers, dict(test_config, auc_roc=auc_roc))
     logger.info("mIoU %.4f  Acc %.4f  Kappa %.4f  Dice %.4f", result["miou"], result["acc"], result["kappa"],
