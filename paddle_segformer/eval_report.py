@@ -82,8 +82,7 @@ class EvalReport:
                 "absent_classes": [n for n, p in zip(self.class_names, self.present) if not p],
                 "class_names": list(self.class_names), "per_class": classes,
                 **{f"class_{k}": [_num(v) for v in per[k]] for k in PER_CLASS},
-                "confusion_matrix": {"rows": "ground truth", "columns": "prediction",
-                                     "counts": self.confusion.tolist()}}
+                "confusion": self.confusion.tolist()}
 
     def table(self) -> str:
         """The per-class table as text (one line per class, then the means)."""

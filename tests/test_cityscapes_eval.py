@@ -54,7 +54,7 @@ def test_report_convention_and_files(tmp_path):
     assert data["miou"] == pytest.approx((50 / 65 + 30 / 49 + 0) / 3) and data["absent_classes"] == ["c"]
     assert data["acc"] == pytest.approx(80 / 99) and data["classes_scored"] == 3
     assert data["per_class"]["d"]["recall"] == 0.0 and data["per_class"]["a"]["f1"] == pytest.approx(100 / 115)
-    assert "left out of the means" in data["convention"] and data["confusion_matrix"]["counts"] == conf.tolist()
+    assert "left out of the means" in data["convention"] and data["confusion"] == conf.tolist()
     rows = paths["csv"].read_text(encoding="utf-8").splitlines()
     assert rows[0] == "ground truth \\ prediction,a,b,c,d" and rows[2] == "b,10,30,0,4"
     with Image.open(io.BytesIO(paths["png"].read_bytes())) as im:

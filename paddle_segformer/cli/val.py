@@ -39,7 +39,8 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     Plain evaluation runs through the runtime ``backend`` / ``precision`` choose (default: the fastest
     installed), test-time augmentation and sliding windows through PaddleSeg's ``infer`` on the dynamic
     graph; both end in the report of :mod:`paddle_segformer.eval_report` (``save_dir``: metrics.json,
-    confusion_matrix.csv / .png). ``auc_roc`` (PaddleSeg's AUC-ROC, logged by it) runs
+    confusion_matrix.csv / .png) and the result also holds ``confusion``: (num_classes, num_classes) pixel
+    counts, rows label, columns prediction. ``auc_roc`` (PaddleSeg's AUC-ROC, logged by it) runs
     ``paddleseg.core.evaluate`` (``num_workers`` is its data loader's).
     """
     from ..inference.backends import RuntimeOptions
@@ -77,7 +78,8 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
 
 def _report(evaluated: Dict[str, object], dataset: Any, save_dir: Optional[str]) -> Dict[str, object]:
     """Log the per-class table of an :func:`evaluate_dataset` result; write metrics.json, confusion_matrix.csv
-    and .png to ``save_dir``; return the metrics (classes absent from ground truth and predictions: NaN)."""
+    and .png to ``save_dir``; return the metrics (classes absent from ground truth and predictions: NaN) and
+    the confusion matrix."""
     from ..eval_report import EvalReport, class_names_of
 
     report = EvalReport(evaluated["confusion"], class_names_of(dataset, dataset.num_classes))
@@ -85,7 +87,7 @@ def _report(evaluated: Dict[str, object], dataset: Any, save_dir: Optional[str])
     if save_dir:
         paths = report.write(save_dir)
         logger.info("report: %s", ", ".join(str(p) for p in paths.values()))
-    return report.result()
+    return dict(report.result(), confusion=report.confusion)
 
 
 def _paddleseg_evaluate(model: "paddle.nn.Layer", dataset: Any, num_workers: int,
