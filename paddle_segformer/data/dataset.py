@@ -11,6 +11,7 @@ from paddleseg.transforms import Compose
 
 from ..io.image import check_label_values, check_same_size, read_image, read_label
 from .check import check_pairs
+from .synthetic import CLASS_NAMES as PARCEL_CLASS_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ class RSParcelDataset(SegListDataset):
     NUM_CLASSES = 4
     IMG_CHANNELS = 3
     IGNORE_INDEX = 255
+    CLASS_NAMES = PARCEL_CLASS_NAMES  # farmland, building, forest, other (val.py's report names them)
 
     def __init__(self, mode: str, dataset_root: str, transforms: list, train_path: Optional[str] = None,
                  val_path: Optional[str] = None, test_path: Optional[str] = None, separator: str = " ",
