@@ -119,28 +119,34 @@ class EvalReport:
         """PNG bytes: the confusion matrix normalised per ground-truth row, with class names."""
         from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
-        rows = self.confusion.sum(1, keepdims=True)
-        norm = np.divide(self.confusion, rows, out=np.zeros(self.confusion.shape), where=rows > 0)
-        k = len(self.class_names)
-        side = max(4.0, 0.45 * k + 2)
+        side = max(4.0, 0.45 * len(self.class_names) + 2)
         fig = Figure(figsize=(side + 1, side))
-        ax = fig.add_subplot()
-        image = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the ground-truth class")
-        ax.set_xticks(range(k), self.class_names, rotation=90)
-        ax.set_yticks(range(k), self.class_names)
-        ax.set_xlabel("prediction")
-        ax.set_ylabel("ground truth")
-        if k <= 25:
-            for (i, j), v in np.ndenumerate(norm):
-                if v >= 0.005:
-                    ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6,
-                            color="white" if v > 0.5 else "black")
-        ax.set_title("confusion matrix (rows normalised, %)")
+        draw_confusion(fig, fig.add_subplot(), self.confusion, self.class_names)
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100)
         return buf.getvalue()
+
+
+def draw_confusion(fig, ax, confusion: np.ndarray, class_names: Sequence[str]) -> None:
+    """Draw a (K, K) confusion matrix (rows: ground truth, columns: prediction) on matplotlib ``ax``,
+    normalised per ground-truth row, with class names, percentages (K <= 25) and a colour bar."""
+    confusion = np.asarray(confusion, np.float64)
+    rows = confusion.sum(1, keepdims=True)
+    norm = np.divide(confusion, rows, out=np.zeros(confusion.shape), where=rows > 0)
+    k = len(class_names)
+    image = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the ground-truth class")
+    ax.set_xticks(range(k), class_names, rotation=90)
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("prediction")
+    ax.set_ylabel("ground truth")
+    if k <= 25:
+        for (i, j), v in np.ndenumerate(norm):
+            if v >= 0.005:
+                ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6,
+                        color="white" if v > 0.5 else "black")
+    ax.set_title("confusion matrix (rows normalised, %)")
 
 
 def _num(value: float) -> Optional[float]:

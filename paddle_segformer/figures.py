@@ -11,6 +11,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .eval_report import draw_confusion
 from .io.image import read_image, read_label
 from .visualize import colorize, overlay, palette
 
@@ -84,21 +85,12 @@ def training_curves(log_dir: str):
 
 
 def confusion_figure(conf: np.ndarray, class_names: Sequence[str]):
-    """The confusion matrix (rows: label, columns: prediction) as row-normalised colours with pixel counts."""
+    """The confusion matrix (rows: label, columns: prediction) as val.py's report draws it, in a pyplot figure."""
     import matplotlib.pyplot as plt
 
-    conf = np.asarray(conf, np.float64)
-    share = conf / np.maximum(conf.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.2 * len(class_names) + 2, 1.1 * len(class_names) + 1.5))
-    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(class_names)):
-        for j in range(len(class_names)):
-            ax.text(j, i, f"{share[i, j]:.2f}\n{int(conf[i, j])}", ha="center", va="center", fontsize=8,
-                    color="white" if share[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(class_names)), class_names, rotation=30)
-    ax.set_yticks(range(len(class_names)), class_names)
-    ax.set(xlabel="prediction", ylabel="label", title="confusion (share of each label's pixels)")
-    fig.colorbar(image, ax=ax, fraction=0.046)
+    side = max(4.0, 0.45 * len(class_names) + 2)
+    fig, ax = plt.subplots(figsize=(side + 1, side))
+    draw_confusion(fig, ax, conf, class_names)
     fig.tight_layout()
     return fig
 
