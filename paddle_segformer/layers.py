@@ -136,7 +136,10 @@ class DWConv(nn.Layer):
 
     def forward(self, x: paddle.Tensor, h: Dim, w: Dim) -> paddle.Tensor:
         conv = self.dwconv
-        if on_cpu_kernels(x) and not (conv.weight.stop_gradient or conv.bias.stop_gradient):
+        # Training only: under no_grad (evaluation, paddle.flops) the conv layer itself runs, so its
+        # hooks do too (paddle.flops leaves buffers on a layer whose forward was bypassed).
+        trainable = paddle.is_grad_enabled() and not (conv.weight.stop_gradient or conv.bias.stop_gradient)
+        if trainable and on_cpu_kernels(x):
             return DepthwiseTokens.apply(x, conv.weight, conv.bias, int(h), int(w))
         return map_to_tokens(conv(tokens_to_map(x, h, w)))
 

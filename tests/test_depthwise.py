@@ -42,9 +42,29 @@ def test_kernel_only_where_it_applies(monkeypatch):
     x = paddle.randn([1, 6, 4])
     layer(x, 2, 3)
     assert calls == [1]  # a trainable float32 layer on the CPU: the kernel
+    with paddle.no_grad():
+        layer(x, 2, 3)  # evaluation: Paddle's conv (and the layer's hooks)
     layer.dwconv.weight.stop_gradient = True
     layer(x, 2, 3)  # frozen weights: Paddle's conv
     layer64 = DWConv(4)
     layer64.to(dtype="float64")
     layer64(x.astype("float64"), 2, 3)
     assert calls == [1]
+
+
+def test_flops_leaves_no_buffers_behind():
+    """paddle.flops (run at the end of PaddleSeg's training) hooks every layer; one bypassed by a kernel
+    would keep its counting buffers, and they would reach the checkpoint."""
+    layer = DWConv(4)
+    keys = set(layer.state_dict())
+    paddle.flops(_Wrap(layer), [1, 6, 4], print_detail=False)  # runs the model under no_grad
+    assert set(layer.state_dict()) == keys
+
+
+class _Wrap(paddle.nn.Layer):
+    def __init__(self, dw: DWConv):
+        super().__init__()
+        self.dw = dw
+
+    def forward(self, x):
+        return self.dw(x, 2, 3)
