@@ -1,0 +1,54 @@
+"""A NaN in one process of a data-parallel job: every process takes the same decision at the same iteration."""
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from paddle_segformer import divergence
+from paddle_segformer.divergence import DivergenceGuard, DivergenceOptions, TrainingDiverged
+
+from .conftest import REPO, env_with_threads
+
+
+def test_another_process_verdict_is_taken_here(tmp_path, monkeypatch):
+    # as rank 1 sees it: its own loss and gradients are finite, rank 0 reports a bad iteration and has
+    # written iter_4 as its last good checkpoint
+    monkeypatch.setattr(divergence, "agree", lambda values: (1, 4))
+    guard = DivergenceGuard(DivergenceOptions(patience=2), save_dir=str(tmp_path))
+    steps = []
+    for _ in range(2):
+        guard.record_losses([])
+        assert guard.guarded_step(lambda: steps.append(1), []) is None  # skipped, as everywhere else
+        if guard.consecutive == 1:
+            with pytest.raises(TrainingDiverged, match=r"iteration 2: 2 consecutive .*another process") as info:
+                guard.end_iteration()
+        else:
+            guard.end_iteration()
+    assert steps == [] and f"last good checkpoint: {tmp_path / 'iter_4'};" in str(info.value)
+
+
+@pytest.mark.slow
+def test_nan_in_one_process_stops_both_with_the_message(tiny_config, tmp_path):
+    out, log = tmp_path / "out", tmp_path / "log"
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir", str(log),
+           str(REPO / "tests" / "dist_nan_worker.py"), "--config", str(tiny_config), "--iters", "8",
+           "--save_interval", "1", "--log_iters", "1", "--save_dir", str(out), "--nan_patience", "2",
+           "--device", "cpu"]
+    launcher = subprocess.Popen(cmd, cwd=tmp_path, env=env_with_threads(1), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        launcher.communicate(timeout=300)  # a process left waiting in an all-reduce would hang here
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
+    logs = {p.name: p.read_text(errors="replace") for p in sorted(log.glob("workerlog.*"))}
+    assert len(logs) == 2
+    for name, text in logs.items():
+        errors = [line for line in text.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1, (name, text[-3000:])
+        assert errors[0].startswith("error: training diverged at iteration 3: 2 consecutive iterations"), errors
+        assert f"last good checkpoint: {out / 'iter_1'};" in errors[0], errors
+    assert launcher.returncode != 0
