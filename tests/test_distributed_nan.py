@@ -30,12 +30,15 @@ def test_another_process_verdict_is_taken_here(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_nan_in_one_process_stops_both_with_the_message(tiny_config, tmp_path):
+@pytest.mark.parametrize("policy", ["stop", "rollback"])
+def test_nan_in_one_process_stops_both_with_the_message(policy, tiny_config, tmp_path):
+    # rank 1's loss is NaN from iteration 2 on, rank 0's never: both skip the same updates, roll back
+    # together to rank 0's last good checkpoint (3 times, then stop) or stop at once, with the same line
     out, log = tmp_path / "out", tmp_path / "log"
     cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir", str(log),
-           str(REPO / "tests" / "dist_nan_worker.py"), "--config", str(tiny_config), "--iters", "8",
-           "--save_interval", "1", "--log_iters", "1", "--save_dir", str(out), "--nan_patience", "2",
-           "--device", "cpu"]
+           str(REPO / "tests" / "dist_nan_worker.py"), "--config", str(tiny_config), "--iters", "12",
+           "--save_interval", "1", "--keep_checkpoint_max", "20", "--log_iters", "1", "--save_dir", str(out),
+           "--nan_patience", "2", "--nan_policy", policy, "--device", "cpu"]
     launcher = subprocess.Popen(cmd, cwd=tmp_path, env=env_with_threads(1), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -45,10 +48,16 @@ def test_nan_in_one_process_stops_both_with_the_message(tiny_config, tmp_path):
             os.killpg(launcher.pid, signal.SIGKILL)
             launcher.wait()
     logs = {p.name: p.read_text(errors="replace") for p in sorted(log.glob("workerlog.*"))}
+    # stop: at iteration 3, iter_1 the last good. rollback: at iterations 3, 5, 7 to the newest checkpoint
+    # written with good weights (iter_1, then the restored weights saved at 3 and 5), stop at 9
+    stop_at, good = (3, 1) if policy == "stop" else (9, 7)
+    rolled = [] if policy == "stop" else [f"rolled back to {out / f'iter_{i}'} (rollback {n}/3)"
+                                          for n, i in enumerate((1, 3, 5), 1)]
     assert len(logs) == 2
     for name, text in logs.items():
         errors = [line for line in text.splitlines() if line.startswith("error:")]
         assert len(errors) == 1, (name, text[-3000:])
-        assert errors[0].startswith("error: training diverged at iteration 3: 2 consecutive iterations"), errors
-        assert f"last good checkpoint: {out / 'iter_1'};" in errors[0], errors
+        assert errors[0].startswith(f"error: training diverged at iteration {stop_at}: 2 consecutive"), errors
+        assert f"last good checkpoint: {out / f'iter_{good}'};" in errors[0], errors
+        assert [line[line.index("rolled back"):] for line in text.splitlines() if "rolled back" in line] == rolled
     assert launcher.returncode != 0
