@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator, List, Mapping, Optional
 import numpy as np
 
 from .loss_scale import ScalerWatch, lower_loss_scale, save_scaler_state
-from .rank_agreement import agree
+from .rank_agreement import agree, world_size
 
 logger = logging.getLogger(__name__)
 
@@ -109,11 +109,13 @@ class DivergenceGuard:
     """Counts bad iterations of one training run and keeps NaN / Inf out of its checkpoints."""
 
     def __init__(self, options: DivergenceOptions, resume_model: Optional[str] = None,
-                 save_dir: Optional[str] = None):
+                 save_dir: Optional[str] = None, save_interval: Optional[int] = None, iters: Optional[int] = None):
         self.options = options
         self.iteration = iteration_of(resume_model)  # iterations finished so far
         self.last_good: Optional[str] = resume_model
         self.save_dir = save_dir  # where rank 0 writes iter_N (other ranks learn N through agree())
+        self.save_interval, self.iters = save_interval, iters  # when the loop saves (as paddleseg.core.train)
+        self.weights: Optional[Callable[[], Mapping[str, Any]]] = None  # the model's state (set by guarded_training)
         self.consecutive = 0
         self.skipped = 0
         self.rollbacks = 0
@@ -152,6 +154,7 @@ class DivergenceGuard:
     def end_iteration(self) -> None:
         """Count the iteration just finished; raise once ``patience`` bad ones ran in a row."""
         self.iteration += 1
+        self._check_weights_before_save()
         bad = self._verdict if self._verdict is not None else self._agreed_bad()
         own, loss, norm = self._bad(), self._loss, self._norm
         self._loss = self._norm = self._verdict = None
@@ -169,6 +172,18 @@ class DivergenceGuard:
         else:
             raise TrainingDiverged(self._message(f"{self.consecutive} consecutive iterations with a non-finite "
                                                  f"loss or gradient norm ({what})"))
+
+    def _check_weights_before_save(self) -> None:
+        """In a multi-process job, before an iteration that saves: every process checks its weights and all
+        stop together if any holds NaN / Inf (only rank 0 writes; its refusal alone would leave the others
+        waiting in their next all-reduce)."""
+        if self.weights is None or not self.save_interval or world_size() < 2 or not (
+                self.iteration % self.save_interval == 0 or self.iteration == self.iters):
+            return
+        bad = non_finite_keys(self.weights())
+        if agree([bool(bad)])[0]:
+            where = f"non-finite values in {', '.join(bad[:3])}" if bad else "non-finite weights in another process"
+            raise TrainingDiverged(self._message(f"{where}; not writing iter_{self.iteration}"))
 
     def _can_roll_back(self) -> bool:
         return (self.options.policy == "rollback" and self.last_good is not None and self.restore is not None
@@ -270,6 +285,7 @@ def guarded_training(guard: DivergenceGuard, model: Any, optimizer: Any,
     optimizer.step = guarded_step
     model.clear_gradients = end_iteration
     guard.restore = functools.partial(restore_checkpoint, model, optimizer)
+    guard.weights = model.state_dict
     try:
         yield guard
     finally:

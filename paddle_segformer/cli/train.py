@@ -115,7 +115,7 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
         logger.info("training %s (%s) on %s x%d, precision %s, %d iters, batch %d per process -> %s",
                     type(model).__name__, config, device, nranks, model.amp_dtype or precision, cfg.iters,
                     cfg.batch_size, save_dir)
-        guard = DivergenceGuard(divergence or DivergenceOptions(), resume_model, save_dir)
+        guard = DivergenceGuard(divergence or DivergenceOptions(), resume_model, save_dir, save_interval, cfg.iters)
         with amp_policy.paddleseg_loops(), guarded_training(guard, model, optimizer, resume_model):
             core.train(model, train_dataset, val_dataset=val_dataset, optimizer=optimizer, save_dir=save_dir,
                        iters=cfg.iters, batch_size=cfg.batch_size, resume_model=resume_model,
