@@ -19,7 +19,8 @@ AMP is on, and goes on, at most ``max_rollbacks`` times.
 
 Under ``paddle.distributed.launch`` every iteration's verdict (and rank 0's last good checkpoint) is
 agreed by all processes (:mod:`paddle_segformer.rank_agreement`): a NaN in one process's loss skips the
-update, stops or rolls back everywhere at the same iteration.
+update, stops or rolls back everywhere at the same iteration. Before an iteration that saves, every
+process checks its weights, and all stop if any holds NaN / Inf (only rank 0 writes checkpoints).
 """
 from __future__ import annotations
 
