@@ -153,9 +153,13 @@ class DivergenceGuard:
         return bool(bad)
 
     def end_iteration(self) -> None:
-        """Count the iteration just finished; raise once ``patience`` bad ones ran in a row."""
+        """Count the iteration just finished; raise once ``patience`` bad ones ran in a row (or roll back).
+        Then, in a multi-process job, the weights are checked if the loop saves now."""
         self.iteration += 1
+        self._judge()
         self._check_weights_before_save()
+
+    def _judge(self) -> None:
         bad = self._verdict if self._verdict is not None else self._agreed_bad()
         own, loss, norm = self._bad(), self._loss, self._norm
         self._loss = self._norm = self._verdict = None
