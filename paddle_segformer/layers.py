@@ -15,6 +15,8 @@ from paddle.nn.initializer import Constant, Normal, TruncatedNormal
 
 from .amp_policy import amp_active, autocast_off
 from .bias import Conv2D, Linear
+from .cpu_tensors import on_cpu_kernels
+from .depthwise import DepthwiseTokens
 
 Dim = Union[int, paddle.Tensor]  # a height or width: int in dynamic mode, 0-D tensor when exported
 
@@ -147,7 +149,10 @@ class DWConv(nn.Layer):
         self.dwconv = Conv2D(dim, dim, 3, stride=1, padding=1, groups=dim)
 
     def forward(self, x: paddle.Tensor, h: Dim, w: Dim) -> paddle.Tensor:
-        return map_to_tokens(self.dwconv(tokens_to_map(x, h, w)))
+        conv = self.dwconv
+        if on_cpu_kernels(x) and not (conv.weight.stop_gradient or conv.bias.stop_gradient):
+            return DepthwiseTokens.apply(x, conv.weight, conv.bias, int(h), int(w))
+        return map_to_tokens(conv(tokens_to_map(x, h, w)))
 
 
 class MixFFN(nn.Layer):
