@@ -201,6 +201,7 @@ def test_tiling_refused_with_test_time_augmentation(tmp_path, registered):
         assert not (tmp_path / "out" / "geotiff").exists()
 
 
+@pytest.mark.slow  # two exports: ~15 s
 @pytest.mark.parametrize("output_op", ["softmax", "none"])
 def test_export_output_op_and_dynamic_batch(tiny_config, random_checkpoint, tmp_path, output_op, registered):
     """README: ``export.py --output_op softmax / none``, with dynamic batch, height and width."""
