@@ -30,12 +30,13 @@ def markdown_table(rows: Sequence[Mapping[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def tile_grid(pairs: Sequence[Tuple[str, str]], num_classes: int, class_names: Sequence[str] = ()):
+def tile_grid(pairs: Sequence[Tuple[str, str]], num_classes: int, class_names: Sequence[str] = (),
+              colours: Optional[Sequence[Tuple[int, int, int]]] = None):
     """Image and colour label side by side for each (image path, label path); a legend of the classes."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    table = palette(num_classes)
+    table = palette(list(colours) if colours else None)  # the dataset's PALETTE, else generic colours
     fig, axes = plt.subplots(2, len(pairs), figsize=(2.6 * len(pairs), 5.4), squeeze=False)
     for j, (image, label) in enumerate(pairs):
         axes[0, j].imshow(read_image(image, 3))
@@ -95,13 +96,13 @@ def confusion_figure(conf: np.ndarray, class_names: Sequence[str]):
     return fig
 
 
-def prediction_grid(images: Sequence[str], result_dir: str, num_classes: int,
-                    label_dir: Optional[str] = None):
+def prediction_grid(images: Sequence[str], result_dir: str,
+                    colours: Optional[Sequence[Tuple[int, int, int]]] = None, label_dir: Optional[str] = None):
     """One row per image: the image, its predicted labels in colour, the overlay (from the ``label/`` PNGs
     that ``predict`` wrote under ``result_dir``, found by file stem)."""
     import matplotlib.pyplot as plt
 
-    table = palette(num_classes)
+    table = palette(list(colours) if colours else None)  # the dataset's PALETTE, else generic colours
     labels = Path(label_dir) if label_dir else Path(result_dir) / "label"
     fig, axes = plt.subplots(len(images), 3, figsize=(8, 2.7 * len(images)), squeeze=False)
     for i, image in enumerate(images):

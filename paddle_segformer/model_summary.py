@@ -12,27 +12,24 @@ from .model import SegFormer
 from .variants import MIT_VARIANTS, PAPER_PARAMS_M
 
 
-def parameter_counts(model: paddle.nn.Layer) -> Tuple[float, float]:
-    """Trainable parameters in millions (BatchNorm running statistics excluded): (encoder, decoder)."""
-    trainable = [(n, p) for n, p in model.named_parameters() if not p.stop_gradient]
-    enc = sum(int(np.prod(p.shape)) for n, p in trainable if n.startswith("backbone."))
-    dec = sum(int(np.prod(p.shape)) for n, p in trainable if not n.startswith("backbone."))
-    return enc / 1e6, dec / 1e6
+def parameter_counts(variant: str, num_classes: int = 150, in_channels: int = 3) -> Tuple[int, int]:
+    """(encoder, decoder) trainable parameters of ``SegFormer(num_classes, mit(variant))``; BatchNorm
+    running statistics are not counted. Built under ``paddle.LazyGuard``: shapes only, no weights drawn
+    (B5 in well under a second instead of several)."""
+    with paddle.LazyGuard():
+        model = SegFormer(num_classes, mit(variant, in_channels=in_channels))
+    sizes = [(name, int(np.prod(p.shape))) for name, p in model.named_parameters() if not p.stop_gradient]
+    encoder = sum(n for name, n in sizes if name.startswith("backbone."))
+    return encoder, sum(n for _, n in sizes) - encoder
 
 
 def parameter_table(num_classes: int = 150) -> List[Dict[str, object]]:
-    """One row per variant B0..B5: encoder / decoder parameters (M) and the paper's rounded numbers.
-
-    The models are built under ``paddle.LazyGuard`` (shapes only, no weights initialised: B5 in well under
-    a second instead of several).
-    """
+    """One row per variant B0..B5: encoder / decoder parameters (M) and the paper's rounded numbers."""
     rows = []
     for key in MIT_VARIANTS:
-        with paddle.LazyGuard():
-            model = SegFormer(num_classes, mit(key))
-        enc, dec = parameter_counts(model)
-        rows.append({"variant": f"MiT-{key.upper()}", "encoder (M)": round(enc, 3), "decoder (M)": round(dec, 3),
-                     "paper (M)": "%s / %s" % PAPER_PARAMS_M[key]})
+        enc, dec = parameter_counts(key, num_classes)
+        rows.append({"variant": f"MiT-{key.upper()}", "encoder (M)": round(enc / 1e6, 3),
+                     "decoder (M)": round(dec / 1e6, 3), "paper (M)": "%s / %s" % PAPER_PARAMS_M[key]})
     return rows
 
 

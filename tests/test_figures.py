@@ -37,8 +37,9 @@ def test_pictures_of_tiles_predictions_and_confusion(tmp_path):
         Image.fromarray(np.full((32, 40, 3), 60 * i, np.uint8)).save(tmp_path / f"{i}.jpg")
         Image.fromarray(np.full((32, 40), i, np.uint8)).save(tmp_path / "label" / f"{i}.png")
         pairs.append((str(tmp_path / f"{i}.jpg"), str(tmp_path / "label" / f"{i}.png")))
-    assert len(tile_grid(pairs, 4, ["a", "b", "c", "d"]).axes) == 4
-    grid = prediction_grid([p[0] for p in pairs], str(tmp_path), 4)
+    assert len(tile_grid(pairs, 4, ["a", "b", "c", "d"], [(9, 8, 7)] * 4).axes) == 4
+    grid = prediction_grid([p[0] for p in pairs], str(tmp_path), [(9, 8, 7)] * 4)
     assert len(grid.axes) == 6 and grid.axes[4].images[0].get_array().shape == (32, 40, 3)
+    assert grid.axes[4].images[0].get_array()[0, 0].tolist() == [9, 8, 7]  # label 1 in the given colour
     fig = confusion_figure(np.array([[3, 1], [0, 4]]), ["a", "b"])
     assert fig.axes[0].images[0].get_array()[0, 1] == 0.25

@@ -47,7 +47,6 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
               "batch_size": batch_size if batch_size is not None else test_config.get("batch_size", 1)}
     model, predictor = build_predictor(builder, config, model_path, options, device, runtime)
     written_ids = label_id_scheme(label_ids, model.num_classes) if label_ids else None
-    colours = colours or getattr(build(builder, "val_dataset_class", config), "PALETTE", None)
     summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes,
                              tiling=tiling if tiling["tile"] else None, colours=colours, label_ids=written_ids)
     logger.info("%s\n  labels: %s/label  colour: %s/pseudo_color  overlays: %s/overlay",
