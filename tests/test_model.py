@@ -124,7 +124,9 @@ def test_amp_dtype_runs_the_forward_under_auto_cast_and_returns_float32(monkeypa
     assert model(x)[0].dtype == paddle.bfloat16 and calls == []  # fp32 model: no auto_cast, no cast back
     model.amp_dtype = "bfloat16"
     out = model(x)[0]
-    assert calls == [{"enable": True, "dtype": "bfloat16", "level": "O1"}]
+    from paddle_segformer.amp_policy import auto_cast_lists
+
+    assert calls == [{"enable": True, "dtype": "bfloat16", "level": "O1", **auto_cast_lists("O1")}]
     assert out.dtype == paddle.float32 and tuple(out.shape) == (1, 2, 64, 64)
 
 

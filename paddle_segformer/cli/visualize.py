@@ -38,7 +38,7 @@ def run(argv: Optional[List[str]] = None) -> List[Path]:
 
     args = build_parser().parse_args(argv)
     frames = find_frames(args.root, args.split)[:args.limit]
-    table = palette(cs.NUM_CLASSES, list(cs.PALETTE))
+    table = palette(list(cs.PALETTE))
     written, missing = [], []
     for frame in tqdm(frames, desc="panels", unit="frame", disable=None):
         predicted = Path(args.predictions) / frame.image.parent.name / frame.image.name
