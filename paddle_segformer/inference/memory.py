@@ -1,12 +1,12 @@
 """Peak memory of one forward pass, known before the pass starts, and the budget it is held to.
 
 SegFormer's stage-1 attention holds heads x (H/4 * W/4) x (H/32 * W/32) scores (sequence reduction
-8): memory grows with the fourth power of the side, and a 2048^2 image took 9 GB for B0 on the
-dynamic graph. :func:`estimate_forward_bytes` derives the peak from the model's shape (every stage's
-attention scores, its Mix-FFN hidden map, the decoder's stride-4 maps, the logits) and the
-post-processing this package does in numpy (the label kernel's per-pixel candidate lists, the labels);
-the coefficients per runtime come from measured peaks (``scripts/bench_memory.py``, and
-``tests/test_memory.py`` checks one). Importable without paddle.
+8): where a runtime materialises them, memory grows with the fourth power of the side.
+:func:`estimate_forward_bytes` derives the peak from the model's shape (every stage's attention
+scores, the Mix-FFN hidden map, the decoder's stride-4 maps, the logits) and the post-processing this
+package does in numpy (the label kernel's per-pixel candidate lists, the labels); how many copies of
+each a runtime holds comes from measured peaks (:data:`COEFFICIENTS`; ``scripts/bench_memory.py``
+measures, ``tests/test_memory.py`` checks one). Importable without paddle.
 """
 from __future__ import annotations
 
