@@ -5,7 +5,6 @@ import logging
 import shutil
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -189,10 +188,11 @@ def test_validation_image_over_budget_is_evaluated_in_a_sliding_window(
     assert any("big.png" in r.getMessage() and "predicted in tiles" in r.getMessage() for r in caplog.records)
     np.testing.assert_array_equal(result["confusion"], evaluate_dataset(whole, dataset, 4, progress=False)["confusion"])
     # the dynamic-graph path (test-time augmentation): PaddleSeg's own sliding window, switched on
-    dynamic = SimpleNamespace(guard=MemoryGuard(B0_4, MemoryBudget(int(_budget_between("dynamic")), "test")))
+    dynamic = MemoryGuard(B0_4, MemoryBudget(int(_budget_between("dynamic")), "test"))
     options = slide_when_too_large(dataset, dynamic, {"aug_eval": True, "flip_horizontal": True})
     assert options["is_slide"] and options["crop_size"][0] < 128 and options["stride"][0] < options["crop_size"][0]
-    assert slide_when_too_large(dataset, whole, {"aug_eval": True}) == {"aug_eval": True}
+    assert slide_when_too_large(dataset, whole.guard, {"aug_eval": True}) == {"aug_eval": True}
+    assert slide_when_too_large(dataset, MemoryGuard(B0_4, MemoryBudget(2 ** 40, "test")), {}) == {}
 
 
 @pytest.mark.slow

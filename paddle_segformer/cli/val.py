@@ -65,7 +65,7 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
         result = evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index)
         result.pop("confusion")
     else:
-        test_config = slide_when_too_large(dataset, predictor, test_config)
+        test_config = slide_when_too_large(dataset, predictor.guard, test_config)
         result = _paddleseg_evaluate(model, dataset, num_workers, dict(test_config, auc_roc=auc_roc))
     logger.info("mIoU %.4f  Acc %.4f  Kappa %.4f  Dice %.4f", result["miou"], result["acc"], result["kappa"],
                 result["mdice"])

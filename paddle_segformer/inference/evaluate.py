@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import logging
 from contextlib import closing
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 import numpy as np
 
 from ..metrics import confusion_matrix, scores
 from .predictor import Predictor
 from .readahead import read_ahead
+
+if TYPE_CHECKING:
+    from .memory import MemoryGuard
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +44,17 @@ def evaluate_dataset(predictor: Predictor, dataset: Any, num_classes: int, ignor
     return result
 
 
-def slide_when_too_large(dataset: Any, predictor: Predictor, test_config: Dict[str, Any]) -> Dict[str, Any]:
-    """``test_config`` for ``paddleseg.core.evaluate`` (the dynamic graph), with PaddleSeg's sliding window
-    switched on when a validation image's forward pass (at the largest test-time scale) would exceed the
-    predictor's memory budget; one log line says so. Image sizes are read from the files' headers."""
+def slide_when_too_large(dataset: Any, budget: Optional["MemoryGuard"], test_config: Dict[str, Any]) -> Dict[str, Any]:
+    """``test_config`` for ``paddleseg.core.evaluate`` (the dynamic graph; val.py with test-time
+    augmentation, train.py's evaluation), with PaddleSeg's sliding window switched on when a validation
+    image's forward pass (at the largest test-time scale) would exceed the budget of ``budget`` (a
+    MemoryGuard; its model shape and budget are used, for the dynamic graph); one log line says so.
+    Image sizes are read from the files' headers."""
     from .memory import MemoryGuard, tile_overlap
 
-    if predictor.guard is None or test_config.get("is_slide"):
+    if budget is None or test_config.get("is_slide"):
         return test_config
-    guard = MemoryGuard(predictor.guard.shape, predictor.guard.budget, "dynamic")
+    guard = MemoryGuard(budget.shape, budget.budget, "dynamic")
     scale = max(np.atleast_1d(test_config.get("scales", 1.0))) if test_config.get("aug_eval") else 1.0
     sizes = {_image_size(item[0]) for item in getattr(dataset, "file_list", [])}
     too_large = [(h, w) for h, w in sizes if not guard.plan(round(h * scale), round(w * scale)).fits]
