@@ -105,6 +105,7 @@ def test_image_over_budget_is_tiled_with_the_whole_image_labels_when_a_tile_cove
     assert not summary.failed and len(summary.written) == 3
     tiled_lines = [r.getMessage() for r in caplog.records if "predicted in tiles" in r.getMessage()]
     assert len(tiled_lines) == 1 and "big.png" in tiled_lines[0] and "over the memory budget" in tiled_lines[0]
+    assert any("are themselves over the memory budget" in r.getMessage() for r in caplog.records)  # --tile 128
     whole, tiled = _labels(tmp_path / "whole"), _labels(tmp_path / "tiled")
     assert whole.keys() == tiled.keys() == {"a.png", "b.png", "big.png"}
     assert tiled["big.png"].shape == (96, 128)

@@ -169,6 +169,9 @@ class Predictor:
         if tiling is None:
             tile = self.guard.tile_size()
             tiling = Tiling(tile, tile_overlap(tile))
+        elif not self.guard.plan(min(h, tiling.tile), min(w, tiling.tile), tiling.batch_size).fits:
+            logger.warning("%s: tiles of %d px (--tile) are themselves over the memory budget; tiles of at most "
+                           "%d px would fit", source, tiling.tile, self.guard.largest_side())
         logger.info("%s: %s: predicted in tiles of %d px, overlap %d, logits blended", source,
                     plan.reason(h, w), tiling.tile, tiling.overlap)
         return tiling
