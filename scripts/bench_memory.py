@@ -31,19 +31,6 @@ from paddle_segformer.cli.runtime import prepare_env
 ATTENTION = ("efficient", "full")
 
 
-class ListPrinter(list):
-    """Table lines printed as they come (a long run shows its rows before it ends)."""
-
-    def __init__(self, lines):
-        super().__init__()
-        for line in lines:
-            self.append(line)
-
-    def append(self, line: str) -> None:
-        super().append(line)
-        print(line, flush=True)
-
-
 def build_model(variant: str, attention: str, classes: int):
     """Random-weight SegFormer; ``full``: every stage's sr_ratio 1, the other weights the efficient model's."""
     import paddle
@@ -136,6 +123,25 @@ def main() -> int:
         variant, attention, side = args.worker
         print(json.dumps(worker(variant, attention, int(side), args.classes, args.backend, args.cache_dir)))
         return 0
+    table(args)
+    return 0
+
+
+def row(args, variant: str, attention: str, side: int, cache_dir: str) -> str:
+    """One measured table row (or why it was not measured)."""
+    name = f"| {variant.upper()} | {attention} | {side} |"
+    if attention == "full" and side > args.full_max_side:
+        return f"{name} left out (time; --full_max_side {args.full_max_side}) | | | |"
+    print(f"measuring {variant} {attention} {side}^2", file=sys.stderr, flush=True)
+    r = measure(args, variant, attention, side, cache_dir)
+    if "error" in r:
+        return f"{name} failed: {r['error']} | | | |"
+    return (f"{name} {r['peak_mib']:.0f} | {r['estimate_mib']:.0f} | {r['estimate_mib'] / max(r['peak_mib'], 1):.2f} "
+            f"| {r['seconds']:.2f} |")
+
+
+def table(args) -> None:
+    """The machine, the budget, then one row per variant, attention and side, printed as measured."""
     from paddle_segformer.benchinfo import describe_machine
     from paddle_segformer.inference.backends import AUTO_ORDER, installed
     from paddle_segformer.inference.memory import MemoryBudget, MemoryGuard, ModelShape, format_size
@@ -153,30 +159,18 @@ def main() -> int:
     print(describe_machine(args.threads))
     print(f"runtime: {runtime}; {args.classes} classes; budget {budget}; one pass = forward + labels, "
           f"each in a fresh process")
-    lines = ListPrinter(["| variant | attention | side | peak MiB | estimate MiB | estimate / peak | time s |",
-                         "| --- | --- | --- | --- | --- | --- | --- |"])
+    print("| variant | attention | side | peak MiB | estimate MiB | estimate / peak | time s |\n"
+          "| --- | --- | --- | --- | --- | --- | --- |", flush=True)
     with tempfile.TemporaryDirectory() as cache_dir:
         for variant in args.variants:
             for attention in args.attention:
                 sides, refused = planned(args, variant, attention, guard_of)
                 for side in sides:
-                    if attention == "full" and side > args.full_max_side:
-                        lines.append(f"| {variant.upper()} | {attention} | {side} | left out (time; "
-                                     f"--full_max_side {args.full_max_side}) | | | |")
-                        continue
-                    print(f"measuring {variant} {attention} {side}^2", file=sys.stderr, flush=True)
-                    r = measure(args, variant, attention, side, cache_dir)
-                    if "error" in r:
-                        lines.append(f"| {variant.upper()} | {attention} | {side} | failed: {r['error']} | | | |")
-                        continue
-                    lines.append(f"| {variant.upper()} | {attention} | {side} | {r['peak_mib']:.0f} | "
-                                 f"{r['estimate_mib']:.0f} | {r['estimate_mib'] / max(r['peak_mib'], 1):.2f} | "
-                                 f"{r['seconds']:.2f} |")
+                    print(row(args, variant, attention, side, cache_dir), flush=True)
                 if refused:
                     estimate = guard_of(variant, attention).plan(refused, refused).estimate
-                    lines.append(f"| {variant.upper()} | {attention} | {refused} | refused, not run | "
-                                 f"{estimate / 2 ** 20:.0f} ({format_size(estimate)}) | - | - |")
-    return 0
+                    print(f"| {variant.upper()} | {attention} | {refused} | refused, not run | "
+                          f"{estimate / 2 ** 20:.0f} ({format_size(estimate)}) | - | - |", flush=True)
 
 
 if __name__ == "__main__":
