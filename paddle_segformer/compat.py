@@ -9,10 +9,16 @@ Each fix is small, idempotent and has a test showing the unpatched code fails he
 - ``calculate_area_0d``: ``metrics.calculate_area`` concatenates 0-D sums; stacking works.
 - ``atomic_checkpoints``: ``core/train.py`` writes checkpoints in place, so an interrupted save
   leaves a truncated ``model.pdparams``; its ``paddle.save`` is routed through a write to a
-  temporary file and a rename.
+  temporary file and a rename (and its end-of-training ``paddle.flops`` printout goes to the debug log).
 - ``dataloader_errors`` (Paddle itself): with ``num_workers=0`` the DataLoader reads samples in a
   thread; an exception there (a corrupt image, a bad label) kills the thread and the training or
-  evaluation loop waits forever. The error is handed to the main thread and raised there.
+  evaluation loop waits forever. The error is handed to the main thread and raised there. With
+  worker processes the loop stopped with a ``SystemError`` ("Blocking queue is killed") and the
+  worker's traceback; there too the dataset's error, with its own message, reaches the main thread.
+
+- ``config_driven_datasets``: ``SegBuilder.model`` / ``.loss`` read the class count, band count and
+  ignore index from the train dataset's class; a dataset type whose facts are written in its config
+  block (``GeoTiffDataset``) gets them from there, so ``SegBuilder(Config(path)).model`` builds.
 
 Two more give configs of PaddleSeg 2.4-2.7 the meaning they had there (see
 :mod:`paddle_segformer.legacy_config`):
@@ -27,6 +33,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import paddle
@@ -138,8 +145,24 @@ def atomic_save(obj: Any, path: str, **kwargs: Any) -> None:
         paddle.save(obj, tmp, **kwargs)
 
 
+def quiet_flops(net: Any, input_size: List[int], *args: Any, **kwargs: Any) -> Any:
+    """``paddle.flops`` with its stdout (a "Cannot find suitable count function" line per layer type and
+    a table) moved to the debug log. ``paddleseg.core.train`` calls it once at the end of training and
+    discards the result; for SegFormer its count is wrong anyway (it misses the attention matmuls:
+    :mod:`paddle_segformer.flops` has the right one)."""
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result = paddle.flops(net, input_size, *args, **kwargs)
+    logger.debug("paddle.flops at the end of training:\n%s", printed.getvalue())
+    return result
+
+
 class _PaddleAtomicSave:
-    """Stands in for the ``paddle`` module inside ``paddleseg.core.train`` only."""
+    """Stands in for the ``paddle`` module inside ``paddleseg.core.train`` only: atomic saves, and
+    :func:`quiet_flops` for the FLOP count the loop prints at its end."""
 
     def __init__(self, module: Any):
         self._module = module
@@ -148,6 +171,7 @@ class _PaddleAtomicSave:
         return getattr(self._module, name)
 
     save = staticmethod(atomic_save)
+    flops = staticmethod(quiet_flops)
 
 
 @_fix("atomic_checkpoints")
@@ -157,19 +181,29 @@ def _fix_atomic_checkpoints() -> None:
     module.paddle = _PaddleAtomicSave(module.paddle)
 
 
-@_fix("dataloader_errors")
-def _fix_dataloader_errors() -> None:
-    from paddle.io.dataloader import dataloader_iter
+def worker_error(exc: BaseException) -> BaseException:
+    """A dataset error of a DataLoader worker process as Paddle re-raises it (same type, the worker's whole
+    traceback as its message) -> the same type with the original message only (what a user needs)."""
+    pattern = rf"(?m)^(?:[\w.]+\.)?{re.escape(type(exc).__name__)}: (.*)$"
+    found = re.findall(pattern, str(exc))
+    if not found or not str(exc).startswith("DataLoader worker("):
+        return exc
+    try:
+        return type(exc)(found[-1])
+    except Exception:  # a type that cannot be made from a message: keep Paddle's
+        return exc
 
-    cls = dataloader_iter._DataLoaderIterSingleProcess
+
+def _hand_errors_to_the_consumer(cls: Any, clean: Callable[[BaseException], BaseException]) -> Tuple[Any, Any]:
+    """Wrap ``cls``'s reader-thread loop and ``__next__``: an exception in the thread is kept (``clean``-ed)
+    and raised by the consumer's next ``__next__``. Returns the originals."""
     loop, step = cls._thread_loop, cls.__next__
-    ORIGINALS["dataloader_errors"] = (loop, step)
 
     def _thread_loop(self, *args, **kwargs) -> None:
         try:
             loop(self, *args, **kwargs)
         except Exception as exc:  # any dataset error: keep it for the consumer, stop the queue
-            self._sample_error = exc
+            self._sample_error = clean(exc)
             self._exit_thread_unexpectedly()
 
     def __next__(self):
@@ -182,6 +216,33 @@ def _fix_dataloader_errors() -> None:
             raise
 
     cls._thread_loop, cls.__next__ = _thread_loop, __next__
+    return loop, step
+
+
+@_fix("dataloader_errors")
+def _fix_dataloader_errors() -> None:
+    from paddle.io.dataloader import dataloader_iter
+
+    ORIGINALS["dataloader_errors"] = _hand_errors_to_the_consumer(dataloader_iter._DataLoaderIterSingleProcess,
+                                                                  lambda exc: exc)
+    ORIGINALS["dataloader_errors_workers"] = _hand_errors_to_the_consumer(
+        dataloader_iter._DataLoaderIterMultiProcess, worker_error)
+
+
+@_fix("config_driven_datasets")
+def _fix_config_driven_datasets() -> None:
+    from paddleseg.cvlibs.builder import SegBuilder
+    from paddleseg.utils.utils import CachedProperty
+
+    original = SegBuilder.__dict__["train_dataset_class"]
+    ORIGINALS["config_driven_datasets"] = original
+
+    def train_dataset_class(self):  # the name is the cache key of PaddleSeg's CachedProperty
+        cls = original.func(self)
+        facts = getattr(cls, "with_config_facts", None)
+        return facts(self.config.train_dataset_cfg) if facts is not None else cls
+
+    SegBuilder.train_dataset_class = CachedProperty(train_dataset_class)
 
 
 @_fix("legacy_config")

@@ -16,6 +16,11 @@ Hooks (installed for one ``paddleseg.core.train`` call, removed afterwards):
 With ``policy="rollback"`` a run of ``patience`` bad iterations reloads the last good checkpoint
 (weights and optimizer state; the learning-rate schedule keeps its place), halves the loss scale when
 AMP is on, and goes on, at most ``max_rollbacks`` times.
+
+Under ``paddle.distributed.launch`` every iteration's verdict (and rank 0's last good checkpoint) is
+agreed by all processes (:mod:`paddle_segformer.rank_agreement`): a NaN in one process's loss skips the
+update, stops or rolls back everywhere at the same iteration. Before an iteration that saves, every
+process checks its weights, and all stop if any holds NaN / Inf (only rank 0 writes checkpoints).
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ from typing import Any, Callable, Iterator, List, Mapping, Optional
 import numpy as np
 
 from .loss_scale import ScalerWatch, lower_loss_scale, save_scaler_state
+from .rank_agreement import agree, world_size
 
 logger = logging.getLogger(__name__)
 
@@ -103,10 +109,14 @@ def iteration_of(checkpoint: Optional[str]) -> int:
 class DivergenceGuard:
     """Counts bad iterations of one training run and keeps NaN / Inf out of its checkpoints."""
 
-    def __init__(self, options: DivergenceOptions, resume_model: Optional[str] = None):
+    def __init__(self, options: DivergenceOptions, resume_model: Optional[str] = None,
+                 save_dir: Optional[str] = None, save_interval: Optional[int] = None, iters: Optional[int] = None):
         self.options = options
         self.iteration = iteration_of(resume_model)  # iterations finished so far
         self.last_good: Optional[str] = resume_model
+        self.save_dir = save_dir  # where rank 0 writes iter_N (other ranks learn N through agree())
+        self.save_interval, self.iters = save_interval, iters  # when the loop saves (as paddleseg.core.train)
+        self.weights: Optional[Callable[[], Mapping[str, Any]]] = None  # the model's state (set by guarded_training)
         self.consecutive = 0
         self.skipped = 0
         self.rollbacks = 0
@@ -114,6 +124,7 @@ class DivergenceGuard:
         self.restore: Optional[Callable[[str], None]] = None  # reloads a checkpoint (set by guarded_training)
         self._loss: Optional[float] = None
         self._norm: Optional[float] = None
+        self._verdict: Optional[bool] = None  # this iteration's agreed verdict, once taken
 
     # --- per-iteration checks -------------------------------------------------------------
     def record_losses(self, losses: List[Any]) -> None:
@@ -123,7 +134,8 @@ class DivergenceGuard:
     def guarded_step(self, step: Callable[[], Any], parameters: List[Any]) -> Any:
         """Run the optimizer's ``step`` unless the loss or the gradient norm is non-finite."""
         self._norm = grad_norm(parameters)
-        if self._bad():
+        self._verdict = self._agreed_bad()
+        if self._verdict:
             self.skipped += 1
             return None
         return step()
@@ -131,16 +143,32 @@ class DivergenceGuard:
     def _bad(self) -> bool:
         return any(v is not None and not math.isfinite(v) for v in (self._loss, self._norm))
 
+    def _agreed_bad(self) -> bool:
+        """Whether any process of the job had a non-finite loss or gradient norm this iteration; rank 0's
+        last good checkpoint becomes every process's (paddle_segformer.rank_agreement)."""
+        own_good = iteration_of(self.last_good)
+        bad, good = agree([self._bad(), own_good])
+        if good > own_good and self.save_dir:
+            self.last_good = os.path.abspath(os.path.join(self.save_dir, f"iter_{good}"))
+        return bool(bad)
+
     def end_iteration(self) -> None:
-        """Count the iteration just finished; raise once ``patience`` bad ones ran in a row."""
+        """Count the iteration just finished; raise once ``patience`` bad ones ran in a row (or roll back).
+        Then, in a multi-process job, the weights are checked if the loop saves now."""
         self.iteration += 1
-        bad, loss, norm = self._bad(), self._loss, self._norm
-        self._loss = self._norm = None
+        self._judge()
+        self._check_weights_before_save()
+
+    def _judge(self) -> None:
+        bad = self._verdict if self._verdict is not None else self._agreed_bad()
+        own, loss, norm = self._bad(), self._loss, self._norm
+        self._loss = self._norm = self._verdict = None
         if not bad:
             self.consecutive = 0
             return
         self.consecutive += 1
-        what = f"loss {loss}" + ("" if norm is None else f", gradient norm {norm}")
+        what = (f"loss {loss}" + ("" if norm is None else f", gradient norm {norm}")) if own else \
+            "loss or gradient norm in another process"
         if self.consecutive < self.options.patience:
             logger.warning("iteration %d: non-finite %s; update skipped (%d/%d before stopping)",
                            self.iteration, what, self.consecutive, self.options.patience)
@@ -149,6 +177,18 @@ class DivergenceGuard:
         else:
             raise TrainingDiverged(self._message(f"{self.consecutive} consecutive iterations with a non-finite "
                                                  f"loss or gradient norm ({what})"))
+
+    def _check_weights_before_save(self) -> None:
+        """In a multi-process job, before an iteration that saves: every process checks its weights and all
+        stop together if any holds NaN / Inf (only rank 0 writes; its refusal alone would leave the others
+        waiting in their next all-reduce)."""
+        if self.weights is None or not self.save_interval or world_size() < 2 or not (
+                self.iteration % self.save_interval == 0 or self.iteration == self.iters):
+            return
+        bad = non_finite_keys(self.weights())
+        if agree([bool(bad)])[0]:
+            where = f"non-finite values in {', '.join(bad[:3])}" if bad else "non-finite weights in another process"
+            raise TrainingDiverged(self._message(f"{where}; not writing iter_{self.iteration}"))
 
     def _can_roll_back(self) -> bool:
         return (self.options.policy == "rollback" and self.last_good is not None and self.restore is not None
@@ -250,6 +290,7 @@ def guarded_training(guard: DivergenceGuard, model: Any, optimizer: Any,
     optimizer.step = guarded_step
     model.clear_gradients = end_iteration
     guard.restore = functools.partial(restore_checkpoint, model, optimizer)
+    guard.weights = model.state_dict
     try:
         yield guard
     finally:

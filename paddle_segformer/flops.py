@@ -67,12 +67,3 @@ def segformer_macs(variant: str, height: int, width: int, num_classes: int = 150
     h1, w1 = sizes[0]
     decoder += h1 * w1 * (4 * dim_d * dim_d + dim_d * num_classes)  # linear_fuse, linear_pred
     return MacCount(encoder=encoder, attention_matmuls=attention, decoder=decoder)
-
-
-def folded_macs(variant: str, height: int, width: int, num_classes: int = 150, in_channels: int = 3) -> int:
-    """MACs of the inference graph (paddle_segformer.inference.graph): linear_fuse folded into the stages."""
-    spec = get_variant(variant)
-    count = segformer_macs(variant, height, width, num_classes, in_channels)
-    h1 = _conv_out(height, spec.patch_sizes[0], spec.strides[0], spec.patch_sizes[0] // 2)
-    w1 = _conv_out(width, spec.patch_sizes[0], spec.strides[0], spec.patch_sizes[0] // 2)
-    return count.total - h1 * w1 * 4 * spec.decoder_dim * spec.decoder_dim

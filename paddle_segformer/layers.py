@@ -13,7 +13,10 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.nn.initializer import Constant, Normal, TruncatedNormal
 
+from .amp_policy import amp_active, autocast_off
 from .bias import Conv2D, Linear
+from .cpu_tensors import on_cpu_kernels
+from .depthwise import DepthwiseTokens
 
 Dim = Union[int, paddle.Tensor]  # a height or width: int in dynamic mode, 0-D tensor when exported
 
@@ -51,6 +54,19 @@ def tokens_to_map(x: paddle.Tensor, h: Dim, w: Dim) -> paddle.Tensor:
 def map_to_tokens(x: paddle.Tensor) -> paddle.Tensor:
     """(B, C, H, W) -> (B, H*W, C)."""
     return x.flatten(2).transpose([0, 2, 1])
+
+
+def attention_probs(q: paddle.Tensor, k: paddle.Tensor, scale: float) -> paddle.Tensor:
+    """softmax(q k^T * scale) over the keys: (B, heads, N, d), (B, heads, M, d) -> (B, heads, N, M).
+
+    Under mixed precision the scores and the softmax are a float32 island (paddle_segformer.amp_policy):
+    autocast would cast the matmul to half, so it is turned off here and q, k are cast to float32.
+    """
+    if not amp_active():
+        return F.softmax(paddle.matmul(q, k, transpose_y=True) * scale, axis=-1)
+    with autocast_off():
+        scores = paddle.matmul(q.astype("float32"), k.astype("float32"), transpose_y=True) * scale
+        return F.softmax(scores, axis=-1)
 
 
 class DropPath(nn.Layer):
@@ -119,7 +135,7 @@ class Attention(nn.Layer):
             x = self.norm(map_to_tokens(self.sr(tokens_to_map(x, h, w))))
         kv = self.kv(x).reshape([0, -1, 2, self.num_heads, self.head_dim]).transpose([2, 0, 3, 1, 4])
         k, v = kv[0], kv[1]
-        attn = F.softmax(paddle.matmul(q, k, transpose_y=True) * self.scale, axis=-1)
+        attn = attention_probs(q, k, self.scale)
         out = paddle.matmul(self.attn_drop(attn), v)  # (B, heads, N, head_dim)
         out = out.transpose([0, 2, 1, 3]).reshape([0, 0, self.dim])
         return self.proj_drop(self.proj(out))
@@ -133,7 +149,13 @@ class DWConv(nn.Layer):
         self.dwconv = Conv2D(dim, dim, 3, stride=1, padding=1, groups=dim)
 
     def forward(self, x: paddle.Tensor, h: Dim, w: Dim) -> paddle.Tensor:
-        return map_to_tokens(self.dwconv(tokens_to_map(x, h, w)))
+        conv = self.dwconv
+        # Training only: under no_grad (evaluation, paddle.flops) the conv layer itself runs, so its
+        # hooks do too (paddle.flops leaves buffers on a layer whose forward was bypassed).
+        trainable = paddle.is_grad_enabled() and not (conv.weight.stop_gradient or conv.bias.stop_gradient)
+        if trainable and on_cpu_kernels(x):
+            return DepthwiseTokens.apply(x, conv.weight, conv.bias, int(h), int(w))
+        return map_to_tokens(conv(tokens_to_map(x, h, w)))
 
 
 class MixFFN(nn.Layer):

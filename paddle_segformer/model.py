@@ -8,6 +8,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddleseg.models import layers as pseg_layers
 
+from .amp_policy import auto_cast_lists
 from .bias import Conv2D, Linear
 from .cpu_tensors import on_cpu_kernels
 from .layers import map_to_tokens
@@ -132,8 +133,8 @@ class SegFormer(nn.Layer):
         return weights, bias
 
     def forward(self, x: paddle.Tensor) -> List[paddle.Tensor]:
-        if self.amp_dtype:
-            with paddle.amp.auto_cast(enable=True, dtype=self.amp_dtype, level="O1"):
+        if self.amp_dtype:  # the float32 islands of paddle_segformer.amp_policy; the loss sees float32 logits
+            with paddle.amp.auto_cast(enable=True, dtype=self.amp_dtype, level="O1", **auto_cast_lists("O1")):
                 logit = self.decode(self.backbone(x))
             logit = logit.astype("float32")
         else:

@@ -16,8 +16,10 @@ from .variants import MIT_VARIANTS, backbone_name, model_name
 logger = logging.getLogger(__name__)
 
 # PaddleSeg built-ins this package deliberately serves instead (same YAML, our implementation);
-# SegFormer_B0..B5 are built-ins of PaddleSeg 2.4-2.7 only.
-TAKES_OVER = frozenset({("models", "SegFormer")} | {("backbones", backbone_name(k)) for k in MIT_VARIANTS}
+# SegFormer_B0..B5 are built-ins of PaddleSeg 2.4-2.7 only; DiceLoss: the same loss without writing into
+# the caller's labels (paddle_segformer/dice_loss.py).
+TAKES_OVER = frozenset({("models", "SegFormer"), ("losses", "DiceLoss")}
+                       | {("backbones", backbone_name(k)) for k in MIT_VARIANTS}
                        | {("models", model_name(k)) for k in MIT_VARIANTS})
 
 # (manager name, component name) -> what was there before we registered (None: nothing).
@@ -31,11 +33,14 @@ class RegistryConflict(RuntimeError):
 def components() -> List[Tuple[manager.ComponentManager, str, Any]]:
     """(manager, name, object) for everything this package registers."""
     from .backbone import VARIANT_FACTORIES, MixVisionTransformer
+    from .data.cityscapes import CityscapesDataset
     from .data.dataset import RSParcelDataset
     from .data.geotiff import GeoTiffDataset
     from .data.transforms import BandNormalize, BandRandomPaddingCrop
+    from .dice_loss import DiceLoss
     from .model import SegFormer
     from .model_factories import MODEL_FACTORIES
+    from .param_groups import SegFormerAdamW
 
     items = [(manager.MODELS, "SegFormer", SegFormer),
              (manager.BACKBONES, "MixVisionTransformer", MixVisionTransformer)]
@@ -44,9 +49,12 @@ def components() -> List[Tuple[manager.ComponentManager, str, Any]]:
     items += [(manager.MODELS, name, fn) for name, fn in MODEL_FACTORIES.items()]
     # Datasets whose class carries NUM_CLASSES / IMG_CHANNELS / IGNORE_INDEX, as SegBuilder requires.
     items.append((manager.DATASETS, "RSParcelDataset", RSParcelDataset))
+    items.append((manager.DATASETS, "CityscapesDataset", CityscapesDataset))
     # Datasets whose facts come from their config (the entry points' builder hands them over).
     items.append((manager.DATASETS, "GeoTiffDataset", GeoTiffDataset))
     items += [(manager.TRANSFORMS, cls.__name__, cls) for cls in (BandNormalize, BandRandomPaddingCrop)]
+    items.append((manager.LOSSES, "DiceLoss", DiceLoss))
+    items.append((manager.OPTIMIZERS, "SegFormerAdamW", SegFormerAdamW))
     return items
 
 
@@ -90,7 +98,8 @@ def unregister() -> None:
     from . import cross_entropy
 
     cross_entropy.uninstall()
-    managers = {m.name: m for m in (manager.MODELS, manager.BACKBONES, manager.DATASETS, manager.TRANSFORMS)}
+    managers = {m.name: m for m in (manager.MODELS, manager.BACKBONES, manager.DATASETS, manager.TRANSFORMS,
+                                    manager.LOSSES, manager.OPTIMIZERS)}
     for (mgr_name, name), before in list(_previous.items()):
         table = managers[mgr_name].components_dict
         if before is None:

@@ -30,7 +30,19 @@ def _describe(scheduler: paddle.optimizer.lr.LRScheduler) -> str:
         return f"{scheduler.warmup_steps}-iteration LinearWarmup, then {inner_text}"
     if isinstance(scheduler, paddle.optimizer.lr.PolynomialDecay):
         return f"{name} power {scheduler.power:g}, end_lr {scheduler.end_lr:g}"
+    if isinstance(scheduler, paddle.optimizer.lr.CosineAnnealingDecay):
+        return f"{name} over {scheduler.T_max} iterations to {scheduler.eta_min:g}"
     return name
+
+
+def fill_cosine_period(lr_cfg: Optional[dict], iters: int) -> Optional[int]:
+    """Give a ``CosineAnnealingDecay`` config without ``T_max`` the iterations after its warm-up (PaddleSeg
+    does the same for ``PolynomialDecay``'s ``decay_steps``): the rate reaches ``eta_min`` at the last
+    iteration instead of the cosine turning back up. Returns the ``T_max`` set, or None (nothing to do)."""
+    if not lr_cfg or lr_cfg.get("type") != "CosineAnnealingDecay" or "T_max" in lr_cfg:
+        return None
+    lr_cfg["T_max"] = max(int(iters) - int(lr_cfg.get("warmup_iters", 0)), 1)
+    return lr_cfg["T_max"]
 
 
 @dataclass

@@ -25,10 +25,6 @@ class MiTSpec:
     patch_sizes: Quad = (7, 3, 3, 3)  # OverlapPatchEmbed kernels
     strides: Quad = (4, 2, 2, 2)  # OverlapPatchEmbed strides (padding = kernel // 2)
 
-    @property
-    def num_blocks(self) -> int:
-        return sum(self.depths)
-
 
 _WIDE = (64, 128, 320, 512)
 

@@ -5,14 +5,15 @@ from typing import List, Optional
 
 import numpy as np
 
-# Parcel task colours: farmland, building, forest, other.
+# Parcel task colours: farmland, building, forest, other (RSParcelDataset.PALETTE).
 PARCEL_COLOURS = [(250, 220, 60), (220, 40, 40), (30, 140, 30), (150, 150, 150)]
 IGNORE_COLOUR = (0, 0, 0)
 
 
-def palette(num_classes: int, colours: Optional[List[tuple]] = None) -> np.ndarray:
-    """(256, 3) uint8 palette: well-spread bit-interleaved colours (the parcel task's for 4 classes), the
-    first entries replaced by ``colours`` if given (PaddleSeg's ``custom_color``); 255 (ignored) black."""
+def palette(colours: Optional[List[tuple]] = None, ignore_index: int = 255) -> np.ndarray:
+    """(256, 3) uint8 palette: well-spread bit-interleaved colours, the first entries replaced by
+    ``colours`` if given (a dataset's ``PALETTE`` or PaddleSeg's ``custom_color``); ``ignore_index``
+    (nodata, unlabelled) black."""
     table = np.zeros((256, 3), np.uint8)
     for i in range(256):
         c, r, g, b = i, 0, 0, 0
@@ -22,11 +23,9 @@ def palette(num_classes: int, colours: Optional[List[tuple]] = None) -> np.ndarr
             b |= ((c >> 2) & 1) << (7 - bit)
             c >>= 3
         table[i] = (r, g, b)
-    if num_classes == len(PARCEL_COLOURS):
-        table[:len(PARCEL_COLOURS)] = PARCEL_COLOURS
     for i, colour in enumerate(colours or []):
         table[i] = colour
-    table[255] = IGNORE_COLOUR
+    table[ignore_index] = IGNORE_COLOUR
     return table
 
 

@@ -95,9 +95,11 @@ def reply(payload: dict) -> None:
     sys.__stdout__.flush()
 
 
-def serve(setup: Callable[[], Callable[[], object]], finish: Optional[Callable[[], dict]] = None) -> int:
+def serve(setup: Callable[[], Callable[[], object]], finish: Optional[Callable[[], dict]] = None,
+          rewarm: int = 0) -> int:
     """Child side: ``run = setup()`` (a failure is reported as a skip), then answer "run" with its time in
-    ms and "finish" with ``finish()`` (a dict) plus the peak resident memory."""
+    ms (after ``rewarm`` untimed calls) and "finish" with ``finish()`` (a dict) plus the peak resident
+    memory."""
     sys.stdout = sys.stderr  # libraries' prints must not mix with the protocol
     try:
         run = setup()
@@ -107,6 +109,8 @@ def serve(setup: Callable[[], Callable[[], object]], finish: Optional[Callable[[
     reply({"ready": True})
     for command in sys.stdin:
         if command.strip() == "run":
+            for _ in range(rewarm):
+                run()
             start = time.perf_counter()
             run()
             reply({"ms": (time.perf_counter() - start) * 1000})

@@ -5,7 +5,12 @@ model and Hugging Face transformers on PyTorch.
     python scripts/bench_train.py --variant b3 --batch 1 --size 512 --reps 3
 
 A step is forward + cross-entropy (ignore index 255) + backward + AdamW update, on the same random batch.
-Each row runs in its own process, repetitions interleaved after one warm-up step. The Paddle rows use
+Each row runs in its own process, repetitions interleaved after three untimed warm-up steps (the
+first steps of a Paddle process are up to 2x slower while its allocator settles; training runs thousands),
+and each timed step comes right after an untimed one of the same row: on a machine that reclaims idle
+processes' pages (this project's VMs page out file-backed memory after about a second idle, DAMON
+`pageout`), a row resumed after the others' steps re-reads its libraries' code from disk, which no
+training run pays (Paddle's step measured 3.8-4.5 s after 10 s idle, 2.2-2.6 s back to back). The Paddle rows use
 PaddleSeg's CrossEntropyLoss: the PaddleSeg row with only this package's Paddle 3.3 fixes (without them
 it does not run on Paddle 3.3.1), ours as train.py runs it (registered: the compiled CPU kernel); the
 PyTorch row computes transformers' own loss.
@@ -100,10 +105,11 @@ BUILDERS = {"paddleseg": paddleseg_row, "ours": ours_row, "hf-torch": hf_torch_r
 def worker(args: argparse.Namespace) -> int:
     def setup():
         step = BUILDERS[args.worker](args)
-        step()  # warm-up
+        for _ in range(args.warmup):  # untimed: allocator caches and first-call compilation settle
+            step()
         return step
 
-    return serve(setup)
+    return serve(setup, rewarm=args.rewarm)
 
 
 def main() -> int:
@@ -113,6 +119,9 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--classes", type=int, default=150)
     p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps per row before the timed ones")
+    p.add_argument("--rewarm", type=int, default=1,
+                   help="untimed steps right before each timed one (a row resumes warm after the others ran)")
     p.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 2))
     p.add_argument("--settle", type=float, default=0.5)
     p.add_argument("--rows", nargs="+", choices=list(ROWS), default=list(ROWS))
@@ -124,7 +133,7 @@ def main() -> int:
     started = {}
     for row in args.rows:
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", row] + [
-            f"--{k}={getattr(args, k)}" for k in ("variant", "size", "batch", "classes", "threads")]
+            f"--{k}={getattr(args, k)}" for k in ("variant", "size", "batch", "classes", "threads", "warmup", "rewarm")]
         process = RowProcess(cmd, row_env(ROWS[row][1], args.threads), args.verbose)
         if "skip" in process.ready:
             print(f"{row}: not measured ({process.ready['skip']})", file=sys.stderr)

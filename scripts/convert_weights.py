@@ -3,7 +3,8 @@
     python scripts/convert_weights.py --src segformer.b0.512x512.ade.160k.pth --format nvlabs --out b0_ade.pdparams
     python scripts/convert_weights.py --src ./segformer-b0-finetuned-ade-512-512 --format hf --out b0_ade.pdparams
     python scripts/convert_weights.py --src mix_vision_transformer_b0.pdparams --format paddleseg --out mit_b0.pdparams
-    python scripts/convert_weights.py --src output/best_model/model.pdparams --to hf --out ./my-segformer-b0
+    python scripts/convert_weights.py --src output/best_model/model.pdparams --to hf --out ./my-segformer-b0 \
+        --config configs/segformerb0.yml    # dropouts and ignore index of config.json from the training config
 
 The variant, band count and class count are read from the checkpoint; --variant only checks them.
 Reading .pth / .bin needs PyTorch (pip install torch); .safetensors and .pdparams do not.
@@ -23,13 +24,16 @@ def main(argv=None) -> int:
     p.add_argument("--variant", help="b0..b5 (default: inferred from the weights)")
     p.add_argument("--to", choices=("paddle", "hf"), default="paddle", help="target format")
     p.add_argument("--trust_pickle", action="store_true", help="allow arbitrary pickles in .pth files")
+    p.add_argument("--config", help="with --to hf: the training config, whose dropouts and ignore index go into "
+                                    "config.json (default: the package's model defaults, ignore index 255)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.to == "hf":
-        from paddle_segformer.convert.api import to_hf
+        from paddle_segformer.convert.api import to_hf, training_settings
         from paddle_segformer.convert.checkpoint import read_tensors
 
-        out, info = to_hf(read_tensors(args.src), args.out, args.variant)
+        training = training_settings(args.config) if args.config else None
+        out, info = to_hf(read_tensors(args.src), args.out, args.variant, training=training)
         print(f"{args.src} -> {out} (MiT-{info.variant.upper()}, Hugging Face SegformerConfig + model.safetensors)")
     else:
         from paddle_segformer.convert.api import convert_file

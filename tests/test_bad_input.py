@@ -137,12 +137,39 @@ def test_new_class_count_reinitialises_only_the_classifier(tiny_config, tmp_path
     assert target.linear_pred.weight.shape == [4, 256, 1, 1]
 
 
+def _error_lines(stderr):
+    """The ``error:`` lines of a run's stderr (the CLI runner prints exactly one for an input error)."""
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
 def test_cli_prints_one_clear_line(tmp_path):
     run = subprocess.run([sys.executable, str(REPO / "predict.py"), "--config", "configs/segformerb0.yml",
                           "--model_path", str(tmp_path / "none.pdparams"), "--image_path", str(tmp_path)],
                          cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 2
-    assert "error: checkpoint not found:" in run.stderr and "Traceback" not in run.stderr
+    errors = _error_lines(run.stderr)
+    assert len(errors) == 1 and errors[0].startswith("error: checkpoint not found:") and "none.pdparams" in errors[0]
+    assert "Traceback" not in run.stderr
+
+
+def test_folder_prediction_with_failures_exits_3(tiny_config, random_checkpoint, tiny_data, tmp_path, capsys,
+                                                 caplog, registered):
+    import shutil
+
+    from paddle_segformer.cli.predict import main
+    from paddle_segformer.cli.runtime import run_cli
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    shutil.copy(sorted((tiny_data / "img_testA").glob("*.jpg"))[0], folder / "good.jpg")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8garbage")
+    args = ["--config", str(tiny_config), "--model_path", str(random_checkpoint), "--image_path", str(folder),
+            "--save_dir", str(tmp_path / "out"), "--backend", "paddle"]
+    assert run_cli(main, args) == 3
+    assert (tmp_path / "out" / "label" / "good.png").is_file() and "broken.jpg" in caplog.text
+    assert _error_lines(capsys.readouterr().err) == []  # a partial result, listed in the summary, not an error
+    (folder / "broken.jpg").unlink()
+    assert run_cli(main, args) == 0
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +199,11 @@ def test_bad_sample_met_during_training_stops_with_its_name(broken_data, tmp_pat
     cmd = [sys.executable, str(REPO / "train.py"), "--config", str(cfg), "--iters", "20", "--save_dir",
            str(tmp_path / "out"), "--num_workers", str(workers), "--save_interval", "100", "--skip_data_check"]
     run = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env_with_threads(2))
-    assert run.returncode != 0
-    assert f"{bad_label}: label values [7] are outside 0..3" in run.stderr, run.stderr[-2000:]
+    assert run.returncode == 2, run.stderr[-2000:]
+    errors = _error_lines(run.stderr)
+    assert len(errors) == 1 and errors[0].startswith(f"error: {bad_label}: label values [7] are outside 0..3"), \
+        run.stderr[-2000:]
+    assert "Traceback" not in run.stderr, run.stderr[-2000:]
 
 
 def test_bad_data_stops_training_before_it_starts(broken_data, tmp_path, capsys):
@@ -189,5 +219,6 @@ def test_bad_data_stops_training_before_it_starts(broken_data, tmp_path, capsys)
     assert run_cli(main, ["--config", str(cfg), "--iters", "20", "--save_dir", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert re.match(r"error: 1 of \d+ image/label pair\(s\) failed the data check", err), err
+    assert len(_error_lines(err)) == 1
     assert f"\n  {bad_label}: label values [7] are outside 0..3" in err
     assert not (tmp_path / "out").exists()  # no training step, no checkpoint folder

@@ -43,15 +43,26 @@ def test_weighted_cross_entropy_matches_reference():
     assert abs(value - float(ref)) < 1e-5
 
 
-def test_train_loss_logging_gets_1d_losses():
+def _paddleseg_train(config, save_dir, iters=1):
+    """PaddleSeg's own training loop (``paddleseg.core.train.train``) on the tiny tiles, one step a log line,
+    a checkpoint every step."""
+    from paddle_segformer.cli.runtime import load_config
+
     module = importlib.import_module("paddleseg.core.train")
-    loss_cls, logit, label = _ce_inputs()
-    losses = {"types": [loss_cls()], "coef": [1]}
-    original = compat.ORIGINALS["train_loss_0d"](logits_list=[logit], labels=label, edges=None, losses=losses)
-    with pytest.raises(IndexError):
-        original[0].numpy()[0]  # what core/train.py does for logging
-    fixed = module.loss_computation(logits_list=[logit], labels=label, edges=None, losses=losses)
-    assert fixed[0].shape == [1] and np.isfinite(fixed[0].numpy()[0])
+    paddle.seed(0)
+    _, builder = load_config(str(config))
+    module.train(builder.model, builder.train_dataset, optimizer=builder.optimizer, save_dir=str(save_dir),
+                 iters=iters, batch_size=2, save_interval=1, log_iters=1, losses=builder.loss)
+
+
+def test_train_loss_logging_original_fails_in_paddleseg_train_fixed_trains(tiny_config, tmp_path, monkeypatch,
+                                                                            capsys, registered):
+    _paddleseg_train(tiny_config, tmp_path / "fixed")
+    assert "iter: 1/1, loss: " in capsys.readouterr().out
+    module = importlib.import_module("paddleseg.core.train")
+    monkeypatch.setattr(module, "loss_computation", compat.ORIGINALS["train_loss_0d"])
+    with pytest.raises(IndexError):  # core/train.py's logging indexes the 0-D losses: l[0]
+        _paddleseg_train(tiny_config, tmp_path / "unfixed")
 
 
 def test_calculate_area_original_fails_fixed_counts():
@@ -67,35 +78,35 @@ def test_calculate_area_original_fails_fixed_counts():
     assert label_area.numpy().tolist() == [1, 1, 1]
 
 
-def test_checkpoint_saves_are_atomic(tmp_path, monkeypatch):
+def test_checkpoint_saves_are_atomic(tiny_config, tmp_path, monkeypatch, registered):
+    """A save interrupted inside PaddleSeg's training loop: the fixed loop leaves nothing under the final
+    name, the original one leaves a truncated model.pdparams that cannot be loaded."""
     module = importlib.import_module("paddleseg.core.train")
-    target = tmp_path / "iter_2" / "model.pdparams"
-    module.paddle.save({"w": paddle.ones([2])}, str(target))
-    assert paddle.load(str(target))["w"].numpy().tolist() == [1.0, 1.0]
+    real_save = paddle.save
 
-    def broken_save(obj, path, **kwargs):
+    def interrupted_save(obj, path, **kwargs):
         with open(path, "wb") as handle:
             handle.write(b"half a checkpoint")
         raise KeyboardInterrupt  # the process is stopped mid-write
 
-    monkeypatch.setattr(paddle, "save", broken_save)
+    monkeypatch.setattr(paddle, "save", interrupted_save)
     with pytest.raises(KeyboardInterrupt):
-        module.paddle.save({"w": paddle.zeros([2])}, str(target))
-    other = tmp_path / "unpatched.pdparams"
-    other.write_bytes(target.read_bytes())
-    with pytest.raises(KeyboardInterrupt):  # what core/train.py did before the fix
-        compat.ORIGINALS["atomic_checkpoints"].save({"w": paddle.zeros([2])}, str(other))
-    monkeypatch.undo()
-    assert paddle.load(str(target))["w"].numpy().tolist() == [1.0, 1.0]  # old file intact
-    assert os.listdir(target.parent) == ["model.pdparams"]  # no temporary left behind
+        _paddleseg_train(tiny_config, tmp_path / "fixed")
+    assert os.listdir(tmp_path / "fixed" / "iter_1") == []  # no truncated file, no temporary
+    monkeypatch.setattr(module, "paddle", compat.ORIGINALS["atomic_checkpoints"])
+    with pytest.raises(KeyboardInterrupt):
+        _paddleseg_train(tiny_config, tmp_path / "unfixed")
+    monkeypatch.setattr(paddle, "save", real_save)
+    assert os.listdir(tmp_path / "unfixed" / "iter_1") == ["model.pdparams"]
     with pytest.raises(Exception):
-        paddle.load(str(other))  # unpatched: the previous checkpoint is destroyed
+        paddle.load(str(tmp_path / "unfixed" / "iter_1" / "model.pdparams"))  # unpatched: truncated checkpoint
 
 
 def test_apply_is_idempotent():
     assert compat.apply() == []
     assert set(compat.applied()) == {"cross_entropy_dtype", "train_loss_0d", "calculate_area_0d",
-                                     "atomic_checkpoints", "dataloader_errors", "legacy_config", "poly_defaults"}
+                                     "atomic_checkpoints", "dataloader_errors", "config_driven_datasets", "legacy_config",
+                                     "poly_defaults"}
 
 
 class _Failing(paddle.io.Dataset):
@@ -191,3 +202,22 @@ def test_learning_rate_block_original_refused_fixed_read(tmp_path, monkeypatch):
     monkeypatch.setattr(Config, "_parse_from_yaml", compat.ORIGINALS["legacy_config"])
     with pytest.raises(RuntimeError, match="No lr_scheduler specified"):  # PaddleSeg 2.8 on its own
         Config(path)
+
+
+def test_paddleseg_builder_sizes_a_geotiff_model_original_fails(tmp_path, monkeypatch, registered):
+    """README: ``SegBuilder(Config(path)).model`` with PaddleSeg's own builder, for the GeoTIFF example config."""
+    from paddleseg.cvlibs import Config, SegBuilder
+
+    from paddle_segformer.model import SegFormer
+
+    from .conftest import CONFIGS
+
+    path = str(CONFIGS / "geotiff" / "segformer_b0_rgbn.yml")
+    builder = SegBuilder(Config(path))
+    model = builder.model
+    assert isinstance(model, SegFormer) and model.num_classes == 4 and model.backbone.in_channels == 4
+    assert builder.loss["types"][0].ignore_index == 255
+    monkeypatch.setattr(SegBuilder, "train_dataset_class", compat.ORIGINALS["config_driven_datasets"])
+    # PaddleSeg 2.8 on its own: the class's facts are None, the encoder is built with in_channels None
+    with pytest.raises(RuntimeError, match=r"(?s)MixVisionTransformer_B0 object.*NoneType"):
+        SegBuilder(Config(path)).model

@@ -27,9 +27,10 @@ def test_config_builds_model(path: Path, registered):
     spec = get_variant(model_cfg["backbone"]["type"] if "backbone" in model_cfg else model_cfg["type"])
     assert [len(getattr(model.backbone, f"block{i}")) for i in range(1, 5)] == list(spec.depths)
     assert model.linear_pred.weight.shape[1] == spec.decoder_dim  # width from the variant table
-    assert model.num_classes == 4  # from RSParcelDataset, written once
-    assert builder.loss["types"][0].ignore_index == 255
-    assert cfg.lr_scheduler_cfg and cfg.optimizer_cfg["type"] in ("AdamW", "sgd")
+    assert model.num_classes == (19 if path.parent.name == "cityscapes" else 4)  # from the dataset, written once
+    loss = builder.loss["types"][0]
+    assert all(part.ignore_index == 255 for part in getattr(loss, "losses", [loss]))  # MixedLoss: each part
+    assert cfg.lr_scheduler_cfg and cfg.optimizer_cfg["type"] in ("AdamW", "SegFormerAdamW", "sgd")
 
 
 def test_legacy_corpus_covers_the_forms():
@@ -50,7 +51,9 @@ def test_each_fact_written_once():
         assert all(t.count(fact) <= 1 for t in texts.values()), fact
     parcel = [p for p, t in texts.items() if "RSParcelDataset" in t]  # facts of the class, not of YAML
     assert parcel and not [p for p in parcel if "num_classes:" in texts[p]]
-    assert sum("learning_rate: 0.00006" in t for t in texts.values()) == 1
+    for recipe in (False, True):  # the parcel schedule and the Cityscapes recipe: the rate in one file each
+        files = [t for p, t in texts.items() if ("cityscapes" in p.name) == recipe]
+        assert sum("learning_rate: 0.00006" in t for t in files) == 1
 
 
 def test_unknown_type_names_the_config(tmp_path, registered):

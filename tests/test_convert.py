@@ -1,4 +1,7 @@
-"""Weights across frameworks: HF transformers parity, round trips, NVlabs names, format detection."""
+"""Weights across frameworks: HF transformers parity, round trips, NVlabs names, format detection.
+
+Only the tests that read or write PyTorch files or run the reference ``transformers`` model need torch /
+transformers (test-only extras, requirements-dev.txt); they skip one by one without them, the rest runs."""
 import numpy as np
 import paddle
 import pytest
@@ -13,11 +16,18 @@ from paddle_segformer.weights import load_state_dict_strict
 
 from .conftest import REPO
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def _transformers():
+    _torch()
+    return pytest.importorskip("transformers")
 
 
 def _hf_model(variant="b0", num_labels=7, channels=3, backbone_only=False, seed=0):
+    torch, transformers = _torch(), _transformers()
     spec = MIT_VARIANTS[variant]
     config = transformers.SegformerConfig(num_channels=channels, hidden_sizes=list(spec.embed_dims),
                                           depths=list(spec.depths), decoder_hidden_size=spec.decoder_dim,
@@ -31,7 +41,7 @@ def _hf_model(variant="b0", num_labels=7, channels=3, backbone_only=False, seed=
 
 def _randomise_torch(model):
     """Every weight, bias, LayerNorm and BatchNorm tensor random: a swapped name cannot go unnoticed."""
-    with torch.no_grad():
+    with _torch().no_grad():
         for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
             if not tensor.is_floating_point():
                 continue
@@ -64,6 +74,7 @@ def _inputs(channels, size, seed=1):
 
 @pytest.mark.parametrize("variant,channels,classes", [("b0", 3, 7), ("b1", 4, 5)])
 def test_parity_with_transformers(tmp_path, variant, channels, classes):
+    torch = _torch()
     hf = _hf_model(variant, classes, channels)
     hf.save_pretrained(tmp_path / "hf")
     info = convert_file(str(tmp_path / "hf"), str(tmp_path / "ours.pdparams"))
@@ -87,6 +98,7 @@ def test_parity_with_transformers(tmp_path, variant, channels, classes):
 
 
 def test_backbone_only_parity(tmp_path):
+    torch = _torch()
     hf = _hf_model("b0", backbone_only=True)
     hf.save_pretrained(tmp_path / "mit")
     state, info = load_any(str(tmp_path / "mit"))
@@ -108,17 +120,26 @@ def test_backbone_only_parity(tmp_path):
         assert np.abs(theirs.numpy() - mine.numpy()).max() <= 1e-4
 
 
-def test_ours_to_hf_and_back_is_bit_identical(tmp_path):
-    ours = SegFormer(6, mit("b2", in_channels=4))
+def _random_ours_in_hf(tmp_path, variant="b2", channels=4, classes=6):
+    ours = SegFormer(classes, mit(variant, in_channels=channels))
     _randomise_paddle(ours)
-    state = {k: v.numpy() for k, v in ours.state_dict().items()}
     out, info = to_hf(ours.state_dict(), str(tmp_path / "hf"))
+    return ours, out, info
+
+
+def test_ours_to_hf_and_back_is_bit_identical(tmp_path):
+    ours, out, info = _random_ours_in_hf(tmp_path)
     assert info.variant == "b2"
+    state = {k: v.numpy() for k, v in ours.state_dict().items()}
     back, _ = load_any(out)
     assert set(back) == set(state)
     for key, value in state.items():
         assert back[key].dtype == value.dtype and np.array_equal(back[key], value), key
-    # and transformers itself loads the folder and computes the same logits
+
+
+def test_transformers_loads_our_hf_export_with_the_same_logits(tmp_path):
+    torch, transformers = _torch(), _transformers()
+    ours, out, _ = _random_ours_in_hf(tmp_path)
     hf = transformers.SegformerForSemanticSegmentation.from_pretrained(out).eval()
     ours.eval()
     x = _inputs(4, (64, 64))
@@ -130,14 +151,15 @@ def test_ours_to_hf_and_back_is_bit_identical(tmp_path):
 
 
 def _official_state(variant="b0", classes=150, with_prefix=True):
-    """An NVlabs state dict written from the official naming (torch layout), independent of our rules."""
+    """An NVlabs state dict written from the official naming (torch layout, numpy arrays), independent of
+    our rules."""
     spec = MIT_VARIANTS[variant]
     rng = np.random.default_rng(0)
     state, prev = {}, 3
     pre = "backbone." if with_prefix else ""
 
     def put(key, *shape):
-        state[key] = torch.from_numpy(rng.standard_normal(shape).astype("float32"))
+        state[key] = rng.standard_normal(shape).astype("float32")
 
     for s, (dim, depth, sr) in enumerate(zip(spec.embed_dims, spec.depths, spec.sr_ratios), 1):
         k = 7 if s == 1 else 3
@@ -166,42 +188,55 @@ def _official_state(variant="b0", classes=150, with_prefix=True):
     put("decode_head.linear_fuse.conv.weight", dec, 4 * dec, 1, 1)
     for name in ("weight", "bias", "running_mean"):
         put(f"decode_head.linear_fuse.bn.{name}", dec)
-    state["decode_head.linear_fuse.bn.running_var"] = torch.rand(dec) + 0.5
-    state["decode_head.linear_fuse.bn.num_batches_tracked"] = torch.tensor(5)
+    state["decode_head.linear_fuse.bn.running_var"] = rng.uniform(0.5, 1.5, dec).astype("float32")
+    state["decode_head.linear_fuse.bn.num_batches_tracked"] = np.array(5, np.int64)
     put("decode_head.linear_pred.weight", classes, dec, 1, 1), put("decode_head.linear_pred.bias", classes)
     put("decode_head.conv_seg.weight", classes, dec, 1, 1), put("decode_head.conv_seg.bias", classes)
     return state
 
 
+def _torch_tensors(state):
+    torch = _torch()
+    return {k: torch.from_numpy(np.asarray(v)) for k, v in state.items()}
+
+
 def test_nvlabs_model_checkpoint(tmp_path):
     official = _official_state("b0", 150)
-    torch.save({"meta": {"CLASSES": ["wall"]}, "state_dict": official}, tmp_path / "segformer.b0.pth")
+    _torch().save({"meta": {"CLASSES": ["wall"]}, "state_dict": _torch_tensors(official)},
+                  tmp_path / "segformer.b0.pth")
     info = convert_file(str(tmp_path / "segformer.b0.pth"), str(tmp_path / "b0.pdparams"), fmt="nvlabs")
     assert (info.variant, info.num_classes, info.decoder_dim) == ("b0", 150, 256)
     assert sorted(info.dropped) == ["decode_head.conv_seg.bias", "decode_head.conv_seg.weight",
                                     "decode_head.linear_fuse.bn.num_batches_tracked"]
     model = SegFormer(150, mit("b0"), pretrained=str(tmp_path / "b0.pdparams"))  # strict loading
     got = model.state_dict()
-    q = official["backbone.block2.1.attn.q.weight"].numpy()
+    q = official["backbone.block2.1.attn.q.weight"]
     np.testing.assert_array_equal(got["backbone.block2.1.attn.q.weight"].numpy(), q.T)  # Linear transposed
     np.testing.assert_array_equal(got["backbone.block1.0.attn.sr.weight"].numpy(),
-                                  official["backbone.block1.0.attn.sr.weight"].numpy())  # conv as is
+                                  official["backbone.block1.0.attn.sr.weight"])  # conv as is
     np.testing.assert_array_equal(got["linear_fuse._batch_norm._variance"].numpy(),
-                                  official["decode_head.linear_fuse.bn.running_var"].numpy())
+                                  official["decode_head.linear_fuse.bn.running_var"])
     np.testing.assert_array_equal(got["linear_c3.proj.weight"].numpy(),
-                                  official["decode_head.linear_c3.proj.weight"].numpy().T)
+                                  official["decode_head.linear_c3.proj.weight"].T)
     # the .pth is also accepted directly as `pretrained:`
     direct = SegFormer(150, mit("b0"), pretrained=str(tmp_path / "segformer.b0.pth"))
     np.testing.assert_array_equal(direct.linear_pred.weight.numpy(), model.linear_pred.weight.numpy())
 
 
 def test_nvlabs_imagenet_backbone(tmp_path):
-    torch.save(_official_state("b1", with_prefix=False), tmp_path / "mit_b1.pth")
+    official = _official_state("b1", with_prefix=False)
+    _torch().save(_torch_tensors(official), tmp_path / "mit_b1.pth")
     info = convert_file(str(tmp_path / "mit_b1.pth"), str(tmp_path / "mit_b1.pdparams"))
     assert info.format == "nvlabs" and info.backbone_only and info.variant == "b1"
     assert info.dropped == ["head.weight", "head.bias"]
-    backbone = mit("b1", pretrained=str(tmp_path / "mit_b1.pdparams"))
-    assert backbone.block4[1].mlp.fc2.weight.shape == [2048, 512]
+    backbone = mit("b1", pretrained=str(tmp_path / "mit_b1.pdparams"))  # strict: every key loaded
+    got = backbone.state_dict()
+    assert len(got) == len(official) - 2
+    for key, value in official.items():
+        if key.startswith("head."):
+            continue
+        linear = value.ndim == 2  # torch Linear (out, in) -> Paddle (in, out)
+        np.testing.assert_array_equal(got[key].numpy(), value.T if linear else value, err_msg=key)
 
 
 def test_paddleseg_format_and_variant_inference(tmp_path):
@@ -231,8 +266,7 @@ def test_unknown_format_is_named(tmp_path):
     with pytest.raises(ConversionError, match=r"other\.safetensors matches no known SegFormer format; "
                                               r"expected keys like hf: segformer\.encoder"):
         load_any(str(tmp_path / "other.safetensors"))
-    hf = _hf_model("b0")
-    hf.save_pretrained(tmp_path / "hf")
+    to_hf(SegFormer(7, mit("b0")).state_dict(), str(tmp_path / "hf"))
     with pytest.raises(ConversionError, match="expected keys like nvlabs"):
         load_any(str(tmp_path / "hf"), fmt_name="nvlabs")
     state = read_tensors(str(tmp_path / "hf"))
@@ -243,15 +277,18 @@ def test_unknown_format_is_named(tmp_path):
 
 
 def test_safetensors_need_no_torch(tmp_path, monkeypatch):
-    _hf_model("b0").save_pretrained(tmp_path / "hf")
     import sys
 
     monkeypatch.setitem(sys.modules, "torch", None)  # any `import torch` now fails
+    to_hf(SegFormer(7, mit("b0")).state_dict(), str(tmp_path / "hf"))
     state = read_tensors(str(tmp_path / "hf" / "model.safetensors"))
     assert "segformer.encoder.block.0.0.attention.self.query.weight" in state
+    back, info = load_any(str(tmp_path / "hf"))
+    assert info.format == "hf" and info.num_classes == 7
 
 
 def test_transformers5_module_names_and_containers(tmp_path):
+    torch = _torch()
     hf = _hf_model("b0", 3)
     hf.save_pretrained(tmp_path / "hub")
     reference, _ = load_any(str(tmp_path / "hub"))
@@ -267,7 +304,7 @@ def test_convert_weights_cli_both_ways(tmp_path):
     import subprocess
     import sys
 
-    _hf_model("b0", 5).save_pretrained(tmp_path / "hf")
+    to_hf(SegFormer(5, mit("b0")).state_dict(), str(tmp_path / "hf"))
     script = str(REPO / "scripts" / "convert_weights.py")
     run = subprocess.run([sys.executable, script, "--src", str(tmp_path / "hf"), "--out", str(tmp_path / "b0.pdparams")],
                          capture_output=True, text=True)
@@ -286,6 +323,23 @@ def test_convert_weights_cli_both_ways(tmp_path):
 
 
 def test_format_named_against_layout(tmp_path):
-    torch.save(_official_state("b0", with_prefix=False), tmp_path / "mit_b0.pth")
+    _torch().save(_torch_tensors(_official_state("b0", with_prefix=False)), tmp_path / "mit_b0.pth")
     with pytest.raises(ConversionError, match=r"PyTorch \(out, in\) layout, which is the nvlabs format, not paddleseg"):
         load_any(str(tmp_path / "mit_b0.pth"), fmt_name="paddleseg")
+
+
+class _Meta:
+    """Not a tensor: ``torch.load(weights_only=True)`` refuses to unpickle it."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+def test_pickles_that_are_not_plain_tensors_need_trust(tmp_path):
+    """README: ``--trust_pickle`` allows .pth files that are not plain tensors (only for files you trust)."""
+    official = _official_state("b0", with_prefix=False)
+    _torch().save({"meta": _Meta("mit_b0"), "state_dict": _torch_tensors(official)}, tmp_path / "odd.pth")
+    with pytest.raises(ConversionError, match=r"(?s)odd\.pth: not loadable as plain weights.*--trust_pickle"):
+        read_tensors(str(tmp_path / "odd.pth"))
+    state = read_tensors(str(tmp_path / "odd.pth"), trust_pickle=True)
+    np.testing.assert_array_equal(state["block1.0.mlp.fc1.weight"], official["block1.0.mlp.fc1.weight"])

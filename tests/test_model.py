@@ -103,12 +103,29 @@ def test_bad_arguments():
         SegFormer(2, paddle.nn.Linear(2, 2))
 
 
-def test_bf16_code_path_runs_and_returns_float32():
+def test_amp_dtype_runs_the_forward_under_auto_cast_and_returns_float32(monkeypatch):
+    """On a CPU ``auto_cast`` is a no-op (FACTS.md), so its arguments are recorded instead, and the decoder
+    is made to return bfloat16 as it would on a GPU: the forward must ask for bf16 O1 and hand back float32."""
+    import contextlib
+
+    calls = []
+
+    @contextlib.contextmanager
+    def recording_auto_cast(**kwargs):
+        calls.append(kwargs)
+        yield
+
+    monkeypatch.setattr(paddle.amp, "auto_cast", recording_auto_cast)
     model = SegFormer(2, mit("b0"))
     model.eval()
-    model.amp_dtype = "bfloat16"  # auto_cast is a no-op on CPU (a real cast on GPU: not verified here)
-    out = model(paddle.randn([1, 3, 64, 64]))[0]
-    assert out.dtype == paddle.float32
+    decode = model.decode
+    monkeypatch.setattr(model, "decode", lambda feats: decode(feats).astype("bfloat16"))
+    x = paddle.randn([1, 3, 64, 64])
+    assert model(x)[0].dtype == paddle.bfloat16 and calls == []  # fp32 model: no auto_cast, no cast back
+    model.amp_dtype = "bfloat16"
+    out = model(x)[0]
+    assert calls == [{"enable": True, "dtype": "bfloat16", "level": "O1"}]
+    assert out.dtype == paddle.float32 and tuple(out.shape) == (1, 2, 64, 64)
 
 
 @pytest.mark.parametrize("key", ["b0", "b2"])  # decoder width 256 and 768

@@ -5,7 +5,9 @@ import sys
 from .conftest import REPO, env_with_threads
 
 NOISE = ("OMP_NUM_THREADS set to", "PLEASE USE OMP_NUM_THREADS WISELY", "No ccache found",
-         "We suggest you manually set", "always track global mean and variance")
+         "We suggest you manually set", "always track global mean and variance",
+         "Cannot find suitable count function", "has been counted",  # paddle.flops, end of training
+         "Attempted to fork from a non-main thread")  # numba, at OpenVINO's telemetry fork
 
 
 def _run(tmp_path, *args):

@@ -70,7 +70,8 @@ def test_article_command_line(folders, tmp_path):
     assert (tmp_path / "lists" / "train.txt").is_file() and "unpaired: 1 image(s), 1 label(s)" in run.stdout
     bad = subprocess.run([sys.executable, str(REPO / "data_split.py"), "0.5", "0.2", "0", str(img), str(lab)],
                          capture_output=True, text=True)
-    assert bad.returncode != 0 and "sum to 1" in bad.stderr
+    errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
+    assert bad.returncode == 2 and len(errors) == 1 and "sum to 1" in errors[0], bad.stderr
 
 
 def test_empty_or_missing_folder(tmp_path):

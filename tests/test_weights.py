@@ -64,18 +64,32 @@ def test_four_band_model_from_rgb_backbone(rgb_backbone_file, caplog):
     np.testing.assert_allclose(backbone.patch_embed1.proj.weight.numpy()[:, 3], rgb.mean(axis=1) * 3 / 4, rtol=1e-5)
 
 
-def test_band_strategy_selectable_in_config(rgb_backbone_file, tiny_data, tmp_path, registered):
+@pytest.mark.parametrize("strategy", ["mean", "rgb_mean"])
+def test_band_strategy_selectable_in_config(rgb_backbone_file, tmp_path, registered, strategy):
+    """A 5-band config with an RGB checkpoint: the config's band_adapt decides the first conv's weights."""
+    import yaml
+
     from paddle_segformer.cli.runtime import load_config
 
-    from .conftest import write_config
+    norm = {"type": "BandNormalize", "mode": "meanstd", "mean": [0.0] * 5, "std": [1.0] * 5}
+    dataset = {"type": "GeoTiffDataset", "dataset_root": str(tmp_path), "train_path": "train.txt", "mode": "train",
+               "num_classes": 3, "img_channels": 5, "transforms": [norm]}
+    from .conftest import CONFIGS
 
-    cfg = write_config(tmp_path / "c.yml", tiny_data, {"model": {"backbone": {
-        "in_channels": 3, "pretrained": str(rgb_backbone_file), "band_adapt": "mean"}}})
-    _, builder = load_config(str(cfg))
-    assert builder.model.backbone.patch_embed1.proj.weight.shape[1] == 3  # same band count: untouched
-    backbone = mit("b0", in_channels=2, pretrained=str(rgb_backbone_file), band_adapt="mean")
+    cfg = {"_base_": str(CONFIGS / "_base_" / "schedule_adamw_poly.yml"), "batch_size": 2, "iters": 10,
+           "model": {"type": "SegFormer", "backbone": {"type": "MixVisionTransformer_B0",
+                                                       "pretrained": str(rgb_backbone_file), "band_adapt": strategy}},
+           "train_dataset": dataset}
+    (tmp_path / "c.yml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    _, builder = load_config(str(tmp_path / "c.yml"))
+    got = builder.model.backbone.patch_embed1.proj.weight.numpy()
     rgb = paddle.load(str(rgb_backbone_file))["patch_embed1.proj.weight"].numpy()
-    np.testing.assert_allclose(backbone.patch_embed1.proj.weight.numpy()[:, 1], rgb.mean(axis=1) * 3 / 2, rtol=1e-5)
+    assert got.shape == (32, 5, 7, 7)
+    mean = rgb.mean(axis=1) * 3 / 5
+    first = mean[:, None].repeat(3, axis=1) if strategy == "mean" else rgb * 3 / 5  # rgb_mean keeps R, G, B
+    np.testing.assert_allclose(got[:, :3], first, rtol=1e-5, atol=1e-7)
+    for band in (3, 4):
+        np.testing.assert_allclose(got[:, band], mean, rtol=1e-5, atol=1e-7)
 
 
 def test_missing_backbone_keys_fail_unless_opted_out(rgb_backbone_file, tmp_path, caplog):

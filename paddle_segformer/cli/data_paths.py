@@ -29,6 +29,12 @@ def check_dataset_paths(cfg_dic: Dict[str, Any], config: str, blocks: Iterable[s
             continue
         root = str(block["dataset_root"])
         where = f"{name}.dataset_root in {config}" + ("" if os.path.isabs(root) else f", relative to {os.getcwd()}")
+        if not os.path.isdir(root) and block.get("type") == "CityscapesDataset":
+            raise ConfigError(
+                f"dataset folder not found: {root} ({where}). Unpack Cityscapes' leftImg8bit_trainvaltest.zip and "
+                f"gtFine_trainvaltest.zip there (official layout: {root}/leftImg8bit/<split>/<city>/"
+                f"*_leftImg8bit.png, {root}/gtFine/<split>/<city>/*_gtFine_labelIds.png); or point the config "
+                f"elsewhere with --opts {name}.dataset_root=DIR")
         if not os.path.isdir(root):
             raise ConfigError(
                 f"dataset folder not found: {root} ({where}). Put the images and labels there (the competition's "

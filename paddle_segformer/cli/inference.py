@@ -24,7 +24,7 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
     from ..inference.backends import BACKENDS, PRECISIONS
 
     p.add_argument("--backend", choices=("auto",) + BACKENDS, default="auto",
-                   help="inference runtime (default auto: the fastest installed, ONNX Runtime on a CPU)")
+                   help="inference runtime (default auto: the fastest installed, OpenVINO on a CPU)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="bf16 runs through OpenVINO on CPUs with avx512_bf16 / AMX")
     p.add_argument("--threads", type=int, help="runtime threads (default: OMP_NUM_THREADS or all cores)")
@@ -48,6 +48,10 @@ def build_predictor(builder: Any, config: str, model_path: str, test: Dict[str, 
     dataset_cls = build(builder, "val_dataset_class", config)
     channels = getattr(dataset_cls, "IMG_CHANNELS", None) or builder.config.val_dataset_cfg.get("img_channels", 3)
     predictor = Predictor(model, build(builder, "val_transforms", config), img_channels=channels, **test)
+    facts = dict(builder.config.val_dataset_cfg, **builder.config.train_dataset_cfg)
+    ignore = facts.get("ignore_index", getattr(dataset_cls, "IGNORE_INDEX", 255))  # config, else the class's
+    predictor.nodata_label = int(ignore)
+    predictor.class_colours = getattr(dataset_cls, "PALETTE", None)
     if predictor.plain:
         predictor.backend = create_backend(model, runtime or RuntimeOptions(), model_path, device)
     elif runtime is not None and runtime.backend not in ("auto", "paddle"):

@@ -7,7 +7,7 @@ from typing import List, Optional, Sequence, Union
 
 from .inference import add_runtime_args
 from .legacy_flags import parse_custom_color
-from .runtime import add_inference_args, load_config, logger, prepare_env, run_cli, select_device, \
+from .runtime import add_inference_args, build, load_config, logger, prepare_env, run_cli, select_device, \
     setup_logging, test_options
 
 
@@ -18,14 +18,17 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
             flip_horizontal: bool = False, flip_vertical: bool = False, tile: Optional[int] = None,
             overlap: Optional[int] = None, batch_size: Optional[int] = None, backend: str = "auto",
             precision: str = "fp32", threads: Optional[int] = None, cache_dir: Optional[str] = None,
-            custom_color: Optional[Sequence[int]] = None, max_memory: Optional[str] = None):
+            custom_color: Optional[Sequence[int]] = None, label_ids: Optional[str] = None,
+            max_memory: Optional[str] = None):
     """Predict a file, a folder or a list file; returns a :class:`PredictSummary` (failures listed, not raised).
 
     Test-time options come from the config's ``test_config``; arguments given here override them.
     With ``tile`` (or ``test_config.tile``) rasters are predicted as whole scenes in tiles with
     bounded memory and only the label GeoTIFF is written (see paddle_segformer.inference.tiled).
     ``backend`` / ``precision`` / ``threads`` / ``cache_dir`` choose the runtime (RuntimeOptions).
-    ``custom_color`` (R G B R G B ..., PaddleSeg's flag) colours classes 0, 1, ... in the outputs.
+    ``custom_color`` (R G B R G B ..., PaddleSeg's flag) colours classes 0, 1, ... in the outputs (default:
+    the dataset's ``PALETTE`` if it has one). ``label_ids`` ("cityscapes") writes the label PNGs in those ids
+    (official Cityscapes labelIds) instead of class ids (paddle_segformer.label_ids).
     ``max_memory`` ('4G', '512M'; default half the available memory) bounds one forward pass: a larger
     image of any format is predicted in tiles (``tile`` / ``overlap`` if given), one that cannot be
     tiled (test-time augmentation) is skipped and listed (paddle_segformer.inference.memory).
@@ -34,6 +37,7 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     from ..inference.folder import predict_folder
     from ..inference.memory import MemoryBudget
     from ..inference.tiled import Tiling
+    from ..label_ids import label_ids as label_id_scheme
     from .inference import build_predictor
 
     colours = parse_custom_color(custom_color)
@@ -50,8 +54,9 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
               "batch_size": batch_size if batch_size is not None else test_config.get("batch_size", 1)}
     model, predictor = build_predictor(builder, config, model_path, options, device, runtime, memory,
                                        Tiling(**tiling) if tiling["tile"] else None)
+    written_ids = label_id_scheme(label_ids, model.num_classes) if label_ids else None
     summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes,
-                             tiling=tiling if tiling["tile"] else None, colours=colours)
+                             tiling=tiling if tiling["tile"] else None, colours=colours, label_ids=written_ids)
     logger.info("%s\n  labels: %s/label  colour: %s/pseudo_color  overlays: %s/overlay",
                 summary.report(), save_dir, save_dir, save_dir)
     return summary
@@ -71,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch_size", type=int, help="tiles per forward pass (default 1; more helps on a GPU)")
     add_runtime_args(p)
     p.add_argument("--custom_color", type=int, nargs="+", metavar="V",
-                   help="colours of classes 0, 1, ... as R G B R G B ... (PaddleSeg's flag)")
+                   help="colours of classes 0, 1, ... as R G B R G B ... (PaddleSeg's flag; default: the dataset's)")
+    p.add_argument("--label_ids", choices=("cityscapes",),
+                   help="write label PNGs in these ids instead of class ids (cityscapes: official labelIds)")
     return p
 
 

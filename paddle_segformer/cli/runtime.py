@@ -185,6 +185,13 @@ def _builder_class():
             return configured(self.load_component_class(cfg.get("type")), cfg)
 
         @cached_property
+        def lr_scheduler(self) -> Any:
+            from ..schedule import fill_cosine_period
+
+            fill_cosine_period(self.config.dic.get("lr_scheduler"), self.config.iters)
+            return super().lr_scheduler
+
+        @cached_property
         def train_dataset_class(self) -> Any:
             return self._dataset_class(self.config.train_dataset_cfg)
 

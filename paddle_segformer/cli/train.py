@@ -66,6 +66,20 @@ def _eval_options(model: Any, val_dataset: Any, config_test: Optional[dict]) -> 
     return slide_when_too_large(val_dataset, guard, options)
 
 
+def _mixed_precision(model: "paddle.nn.Layer", precision: str, amp_level: str) -> Tuple[str, str]:
+    """(precision, amp_level) for PaddleSeg's loop. bf16 becomes the model's own O1 autocast (the loop knows
+    only fp16; bf16 needs no loss scaling). The float32 islands (paddle_segformer.amp_policy) are logged."""
+    from ..amp_policy import describe
+
+    if precision == "bf16":
+        if amp_level != "O1":
+            logger.warning("--precision bf16 runs the forward at AMP level O1 (--amp_level %s ignored)", amp_level)
+        model.amp_dtype, precision, amp_level = "bfloat16", "fp32", "O1"
+    if precision == "fp16" or model.amp_dtype:
+        logger.info(describe(amp_level))
+    return precision, amp_level
+
+
 def train(config: str, save_dir: str = "output", iters: Optional[int] = None, batch_size: Optional[int] = None,
           learning_rate: Optional[float] = None, precision: str = "fp32", fp16: bool = False,
           amp_level: str = "O1", do_eval: bool = False, use_vdl: bool = False, resume_model: Optional[str] = None,
@@ -87,6 +101,7 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
     from paddleseg import core
     from paddleseg.utils import set_seed
 
+    from .. import amp_policy
     from ..divergence import DivergenceGuard, DivergenceOptions, guarded_training
     from ..schedule import log_schedule
     from .data_paths import check_dataset_paths, skip_data_check as skip_check
@@ -104,8 +119,7 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
         model = build(builder, "model", config)
         optimizer = build(builder, "optimizer", config)
         log_schedule(builder.lr_scheduler, cfg.iters)
-        if precision == "bf16":  # PaddleSeg's loop only knows fp16; bf16 needs no loss scaling
-            model.amp_dtype, precision = "bfloat16", "fp32"
+        precision, amp_level = _mixed_precision(model, precision, amp_level)
         if resume_model:
             check_resume(model, resume_model)
         train_dataset, val_dataset = _datasets(builder, config, do_eval, repeats)
@@ -114,8 +128,8 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
         logger.info("training %s (%s) on %s x%d, precision %s, %d iters, batch %d per process -> %s",
                     type(model).__name__, config, device, nranks, model.amp_dtype or precision, cfg.iters,
                     cfg.batch_size, save_dir)
-        guard = DivergenceGuard(divergence or DivergenceOptions(), resume_model)
-        with guarded_training(guard, model, optimizer, resume_model):
+        guard = DivergenceGuard(divergence or DivergenceOptions(), resume_model, save_dir, save_interval, cfg.iters)
+        with amp_policy.paddleseg_loops(), guarded_training(guard, model, optimizer, resume_model):
             core.train(model, train_dataset, val_dataset=val_dataset, optimizer=optimizer, save_dir=save_dir,
                        iters=cfg.iters, batch_size=cfg.batch_size, resume_model=resume_model,
                        save_interval=save_interval, log_iters=log_iters, num_workers=num_workers, use_vdl=use_vdl,

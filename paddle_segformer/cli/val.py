@@ -37,10 +37,14 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
 
     Test-time options come from the config's ``test_config``; arguments given here override them.
     Plain evaluation runs through the runtime ``backend`` / ``precision`` choose (default: the fastest
-    installed); test-time augmentation, sliding windows and ``auc_roc`` (PaddleSeg's AUC-ROC, logged by
-    it) through ``paddleseg.core.evaluate`` (``num_workers`` is its data loader's). A plain evaluation
-    predicts an image whose forward pass would exceed ``max_memory`` (default half the available
-    memory) with a sliding window of blended tiles (paddle_segformer.inference.memory), with a log line.
+    installed), test-time augmentation and sliding windows through PaddleSeg's ``infer`` on the dynamic
+    graph; both end in the report of :mod:`paddle_segformer.eval_report` (``save_dir``: metrics.json,
+    confusion_matrix.csv / .png) and the result also holds ``confusion``: (num_classes, num_classes) pixel
+    counts, rows label, columns prediction. ``auc_roc`` (PaddleSeg's AUC-ROC, logged by it) runs
+    ``paddleseg.core.evaluate`` (``num_workers`` is its data loader's).
+    An image whose forward pass would exceed ``max_memory`` (default half the available memory) is
+    evaluated with a sliding window: blended tiles on the fast runtimes, PaddleSeg's sliding window under
+    test-time augmentation (paddle_segformer.inference.memory), with a log line.
     """
     from ..inference.backends import RuntimeOptions
     from ..inference.evaluate import evaluate_dataset, slide_when_too_large
@@ -61,12 +65,14 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     dataset = build(builder, "val_dataset", config)
     if len(dataset) == 0:
         raise ValueError(f"{config}: val_dataset is empty")
-    if predictor.backend is not None and not auc_roc:
-        result = evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index)
-        result.pop("confusion")
-    else:
-        test_config = slide_when_too_large(dataset, predictor.guard, test_config)
-        result = _paddleseg_evaluate(model, dataset, num_workers, dict(test_config, auc_roc=auc_roc))
+    if not predictor.plain:  # test-time augmentation: PaddleSeg's sliding window where an image is too large
+        auto = slide_when_too_large(dataset, predictor.guard, dict(test_config))
+        predictor.slide.update({key: auto[key] for key in predictor.slide if key in auto})
+    if not auc_roc:  # any runtime, test-time augmentation and sliding windows included: the full report
+        return _report(evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index), dataset,
+                       save_dir)
+    test_config = slide_when_too_large(dataset, predictor.guard, test_config)
+    result = _paddleseg_evaluate(model, dataset, num_workers, dict(test_config, auc_roc=True))
     logger.info("mIoU %.4f  Acc %.4f  Kappa %.4f  Dice %.4f", result["miou"], result["acc"], result["kappa"],
                 result["mdice"])
     for name in ("class_iou", "class_precision", "class_recall", "class_dice"):
@@ -77,6 +83,20 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
             json.dump({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in result.items()}, handle,
                       indent=2)
     return result
+
+
+def _report(evaluated: Dict[str, object], dataset: Any, save_dir: Optional[str]) -> Dict[str, object]:
+    """Log the per-class table of an :func:`evaluate_dataset` result; write metrics.json, confusion_matrix.csv
+    and .png to ``save_dir``; return the metrics (classes absent from ground truth and predictions: NaN) and
+    the confusion matrix."""
+    from ..eval_report import EvalReport, class_names_of
+
+    report = EvalReport(evaluated["confusion"], class_names_of(dataset, dataset.num_classes))
+    logger.info("evaluation on %d image(s):\n%s", len(dataset), report.table())
+    if save_dir:
+        paths = report.write(save_dir)
+        logger.info("report: %s", ", ".join(str(p) for p in paths.values()))
+    return dict(report.result(), confusion=report.confusion)
 
 
 def _paddleseg_evaluate(model: "paddle.nn.Layer", dataset: Any, num_workers: int,
@@ -103,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Evaluate a trained SegFormer on the config's val_dataset.")
     p.add_argument("--config", required=True)
     p.add_argument("--model_path", required=True, help="model.pdparams or an iter_N / best_model folder")
-    p.add_argument("--save_dir", help="write metrics.json here")
+    p.add_argument("--save_dir", help="write metrics.json, confusion_matrix.csv and confusion_matrix.png here")
     p.add_argument("--num_workers", type=int, default=0)
     add_inference_args(p, "aug_eval")
     add_runtime_args(p)

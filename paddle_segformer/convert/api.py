@@ -44,19 +44,43 @@ def convert_file(src: str, out: str, fmt: Optional[str] = None, variant: Optiona
     return info
 
 
+# What a Hugging Face config records of training: this package's model defaults (SegFormer's
+# Dropout2D(0.1) before linear_pred, MixVisionTransformer's drop_path_rate 0.1, ignore index 255);
+# ``training_settings`` reads them from a config instead.
+DEFAULT_TRAINING = {"classifier_dropout_prob": 0.1, "drop_path_rate": 0.1, "hidden_dropout_prob": 0.0,
+                    "attention_probs_dropout_prob": 0.0, "semantic_loss_ignore_index": 255}
+
+
+def training_settings(config: str) -> Dict[str, float]:
+    """The dropouts and ignore index of the model and loss a config builds, as Hugging Face config keys."""
+    from ..cli.runtime import load_config
+
+    _, builder = load_config(config)
+    model = builder.model
+    backbone = model.backbone
+    blocks = [blk for i in range(1, 5) for blk in getattr(backbone, f"block{i}")]
+    attn_drop = blocks[0].attn.attn_drop
+    return {"classifier_dropout_prob": float(model.dropout.p),
+            "drop_path_rate": max(float(getattr(blk.drop_path, "drop_prob", 0.0)) for blk in blocks),
+            "hidden_dropout_prob": float(blocks[0].attn.proj_drop.p),
+            "attention_probs_dropout_prob": float(attn_drop.p),
+            "semantic_loss_ignore_index": int(builder.loss["types"][0].ignore_index)}
+
+
 def hf_config(variant: str, in_channels: int, num_classes: Optional[int], decoder_dim: Optional[int],
-              layer_norm_eps: float = 1e-6, label_names: Optional[List[str]] = None) -> Dict[str, object]:
-    """A transformers ``SegformerConfig`` as JSON (no transformers import needed)."""
+              layer_norm_eps: float = 1e-6, label_names: Optional[List[str]] = None,
+              training: Optional[Mapping[str, float]] = None) -> Dict[str, object]:
+    """A transformers ``SegformerConfig`` as JSON (no transformers import needed); ``training`` (see
+    :func:`training_settings`) overrides :data:`DEFAULT_TRAINING`."""
     spec = MIT_VARIANTS[variant]
     config: Dict[str, object] = {
         "model_type": "segformer", "num_channels": in_channels, "num_encoder_blocks": 4,
         "depths": list(spec.depths), "sr_ratios": list(spec.sr_ratios), "hidden_sizes": list(spec.embed_dims),
         "patch_sizes": list(spec.patch_sizes), "strides": list(spec.strides),
         "num_attention_heads": list(spec.num_heads), "mlp_ratios": list(spec.mlp_ratios), "hidden_act": "gelu",
-        "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "classifier_dropout_prob": 0.1,
-        "initializer_range": 0.02, "drop_path_rate": 0.1, "layer_norm_eps": layer_norm_eps,
-        "decoder_hidden_size": decoder_dim or spec.decoder_dim, "semantic_loss_ignore_index": 255,
-        "reshape_last_stage": True,
+        "initializer_range": 0.02, "layer_norm_eps": layer_norm_eps,
+        "decoder_hidden_size": decoder_dim or spec.decoder_dim, "reshape_last_stage": True,
+        **DEFAULT_TRAINING, **dict(training or {}),
     }
     if num_classes is None:
         config["architectures"] = ["SegformerModel"]
@@ -68,9 +92,11 @@ def hf_config(variant: str, in_channels: int, num_classes: Optional[int], decode
 
 
 def to_hf(state: Mapping[str, np.ndarray], out_dir: str, variant: Optional[str] = None,
-          label_names: Optional[List[str]] = None) -> Tuple[str, CheckpointInfo]:
+          label_names: Optional[List[str]] = None,
+          training: Optional[Mapping[str, float]] = None) -> Tuple[str, CheckpointInfo]:
     """Our weights (full-model or backbone keys, numpy or paddle) -> ``out_dir`` with
-    ``model.safetensors`` + ``config.json`` that ``transformers`` ``from_pretrained`` loads."""
+    ``model.safetensors`` + ``config.json`` that ``transformers`` ``from_pretrained`` loads; ``training``
+    (dropouts, ignore index: :func:`training_settings` of the training config) goes into config.json."""
     from safetensors.numpy import save_file
 
     numpy_state = {k: np.ascontiguousarray(np.asarray(v.numpy() if hasattr(v, "numpy") else v))
@@ -80,7 +106,8 @@ def to_hf(state: Mapping[str, np.ndarray], out_dir: str, variant: Optional[str] 
     if not info.backbone_only:
         hf_state["decode_head.batch_norm.num_batches_tracked"] = np.zeros((), np.int64)
     os.makedirs(out_dir, exist_ok=True)
-    config = hf_config(info.variant, info.in_channels, info.num_classes, info.decoder_dim, label_names=label_names)
+    config = hf_config(info.variant, info.in_channels, info.num_classes, info.decoder_dim, label_names=label_names,
+                       training=training)
     with atomic_path(os.path.join(out_dir, "model.safetensors")) as tmp:
         save_file(hf_state, tmp, metadata={"format": "pt"})
     with atomic_path(os.path.join(out_dir, "config.json")) as tmp, open(tmp, "w", encoding="utf-8") as handle:

@@ -10,7 +10,9 @@ import paddle
 from paddleseg.transforms import Compose
 
 from ..io.image import check_label_values, check_same_size, read_image, read_label
+from ..visualize import PARCEL_COLOURS
 from .check import check_pairs
+from .synthetic import CLASS_NAMES as PARCEL_CLASS_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +84,28 @@ class SegListDataset(paddle.io.Dataset):
         # Images are handed over as RGB arrays, so Compose must not swap channels again.
         self.transforms = Compose(list(transforms), to_rgb=False, img_channels=self.img_channels)
         list_path = {"train": train_path, "val": val_path, "test": test_path}[self.mode]
+        self.file_list = self.list_files(list_path, separator)
+        self.summary = self.check_data() if check and self.mode != "test" else None
+
+    def list_files(self, list_path: Optional[str], separator: str) -> List[Tuple[str, Optional[str]]]:
+        """(image, label or None) paths of this mode's samples: the list file's lines."""
         if list_path is None:
             raise ValueError(f"mode {self.mode!r} needs {self.mode}_path")
-        self.file_list = read_list_file(list_path, dataset_root, separator, need_labels=self.mode != "test")
-        self.summary = self.check_data() if check and self.mode != "test" else None
+        return read_list_file(list_path, self.dataset_root, separator, need_labels=self.mode != "test")
+
+    @classmethod
+    def with_config_facts(cls, cfg: dict) -> type:
+        """For a type with ``CONFIG_DRIVEN`` (facts written in its config block, e.g. GeoTiffDataset): a
+        subclass whose NUM_CLASSES / IMG_CHANNELS / IGNORE_INDEX are those of ``cfg``, the class attributes
+        PaddleSeg's ``SegBuilder`` reads to size the model and the loss. Other types: ``cls`` itself."""
+        if not getattr(cls, "CONFIG_DRIVEN", False):
+            return cls
+        missing = [k for k in ("num_classes", "img_channels") if k not in cfg]
+        if missing:
+            raise ValueError(f"dataset type {cls.__name__} needs {' and '.join(missing)} in its config")
+        facts = {"NUM_CLASSES": cfg["num_classes"], "IMG_CHANNELS": cfg["img_channels"],
+                 "IGNORE_INDEX": cfg.get("ignore_index", cls.IGNORE_INDEX)}
+        return type(cls.__name__, (cls,), facts)
 
     def check_data(self) -> dict:
         """Check every pair of the list (raises naming the bad files); returns the class frequencies."""
@@ -130,6 +150,8 @@ class RSParcelDataset(SegListDataset):
     NUM_CLASSES = 4
     IMG_CHANNELS = 3
     IGNORE_INDEX = 255
+    CLASS_NAMES = PARCEL_CLASS_NAMES  # farmland, building, forest, other (val.py's report names them)
+    PALETTE = PARCEL_COLOURS  # their colours: predict.py's default
 
     def __init__(self, mode: str, dataset_root: str, transforms: list, train_path: Optional[str] = None,
                  val_path: Optional[str] = None, test_path: Optional[str] = None, separator: str = " ",

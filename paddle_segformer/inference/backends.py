@@ -146,6 +146,20 @@ class OnnxRuntimeBackend(Backend):
         return self.sessions.runner_for(batch.shape).run(None, {self.input.name: batch})[0]
 
 
+def import_openvino():
+    """``import openvino`` without its usage telemetry. OpenVINO's model converter (imported with the package)
+    loads ``openvino_telemetry``, which, with no consent file, sends usage data from a process forked off a
+    thread (numba then prints "Attempted to fork from a non-main thread" on every predict / val run). Only
+    the runtime is used here, so the converter gets the stub it falls back to when that package is missing."""
+    import sys
+
+    if "openvino" not in sys.modules:
+        sys.modules.setdefault("openvino_telemetry", None)  # None: `import openvino_telemetry` -> ImportError
+    import openvino
+
+    return openvino
+
+
 class OpenVinoBackend(Backend):
     """OpenVINO (CPU plugin) on the cached ONNX conversion; f32 or bf16 inference precision; a model
     compiled for the input shape once a shape repeats (:mod:`.shapes`)."""
@@ -154,8 +168,7 @@ class OpenVinoBackend(Backend):
 
     def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None):
         super().__init__(graph, options, model_path)
-        import openvino as ov
-
+        ov = import_openvino()
         folder = artifact(graph, graph.backbone.in_channels, "onnx", model_path, options.cache_dir)
         self.core, self.path = ov.Core(), str(folder / "model.onnx")
         self.config = {"INFERENCE_NUM_THREADS": options.thread_count(), "PERFORMANCE_HINT": "LATENCY",

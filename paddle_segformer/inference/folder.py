@@ -16,15 +16,18 @@ from contextlib import closing, contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..io.image import RASTER_EXTS, atomic_write_bytes, encode_png, list_images, write_jpg
 from ..io.raster import RasterMeta, label_colormap, write_label_raster
 from ..visualize import colorize, overlay, palette
-from .predictor import NODATA_LABEL, Predictor
+from .predictor import Predictor
 from .readahead import read_ahead
+
+if TYPE_CHECKING:
+    from ..label_ids import LabelIds
 
 logger = logging.getLogger(__name__)
 
@@ -59,24 +62,29 @@ class Outputs:
     """Writes label PNG (palette, pixel values = class ids), pseudo-colour, overlay, label GeoTIFF.
 
     ``colours`` ((R, G, B) for classes 0, 1, ...) replace the first palette entries (predict.py's
-    ``--custom_color``)."""
+    ``--custom_color``, else the dataset's ``PALETTE``); source nodata pixels are labelled ``nodata_label``.
+    ``label_ids`` (:class:`~paddle_segformer.label_ids.LabelIds`) writes other ids than the class ids into
+    the label PNGs (predict.py's ``--label_ids``)."""
 
-    def __init__(self, num_classes: int, colours: Optional[Sequence[Tuple[int, int, int]]] = None):
-        if num_classes > NODATA_LABEL:
-            raise ValueError(f"label PNGs / GeoTIFFs hold class ids 0..{NODATA_LABEL - 1} in 8 bits "
-                             f"({NODATA_LABEL} marks nodata); a model with {num_classes} classes does not fit")
-        self.num_classes = num_classes
-        self.table = palette(num_classes, list(colours) if colours else None)
+    def __init__(self, num_classes: int, colours: Optional[Sequence[Tuple[int, int, int]]] = None,
+                 nodata_label: int = 255, label_ids: Optional["LabelIds"] = None):
+        if not num_classes <= nodata_label <= 255:
+            raise ValueError(f"label PNGs / GeoTIFFs hold class ids in 8 bits and mark nodata with the ignore index "
+                             f"({nodata_label}), which must lie in {num_classes}..255 for {num_classes} classes")
+        self.num_classes, self.nodata_label = num_classes, nodata_label
+        self.table = palette(list(colours) if colours else None, nodata_label)
         self.flat_palette = self.table.reshape(-1).tolist()
         self.colormap = label_colormap(self.table, num_classes)
+        self.label_ids = label_ids
 
     def write(self, targets: Dict[str, Path], img: np.ndarray, label: np.ndarray,
               meta: Optional[RasterMeta]) -> Path:
         if meta is not None:  # tif in: also a label GeoTIFF in the same place on the ground
             write_label_raster(targets["geotiff"], label, meta, self.colormap,
-                               nodata=NODATA_LABEL if meta.nodata is not None else None)
+                               nodata=self.nodata_label if meta.nodata is not None else None)
         png = encode_png(label, palette=self.flat_palette)
-        atomic_write_bytes(targets["label"], png)
+        atomic_write_bytes(targets["label"], png if self.label_ids is None else encode_png(
+            self.label_ids.encode(label), palette=self.label_ids.palette.reshape(-1).tolist()))
         atomic_write_bytes(targets["pseudo_color"], png)  # as PaddleSeg's: class ids with the colour palette
         write_jpg(targets["overlay"], overlay_picture(img, label, self.table))
         return targets["label"]
@@ -117,7 +125,8 @@ def _targets(files: List[Path], base: Path, out: Path) -> List[object]:
 def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_classes: int,
                    on_progress: Optional[Callable[[int, int], None]] = None,
                    tiling: Optional[Dict[str, int]] = None,
-                   colours: Optional[Sequence[Tuple[int, int, int]]] = None) -> PredictSummary:
+                   colours: Optional[Sequence[Tuple[int, int, int]]] = None,
+                   label_ids: Optional["LabelIds"] = None) -> PredictSummary:
     """Predict every image under ``image_path`` (recursively: jpg/png/bmp/tif; or the images a list
     file names, paths relative to its folder, as in PaddleSeg).
 
@@ -139,7 +148,7 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     files = list_images(root)
     base = root if root.is_dir() else root.parent
     targets = _targets(files, base, Path(save_dir))
-    outputs = Outputs(num_classes, colours)
+    outputs = Outputs(num_classes, colours or predictor.class_colours, predictor.nodata_label, label_ids)
     summary = PredictSummary()
     start = time.time()
 
@@ -192,7 +201,8 @@ def _predict_scene(predictor: Predictor, path: Path, dst: Path, outputs: Outputs
     from .tiled import predict_scene
 
     predict_scene(predictor.logits, predictor.preprocess, str(path), str(dst), outputs.num_classes,
-                  colormap=outputs.colormap, nodata_fill=predictor.nodata_fill(), **tiling)
+                  colormap=outputs.colormap, nodata_fill=predictor.nodata_fill(), nodata_label=outputs.nodata_label,
+                  **tiling)
 
 
 def _failed(summary: PredictSummary, path: Path, exc: BaseException) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import paddle
@@ -23,7 +23,7 @@ from .upsample import upsample_labels, upsample_logits
 logger = logging.getLogger(__name__)
 
 PIXELWISE = ("Normalize", "BandNormalize")
-NODATA_LABEL = 255
+NODATA_LABEL = 255  # the default; build_predictor sets the config's ignore index
 
 
 @dataclass
@@ -60,6 +60,8 @@ class Predictor:
         self.aug = dict(scales=scales, flip_horizontal=flip_horizontal, flip_vertical=flip_vertical) if aug_eval else None
         self.backend = backend if self.plain else None
         self.lut = PixelLUT.of(self.transforms.transforms, img_channels)  # None unless only Normalize
+        self.nodata_label = NODATA_LABEL  # label of source nodata pixels: the dataset's ignore index
+        self.class_colours: Optional[List[Tuple[int, int, int]]] = None  # the dataset's, for the outputs
         self.guard: Optional[MemoryGuard] = None  # see set_memory_budget
         self.tiling: Optional[Tiling] = None
 
@@ -184,8 +186,8 @@ class Predictor:
         return predict_array(self.logits, chw, self.model.num_classes, tiling)
 
     def labels(self, loaded: Loaded) -> np.ndarray:
-        """Class ids of a loaded file; source nodata pixels get ``NODATA_LABEL``."""
+        """Class ids of a loaded file; source nodata pixels get ``nodata_label``."""
         labels = self.predict_within_budget(loaded.chw, loaded.trans_info, loaded.source)
         if loaded.mask is not None and loaded.meta is not None and loaded.meta.nodata is not None:
-            labels[loaded.mask] = NODATA_LABEL
+            labels[loaded.mask] = self.nodata_label
         return labels

@@ -28,10 +28,6 @@ class RasterMeta:
     transform: Optional[Any] = None  # affine.Affine
     nodata: Optional[float] = None
 
-    @property
-    def georeferenced(self) -> bool:
-        return self.crs is not None
-
 
 def _rasterio():
     try:

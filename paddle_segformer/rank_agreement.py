@@ -1,0 +1,31 @@
+"""One verdict for all processes of a ``paddle.distributed.launch`` job (used by the divergence guard).
+
+Data-parallel replicas must take the same decisions at the same iteration: if one process skipped an
+update or stopped while the other went on, the weights would drift apart or the survivor would wait in
+its next gradient all-reduce until the launcher killed it, without the message. Gradients are
+all-reduced, so a non-finite gradient is seen everywhere; a non-finite loss is seen only by the
+process whose batch produced it. :func:`agree` takes the maximum of a few integers over all processes
+(one small all-reduce per iteration); in a single process it returns them unchanged.
+"""
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+
+def world_size() -> int:
+    """Processes in the job's default group (1 when paddle.distributed is not initialised)."""
+    import paddle.distributed as dist
+
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def agree(values: Sequence[int]) -> Tuple[int, ...]:
+    """The element-wise maximum of ``values`` over all processes (each process must call this)."""
+    if world_size() < 2:
+        return tuple(int(v) for v in values)
+    import paddle
+    import paddle.distributed as dist
+
+    tensor = paddle.to_tensor([int(v) for v in values], dtype="int64")
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return tuple(int(v) for v in tensor.numpy())

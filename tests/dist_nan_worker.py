@@ -1,0 +1,55 @@
+"""Run by test_distributed_nan through ``paddle.distributed.launch``: train.py's main with a NaN in one
+process from iteration ``NAN_FROM`` on, then train.py's exit status. ``NAN_IN`` (environment) says where:
+
+- ``loss``: rank 1's loss value is NaN while its gradients stay finite (as an Inf loss with finite softmax
+  gradients would be), so only that process sees the problem;
+- ``batchnorm``: rank 0's BatchNorm running mean becomes NaN (losses and gradients stay finite), so only
+  rank 0, the one that writes checkpoints, would find out, when saving.
+"""
+import importlib
+import os
+import sys
+
+from paddle_segformer.cli.runtime import prepare_env, run_cli, setup_logging
+
+NAN_FROM = 2
+
+
+def _inject() -> None:
+    import numpy as np
+    import paddle
+
+    from paddle_segformer.cli import train as train_cli
+
+    module = importlib.import_module("paddleseg.core.train")
+    original, calls, models, build = module.loss_computation, [], [], train_cli.build
+    where, rank = os.environ["NAN_IN"], paddle.distributed.get_rank()
+
+    def keep(builder, what, path):
+        built = build(builder, what, path)
+        if what == "model":
+            models.append(built)
+        return built
+
+    def loss_computation(*args, **kwargs):
+        losses = original(*args, **kwargs)
+        calls.append(1)
+        if len(calls) < NAN_FROM:
+            return losses
+        if where == "loss" and rank == 1:
+            return [loss + (float("nan") - loss.detach()) for loss in losses]  # value NaN, gradient unchanged
+        if where == "batchnorm" and rank == 0:
+            mean = models[0].linear_fuse._batch_norm._mean
+            mean.set_value(np.full(mean.shape, np.nan, dtype="float32"))
+        return losses
+
+    train_cli.build, module.loss_computation = keep, loss_computation
+
+
+if __name__ == "__main__":
+    prepare_env()
+    setup_logging()
+    _inject()
+    from paddle_segformer.cli.train import main
+
+    sys.exit(run_cli(main, sys.argv[1:]))
