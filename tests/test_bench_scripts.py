@@ -45,3 +45,12 @@ def test_bench_data_check_prints_a_table():
     out = _run("scripts/bench_data_check.py", "--count", "300")
     assert "| cold, 1 process (reference) |" in out and "| cold, all cores (train.py) |" in out
     assert "| unchanged list (remembered) |" in out and "target: the competition's list" in out
+
+
+@pytest.mark.slow
+def test_bench_memory_prints_measured_and_refused_sizes():
+    out = _run("scripts/bench_memory.py", "--variants", "b0", "--sizes", "96", "--classes", "5",
+               "--max_memory", "300M")
+    assert "CPU:" in out and "| variant | attention | side | peak MiB | estimate MiB |" in out
+    assert "| B0 | efficient | 96 |" in out and "| B0 | full | 96 |" in out and "failed" not in out
+    assert out.count("refused, not run") == 2  # the first size over the budget, per attention

@@ -20,6 +20,7 @@ def export_model(config: str, model_path: Optional[str], save_dir: str = "output
     ``input_shape`` is H W or PaddleSeg's N C H W (the batch stays dynamic); ``without_argmax`` /
     ``with_softmax`` are PaddleSeg's older spellings of ``output_op`` none / softmax.
     """
+    from ..inference.memory import ModelShape
     from ..inference.static import MODEL_STEM, export
     from .inference import load_model_weights
 
@@ -38,7 +39,8 @@ def export_model(config: str, model_path: Optional[str], save_dir: str = "output
                                        f.endswith((".json", ".pdmodel"))),
                          "params": f"{MODEL_STEM}.pdiparams", "output_op": output_op,
                          "transforms": cfg.val_dataset_cfg.get("transforms", [{"type": "Normalize"}]),
-                         "num_classes": model.num_classes, "in_channels": model.backbone.in_channels}}
+                         "num_classes": model.num_classes, "in_channels": model.backbone.in_channels,
+                         "memory": ModelShape.of_model(model).to_dict()}}
     with open(os.path.join(save_dir, "deploy.yaml"), "w", encoding="utf-8") as handle:
         yaml.safe_dump(deploy, handle, sort_keys=False)
     return save_dir

@@ -30,12 +30,16 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="runtime threads (default: OMP_NUM_THREADS or all cores)")
     p.add_argument("--cache_dir", help="where exported / converted models are cached "
                                        "(default: beside the checkpoint, else ~/.cache/paddle_segformer)")
+    p.add_argument("--max_memory", help="memory budget of one forward pass, e.g. 4G or 512M (default: half the "
+                                        "memory available); larger images are predicted in tiles")
 
 
 def build_predictor(builder: Any, config: str, model_path: str, test: Dict[str, Any], device: str,
-                    runtime: Optional[Any] = None) -> Tuple[Any, Any]:
+                    runtime: Optional[Any] = None, memory: Optional[Any] = None,
+                    tiling: Optional[Any] = None) -> Tuple[Any, Any]:
     """(model, Predictor): the config's model with ``model_path`` loaded strictly, its eval transforms,
-    ``test`` options (test_config + flags) and the runtime ``runtime`` (RuntimeOptions) asks for."""
+    ``test`` options (test_config + flags), the runtime ``runtime`` (RuntimeOptions) asks for, and the
+    memory budget ``memory`` (MemoryBudget; inputs over it are tiled with ``tiling`` or automatic tiles)."""
     from ..inference.backends import RuntimeOptions, create_backend
     from ..inference.predictor import Predictor
 
@@ -53,4 +57,7 @@ def build_predictor(builder: Any, config: str, model_path: str, test: Dict[str, 
     elif runtime is not None and runtime.backend not in ("auto", "paddle"):
         logger.warning("test-time augmentation / sliding window run on Paddle's dynamic graph; "
                        "--backend %s is not used", runtime.backend)
+    if memory is not None:
+        predictor.set_memory_budget(memory, tiling)
+        logger.info("memory budget of one forward pass: %s", memory)
     return model, predictor

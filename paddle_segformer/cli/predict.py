@@ -18,7 +18,8 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
             flip_horizontal: bool = False, flip_vertical: bool = False, tile: Optional[int] = None,
             overlap: Optional[int] = None, batch_size: Optional[int] = None, backend: str = "auto",
             precision: str = "fp32", threads: Optional[int] = None, cache_dir: Optional[str] = None,
-            custom_color: Optional[Sequence[int]] = None, label_ids: Optional[str] = None):
+            custom_color: Optional[Sequence[int]] = None, label_ids: Optional[str] = None,
+            max_memory: Optional[str] = None):
     """Predict a file, a folder or a list file; returns a :class:`PredictSummary` (failures listed, not raised).
 
     Test-time options come from the config's ``test_config``; arguments given here override them.
@@ -28,13 +29,19 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     ``custom_color`` (R G B R G B ..., PaddleSeg's flag) colours classes 0, 1, ... in the outputs (default:
     the dataset's ``PALETTE`` if it has one). ``label_ids`` ("cityscapes") writes the label PNGs in those ids
     (official Cityscapes labelIds) instead of class ids (paddle_segformer.label_ids).
+    ``max_memory`` ('4G', '512M'; default half the available memory) bounds one forward pass: a larger
+    image of any format is predicted in tiles (``tile`` / ``overlap`` if given), one that cannot be
+    tiled (test-time augmentation) is skipped and listed (paddle_segformer.inference.memory).
     """
     from ..inference.backends import RuntimeOptions
     from ..inference.folder import predict_folder
+    from ..inference.memory import MemoryBudget
+    from ..inference.tiled import Tiling
     from ..label_ids import label_ids as label_id_scheme
     from .inference import build_predictor
 
     colours = parse_custom_color(custom_color)
+    memory = MemoryBudget.create(max_memory)
     runtime = RuntimeOptions(backend, precision, threads, cache_dir)
     device = select_device(device)
     _, builder = load_config(config, opts=opts)
@@ -45,7 +52,8 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     tiling = {"tile": tile if tile is not None else test_config.get("tile"),  # --tile 0: no tiling
               "overlap": overlap if overlap is not None else test_config.get("overlap", 64),
               "batch_size": batch_size if batch_size is not None else test_config.get("batch_size", 1)}
-    model, predictor = build_predictor(builder, config, model_path, options, device, runtime)
+    model, predictor = build_predictor(builder, config, model_path, options, device, runtime, memory,
+                                       Tiling(**tiling) if tiling["tile"] else None)
     written_ids = label_id_scheme(label_ids, model.num_classes) if label_ids else None
     summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes,
                              tiling=tiling if tiling["tile"] else None, colours=colours, label_ids=written_ids)

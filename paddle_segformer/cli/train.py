@@ -53,6 +53,19 @@ def _datasets(builder: Any, config: str, do_eval: bool, repeats: int) -> Tuple[A
     return train_dataset, val_dataset
 
 
+def _eval_options(model: Any, val_dataset: Any, config_test: Optional[dict]) -> dict:
+    """evaluate()'s keys of test_config (not tiling), with PaddleSeg's sliding window switched on when a
+    validation image would not fit the memory budget in one pass (paddle_segformer.inference.memory)."""
+    from ..inference.evaluate import slide_when_too_large
+    from ..inference.memory import MemoryBudget, MemoryGuard, ModelShape
+
+    options = test_options(config_test)
+    if val_dataset is None:
+        return options
+    guard = MemoryGuard(ModelShape.of_model(model), MemoryBudget.create(), "dynamic")
+    return slide_when_too_large(val_dataset, guard, options)
+
+
 def _mixed_precision(model: "paddle.nn.Layer", precision: str, amp_level: str) -> Tuple[str, str]:
     """(precision, amp_level) for PaddleSeg's loop. bf16 becomes the model's own O1 autocast (the loop knows
     only fp16; bf16 needs no loss scaling). The float32 islands (paddle_segformer.amp_policy) are logged."""
@@ -121,7 +134,7 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
                        iters=cfg.iters, batch_size=cfg.batch_size, resume_model=resume_model,
                        save_interval=save_interval, log_iters=log_iters, num_workers=num_workers, use_vdl=use_vdl,
                        losses=losses, keep_checkpoint_max=keep_checkpoint_max,
-                       test_config=test_options(cfg.test_config),  # only evaluate()'s keys (not tiling)
+                       test_config=_eval_options(model, val_dataset, cfg.test_config),
                        precision=precision, amp_level=amp_level, profiler_options=profiler_options)
     return model
 

@@ -32,7 +32,7 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
              crop_size: Optional[Sequence[int]] = None, stride: Optional[Sequence[int]] = None,
              save_dir: Optional[str] = None, backend: str = "auto", precision: str = "fp32",
              threads: Optional[int] = None, cache_dir: Optional[str] = None, auc_roc: bool = False,
-             data_format: str = "NCHW") -> Dict[str, object]:
+             data_format: str = "NCHW", max_memory: Optional[str] = None) -> Dict[str, object]:
     """Evaluate a trained model on the config's ``val_dataset``; returns (and optionally saves) metrics.
 
     Test-time options come from the config's ``test_config``; arguments given here override them.
@@ -42,13 +42,18 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     confusion_matrix.csv / .png) and the result also holds ``confusion``: (num_classes, num_classes) pixel
     counts, rows label, columns prediction. ``auc_roc`` (PaddleSeg's AUC-ROC, logged by it) runs
     ``paddleseg.core.evaluate`` (``num_workers`` is its data loader's).
+    An image whose forward pass would exceed ``max_memory`` (default half the available memory) is
+    evaluated with a sliding window: blended tiles on the fast runtimes, PaddleSeg's sliding window under
+    test-time augmentation (paddle_segformer.inference.memory), with a log line.
     """
     from ..inference.backends import RuntimeOptions
-    from ..inference.evaluate import evaluate_dataset
+    from ..inference.evaluate import evaluate_dataset, slide_when_too_large
+    from ..inference.memory import MemoryBudget
     from .data_paths import check_dataset_paths
     from .inference import build_predictor
 
     check_data_format(data_format)
+    memory = MemoryBudget.create(max_memory)
     runtime = RuntimeOptions("paddle" if auc_roc else backend, precision, threads, cache_dir)  # no export needed
     device = select_device(device)
     cfg, builder = load_config(config, opts=opts)
@@ -56,13 +61,17 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     test_config = test_options(builder.config.test_config, aug_eval=aug_eval, scales=scales, is_slide=is_slide,
                                flip_horizontal=flip_horizontal, flip_vertical=flip_vertical,
                                crop_size=crop_size, stride=stride)
-    model, predictor = build_predictor(builder, config, model_path, test_config, device, runtime)
+    model, predictor = build_predictor(builder, config, model_path, test_config, device, runtime, memory)
     dataset = build(builder, "val_dataset", config)
     if len(dataset) == 0:
         raise ValueError(f"{config}: val_dataset is empty")
+    if not predictor.plain:  # test-time augmentation: PaddleSeg's sliding window where an image is too large
+        auto = slide_when_too_large(dataset, predictor.guard, dict(test_config))
+        predictor.slide.update({key: auto[key] for key in predictor.slide if key in auto})
     if not auc_roc:  # any runtime, test-time augmentation and sliding windows included: the full report
         return _report(evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index), dataset,
                        save_dir)
+    test_config = slide_when_too_large(dataset, predictor.guard, test_config)
     result = _paddleseg_evaluate(model, dataset, num_workers, dict(test_config, auc_roc=True))
     logger.info("mIoU %.4f  Acc %.4f  Kappa %.4f  Dice %.4f", result["miou"], result["acc"], result["kappa"],
                 result["mdice"])

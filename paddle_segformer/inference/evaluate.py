@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import logging
 from contextlib import closing
-from typing import Any, Dict
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 import numpy as np
 
 from ..metrics import confusion_matrix, scores
 from .predictor import Predictor
 from .readahead import read_ahead
+
+if TYPE_CHECKING:
+    from .memory import MemoryGuard
 
 logger = logging.getLogger(__name__)
 
@@ -28,12 +31,51 @@ def evaluate_dataset(predictor: Predictor, dataset: Any, num_classes: int, ignor
     conf = np.zeros((num_classes, num_classes), np.int64)
     with tqdm(total=len(dataset), desc="evaluate", unit="img", disable=None if progress else True) as bar, \
             closing(read_ahead(dataset.__getitem__, len(dataset))) as reads:
-        for read in reads:
+        names = [str(item[0]) for item in getattr(dataset, "file_list", [])]
+        for i, read in enumerate(reads):
             data = read.result()
-            pred = predictor.predict_transformed(np.asarray(data["img"], np.float32), data.get("trans_info") or [])
+            pred = predictor.predict_within_budget(np.asarray(data["img"], np.float32), data.get("trans_info") or [],
+                                                   names[i] if i < len(names) else f"validation image {i}")
             label = np.asarray(data["label"]).reshape(pred.shape)
             conf += confusion_matrix(pred, label, num_classes, ignore_index)
             bar.update(1)
     result = scores(conf)
     result["confusion"] = conf
     return result
+
+
+def slide_when_too_large(dataset: Any, budget: Optional["MemoryGuard"], test_config: Dict[str, Any]) -> Dict[str, Any]:
+    """``test_config`` for ``paddleseg.core.evaluate`` (the dynamic graph; val.py with test-time
+    augmentation, train.py's evaluation), with PaddleSeg's sliding window switched on when a validation
+    image's forward pass (at the largest test-time scale) would exceed the budget of ``budget`` (a
+    MemoryGuard; its model shape and budget are used, for the dynamic graph); one log line says so.
+    Image sizes are read from the files' headers."""
+    from .memory import MemoryGuard, tile_overlap
+
+    if budget is None or test_config.get("is_slide"):
+        return test_config
+    guard = MemoryGuard(budget.shape, budget.budget, "dynamic")
+    scale = max(np.atleast_1d(test_config.get("scales", 1.0))) if test_config.get("aug_eval") else 1.0
+    sizes = {_image_size(item[0]) for item in getattr(dataset, "file_list", [])}
+    too_large = [(h, w) for h, w in sizes if not guard.plan(round(h * scale), round(w * scale)).fits]
+    if not too_large:
+        return test_config
+    h, w = max(too_large, key=lambda s: s[0] * s[1])
+    tile = guard.tile_size()
+    step = tile - tile_overlap(tile)
+    logger.info("validation images up to %dx%d: %s: evaluated with a sliding window of %d px, stride %d",
+                w, h, guard.plan(round(h * scale), round(w * scale)).reason(h, w), tile, step)
+    return dict(test_config, is_slide=True, crop_size=(tile, tile), stride=(step, step))
+
+
+def _image_size(path: str) -> tuple:
+    """(height, width) of an image file from its header."""
+    if str(path).lower().endswith((".tif", ".tiff")):
+        from ..io.raster import read_meta
+
+        meta = read_meta(path)
+        return meta.height, meta.width
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.height, img.width

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 PREFETCH = 2  # files decoded ahead of the model (each may be a large raster: keep it small)
 MAX_PENDING_WRITES = 8  # finished predictions waiting for the writer
+OVERLAY_MAX_SIDE = 4096  # larger overlays are downscaled: nobody looks at a bigger picture whole
 
 
 @dataclass
@@ -85,8 +86,24 @@ class Outputs:
         atomic_write_bytes(targets["label"], png if self.label_ids is None else encode_png(
             self.label_ids.encode(label), palette=self.label_ids.palette.reshape(-1).tolist()))
         atomic_write_bytes(targets["pseudo_color"], png)  # as PaddleSeg's: class ids with the colour palette
-        write_jpg(targets["overlay"], overlay(img, colorize(label, self.table)))
+        write_jpg(targets["overlay"], overlay_picture(img, label, self.table))
         return targets["label"]
+
+
+def overlay_picture(img: np.ndarray, label: np.ndarray, table: np.ndarray,
+                    max_side: int = OVERLAY_MAX_SIDE) -> np.ndarray:
+    """The (H, W, 3) overlay of ``label`` on ``img``, downscaled (area for the image, nearest for the
+    labels) so that its longer side is at most ``max_side``."""
+    height, width = label.shape
+    if max(height, width) > max_side:
+        import cv2
+
+        scale = max_side / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        img = cv2.resize(np.ascontiguousarray(img[:, :, :3] if img.ndim == 3 else img), size,
+                         interpolation=cv2.INTER_AREA)
+        label = cv2.resize(label.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    return overlay(img, colorize(label, table))
 
 
 def _targets(files: List[Path], base: Path, out: Path) -> List[object]:
@@ -118,6 +135,8 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     tif also ``geotiff/NAME.tif`` with the source's CRS, transform and nodata and a colour table.
     With ``tiling`` ({tile, overlap, batch_size}) a tif is predicted as a scene in tiles and only its
     ``geotiff/`` output is written (PNGs of a 20,000-pixel scene would not fit the point of tiling).
+    An image whose forward pass would exceed the predictor's memory budget is predicted in tiles, or
+    refused before the pass where it cannot be tiled (:meth:`Predictor.set_memory_budget`).
     A file that fails is reported in the summary and the others are still written.
     """
     from tqdm import tqdm

@@ -15,7 +15,9 @@ from paddleseg.transforms import Compose
 
 from ..io.raster import RasterMeta, read_model_input
 from .backends import Backend
+from .memory import MemoryBudget, MemoryGuard, MemoryRefused, ModelShape, tile_overlap
 from .pixel_lut import PixelLUT
+from .tiled import Tiling, predict_array
 from .upsample import upsample_labels, upsample_logits
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class Loaded:
     trans_info: list
     mask: Optional[np.ndarray]
     meta: Optional[RasterMeta]
+    source: str = "image"
 
 
 class Predictor:
@@ -59,6 +62,16 @@ class Predictor:
         self.lut = PixelLUT.of(self.transforms.transforms, img_channels)  # None unless only Normalize
         self.nodata_label = NODATA_LABEL  # label of source nodata pixels: the dataset's ignore index
         self.class_colours: Optional[List[Tuple[int, int, int]]] = None  # the dataset's, for the outputs
+        self.guard: Optional[MemoryGuard] = None  # see set_memory_budget
+        self.tiling: Optional[Tiling] = None
+
+    def set_memory_budget(self, budget: MemoryBudget, tiling: Optional[Tiling] = None) -> None:
+        """Inputs whose forward pass would exceed ``budget`` are predicted in tiles (``tiling``, else the
+        largest tile that fits) or, where tiling is impossible, refused before the pass
+        (:meth:`predict_within_budget`). Call after the backend is set: the estimate is the runtime's."""
+        runtime = self.backend.name if self.backend is not None else "dynamic"
+        self.guard = MemoryGuard(ModelShape.of_model(self.model), budget, runtime)
+        self.tiling = tiling
 
     @property
     def plain(self) -> bool:
@@ -128,11 +141,53 @@ class Predictor:
         image, model_input, mask, meta = read_model_input(path, self.img_channels, self.nodata_fill())
         if mask is None or not mask.any():  # no nodata filled: the raw pixels (the lookup table takes uint8)
             model_input = image
-        return Loaded(image, *self._transform(model_input), mask, meta)
+        return Loaded(image, *self._transform(model_input), mask, meta, str(path))
+
+    def forward_size(self, size: Tuple[int, int]) -> Tuple[int, int]:
+        """(h, w) of the largest single forward pass for an eval-transformed input of ``size``: a sliding
+        window's crop, or the input at the largest test-time scale."""
+        h, w = size
+        if self.slide["is_slide"]:
+            crop_w, crop_h = self.slide["crop_size"]
+            return min(h, crop_h), min(w, crop_w)
+        scale = max(np.atleast_1d(self.aug["scales"])) if self.aug is not None else 1.0
+        return int(round(h * scale)), int(round(w * scale))
+
+    def tiling_for(self, chw: np.ndarray, trans_info: list, source: str = "image") -> Optional[Tiling]:
+        """None when one forward pass of ``chw`` (C, h, w) fits the memory budget, else the tiles to use
+        (one log line says why). Raises :class:`MemoryRefused` when it cannot be tiled."""
+        if self.guard is None:
+            return None
+        h, w = self.forward_size(chw.shape[1:])
+        plan = self.guard.plan(h, w)
+        if plan.fits:
+            return None
+        if not self.plain or trans_info:
+            why = ("test-time augmentation / sliding window" if not self.plain
+                   else "eval transforms that resize or pad")
+            raise MemoryRefused(f"{plan.reason(h, w)}, and {why} cannot be combined with tiling: "
+                                f"not predicted (turn that off, or raise --max_memory)")
+        tiling = self.tiling
+        if tiling is None:
+            tile = self.guard.tile_size()
+            tiling = Tiling(tile, tile_overlap(tile))
+        elif not self.guard.plan(min(h, tiling.tile), min(w, tiling.tile), tiling.batch_size).fits:
+            logger.warning("%s: tiles of %d px (--tile) are themselves over the memory budget; tiles of at most "
+                           "%d px would fit", source, tiling.tile, self.guard.largest_side())
+        logger.info("%s: %s: predicted in tiles of %d px, overlap %d, logits blended", source,
+                    plan.reason(h, w), tiling.tile, tiling.overlap)
+        return tiling
+
+    def predict_within_budget(self, chw: np.ndarray, trans_info: list, source: str = "image") -> np.ndarray:
+        """:meth:`predict_transformed`, in tiles when one pass would exceed the memory budget."""
+        tiling = self.tiling_for(chw, trans_info, source)
+        if tiling is None:
+            return self.predict_transformed(chw, trans_info)
+        return predict_array(self.logits, chw, self.model.num_classes, tiling)
 
     def labels(self, loaded: Loaded) -> np.ndarray:
         """Class ids of a loaded file; source nodata pixels get ``nodata_label``."""
-        labels = self.predict_transformed(loaded.chw, loaded.trans_info)
+        labels = self.predict_within_budget(loaded.chw, loaded.trans_info, loaded.source)
         if loaded.mask is not None and loaded.meta is not None and loaded.meta.nodata is not None:
             labels[loaded.mask] = self.nodata_label
         return labels

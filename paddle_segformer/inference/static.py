@@ -9,6 +9,8 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from .memory import MemoryBudget, MemoryGuard, MemoryRefused, ModelShape
+
 logger = logging.getLogger(__name__)
 
 MODEL_STEM = "model"
@@ -59,12 +61,31 @@ def _model_file(model_dir: str) -> str:
     raise FileNotFoundError(f"{model_dir}: no {MODEL_STEM}.json or {MODEL_STEM}.pdmodel (run export.py first)")
 
 
+def export_guard(model_dir: str, budget: Optional[MemoryBudget] = None) -> Optional[MemoryGuard]:
+    """The memory guard of an export made by export.py (its deploy.yaml describes the model's shape);
+    None for a folder without that description (the runtimes' cached exports: the predictor guards them)."""
+    path = os.path.join(model_dir, "deploy.yaml")
+    if not os.path.isfile(path):
+        return None
+    import yaml
+
+    with open(path, encoding="utf-8") as handle:
+        shape = (yaml.safe_load(handle) or {}).get("Deploy", {}).get("memory")
+    return MemoryGuard(ModelShape.from_dict(shape), budget or MemoryBudget.create(), "export") if shape else None
+
+
 class StaticPredictor:
-    """Paddle Inference on an exported model. ``run(batch)``: (N, C, H, W) float32 -> output array."""
+    """Paddle Inference on an exported model. ``run(batch)``: (N, C, H, W) float32 -> output array.
+
+    An export with a deploy.yaml (export.py) is guarded: a batch whose forward pass would exceed the
+    memory budget (``budget``, default half the available memory) is refused with
+    :class:`~paddle_segformer.inference.memory.MemoryRefused` before it runs, not killed by the system."""
 
     def __init__(self, model_dir: str, threads: Optional[int] = None, use_onednn: bool = True,
-                 use_gpu: bool = False):
+                 use_gpu: bool = False, budget: Optional[MemoryBudget] = None):
         from paddle import inference
+
+        self.guard = None if use_gpu else export_guard(model_dir, budget)
 
         params = os.path.join(model_dir, f"{MODEL_STEM}.pdiparams")
         if not os.path.isfile(params):
@@ -86,6 +107,11 @@ class StaticPredictor:
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
 
     def run(self, batch: np.ndarray) -> np.ndarray:
+        if self.guard is not None:
+            plan = self.guard.plan(batch.shape[2], batch.shape[3], batch.shape[0])
+            if not plan.fits:
+                raise MemoryRefused(f"{plan.reason(batch.shape[2], batch.shape[3])} (batch {batch.shape[0]}): "
+                                    f"not run; predict in tiles of at most {self.guard.largest_side()} px a side")
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         self.input.reshape(list(batch.shape))
         self.input.copy_from_cpu(batch)

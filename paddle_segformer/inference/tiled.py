@@ -1,9 +1,14 @@
-"""Whole scenes in tiles with bounded memory: windows read from disk (on a read-ahead thread, so
-reading overlaps with the model), logits blended, labels written to disk as each strip of rows is
-finished."""
+"""Images in tiles with bounded memory: tiles read on a read-ahead thread (so reading overlaps with the
+model), their logits blended into a strip of rows, labels handed on as each strip is finished.
+
+One implementation for every source: a whole scene read from disk window by window
+(:func:`predict_scene`, labels written to a GeoTIFF) and an image already in memory that is too large
+for one forward pass (:func:`predict_array`, labels returned).
+"""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -14,7 +19,24 @@ from .readahead import read_ahead
 logger = logging.getLogger(__name__)
 
 LogitsFn = Callable[[np.ndarray], np.ndarray]  # (N, C, h, w) normalised float32 -> (N, K, h, w) logits
+Window = Tuple[int, int, int, int]  # (row, col, height, width)
+TileReader = Callable[[Window], Tuple[np.ndarray, Optional[np.ndarray]]]  # -> (C, h, w) input, nodata mask
+RowSink = Callable[[np.ndarray, int], None]  # (rows, width) labels starting at a scene row
 GDAL_CACHE_MB = 128  # GDAL's default block cache is 5 % of RAM: bound it, or it grows with the scene
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """Tiles of ``tile`` px overlapping by ``overlap`` px, ``batch_size`` tiles per forward pass."""
+
+    tile: int = 512
+    overlap: int = 64
+    batch_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.tile < 32 or self.overlap < 0:
+            raise ValueError(f"tiled prediction needs tile >= 32, overlap >= 0 and batch_size >= 1, got "
+                             f"{self.tile}, {self.overlap} and {self.batch_size}")
 
 
 def blend_weights(height: int, width: int, overlap: int) -> np.ndarray:
@@ -29,44 +51,26 @@ def blend_weights(height: int, width: int, overlap: int) -> np.ndarray:
     return np.outer(ramp(height), ramp(width)).astype(np.float32)
 
 
-def predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.ndarray], src: str, dst: str,
-                  num_classes: int, tile: int = 512, overlap: int = 64, batch_size: int = 1,
-                  colormap: Optional[dict] = None, nodata_label: int = 255, progress: bool = True,
-                  nodata_fill: Optional[np.ndarray] = None) -> RasterMeta:
-    """Predict the raster ``src`` tile by tile into the label GeoTIFF ``dst`` (georeferencing copied).
+class StripAccumulator:
+    """The blended logits of ``rows`` image rows from ``top`` down, over the full width, and their
+    source-nodata mask (``with_nodata``); rows above a new top are turned into labels and given to ``sink``.
 
-    ``preprocess`` maps raw (h, w, C) pixels to normalised float32 (h, w, C) pixel by pixel. Tiles of
-    ``tile`` px overlap by ``overlap``; their logits are accumulated with :func:`blend_weights`, so
-    overlaps are averaged, not overwritten. Memory holds one strip of ``tile`` rows: the accumulator is
-    num_classes x tile x width float32, independent of the scene's height. Source nodata pixels are
-    given ``nodata_fill`` (raw per-band values, e.g. the normaliser's zero point, as in training) before
-    ``preprocess`` and labelled ``nodata_label`` in the output.
+    Memory: num_classes x rows x width float32, independent of the image's height.
     """
-    if batch_size < 1 or tile < 32:
-        raise ValueError(f"tiled prediction needs tile >= 32 and batch_size >= 1, got {tile} and {batch_size}")
-    import rasterio
 
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-        return _predict_scene(logits_fn, preprocess, src, dst, num_classes, tile, overlap, batch_size, colormap,
-                              nodata_label, progress, nodata_fill)
-
-
-class _Strip:
-    """The blended logits of ``tile`` scene rows from ``top`` down, over the scene's full width, and their
-    source-nodata mask (None when the scene has no nodata); rows above a new top are written out."""
-
-    def __init__(self, num_classes: int, rows: int, meta: RasterMeta, overlap: int, nodata_label: int):
-        self.acc = np.zeros((num_classes, rows, meta.width), np.float32)
-        self.nodata = np.zeros((rows, meta.width), bool) if meta.nodata is not None else None
-        self.top, self.done, self.width = 0, 0, meta.width  # rows [0, done) are written
-        self.overlap, self.nodata_label = overlap, nodata_label
+    def __init__(self, num_classes: int, rows: int, width: int, overlap: int, sink: RowSink,
+                 with_nodata: bool = False, nodata_label: int = 255):
+        self.acc = np.zeros((num_classes, rows, width), np.float32)
+        self.nodata = np.zeros((rows, width), bool) if with_nodata else None
+        self.top, self.done = 0, 0  # rows [0, done) are handed on
+        self.overlap, self.sink, self.nodata_label = overlap, sink, nodata_label
         self.weights = {}  # (h, w) -> blend_weights
 
-    def move_to(self, row: int, writer: LabelRasterWriter) -> None:
-        """Write rows [top, row), which no tile from ``row`` down reaches, and shift the strip to ``row``."""
+    def move_to(self, row: int) -> None:
+        """Hand on rows [top, row), which no tile from ``row`` down reaches, and shift the strip to ``row``."""
         if row <= self.top:
             return
-        self.done = _flush(writer, self.acc, self.nodata, self.top, row, self.width, self.nodata_label)
+        self._flush(row)
         shift, n = row - self.top, self.acc.shape[1]
         self.acc[:, :n - shift] = self.acc[:, shift:]  # in place (numpy buffers the overlap)
         self.acc[:, n - shift:] = 0
@@ -75,86 +79,130 @@ class _Strip:
             self.nodata[n - shift:] = False
         self.top = row
 
-    def add(self, window: Tuple[int, int, int, int], logit: np.ndarray, mask: Optional[np.ndarray]) -> None:
+    def add(self, window: Window, logit: np.ndarray, mask: Optional[np.ndarray]) -> None:
         """Blend one tile's (K, h, w) logits (and its nodata mask) in at ``window`` = (row, col, h, w)."""
         r, c, h, w = window
-        if self.nodata is not None:
+        if self.nodata is not None and mask is not None:
             self.nodata[r - self.top:r - self.top + h, c:c + w] |= mask
         if (h, w) not in self.weights:
             self.weights[(h, w)] = blend_weights(h, w, self.overlap)
         self.acc[:, r - self.top:r - self.top + h, c:c + w] += logit * self.weights[(h, w)]
 
-    def finish(self, writer: LabelRasterWriter, height: int) -> int:
-        """Write the remaining rows; returns the number of rows written in all."""
-        self.done = _flush(writer, self.acc, self.nodata, self.top, height, self.width, self.nodata_label)
+    def finish(self, height: int) -> int:
+        """Hand on the remaining rows; returns the number of rows handed on in all."""
+        self._flush(height)
         return self.done
 
+    def _flush(self, bottom: int) -> None:
+        """argmax of rows [top, bottom) (nodata pixels -> ``nodata_label``) -> sink."""
+        n = bottom - self.top
+        if n <= 0:
+            return
+        # dividing by the (positive) weight sum would not change the argmax: blending is the weighted sum
+        labels = np.argmax(self.acc[:, :n], axis=0).astype(np.uint8)
+        if self.nodata is not None:
+            labels[self.nodata[:n]] = self.nodata_label
+        self.sink(labels, self.top)
+        self.done = bottom
 
-def _predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.ndarray], src: str, dst: str,
-                   num_classes: int, tile: int, overlap: int, batch_size: int, colormap: Optional[dict],
-                   nodata_label: int, progress: bool, nodata_fill: Optional[np.ndarray]) -> RasterMeta:
-    meta = read_meta(src)
-    windows = list(iter_windows(meta.height, meta.width, tile, overlap))
-    strip = _Strip(num_classes, windows[0][2], meta, overlap, nodata_label)
-    source = open_raster(src)
+
+def predict_tiles(logits_fn: LogitsFn, read_tile: TileReader, height: int, width: int, num_classes: int,
+                  sink: RowSink, tiling: Tiling = Tiling(), with_nodata: bool = False, nodata_label: int = 255,
+                  progress: bool = True) -> None:
+    """Predict a (height x width) image tile by tile: ``read_tile(window)`` gives each tile's normalised
+    (C, h, w) input and nodata mask (called on a read-ahead thread, in window order); logits are blended
+    with :func:`blend_weights`, so overlaps are averaged, not overwritten; ``sink(labels, top)`` gets
+    every row exactly once, top to bottom."""
+    windows = list(iter_windows(height, width, tiling.tile, tiling.overlap))
+    strip = StripAccumulator(num_classes, windows[0][2], width, tiling.overlap, sink, with_nodata, nodata_label)
+    loaded = read_ahead(lambda i: read_tile(windows[i]), len(windows))
+    bar = _progress_bar(len(windows)) if progress else None
     try:
-        writer = LabelRasterWriter(dst, meta, colormap, nodata=nodata_label if meta.nodata is not None else None)
-    except BaseException:
-        source.close()
-        raise
+        # windows run row by row; a strip of rows is handed on once no later tile reaches it
+        for start in range(0, len(windows), tiling.batch_size):
+            batch_windows = windows[start:start + tiling.batch_size]
+            tiles = [next(loaded).result() for _ in batch_windows]
+            logits = logits_fn(np.stack([pixels for pixels, _ in tiles]).astype(np.float32))
+            for window, logit, (_, mask) in zip(batch_windows, logits, tiles):
+                strip.move_to(window[0])
+                strip.add(window, logit, mask)
+            if bar is not None:
+                bar.update(len(batch_windows))
+        if strip.finish(height) != height:
+            raise RuntimeError(f"handed on {strip.done} of {height} rows")
+    finally:
+        loaded.close()  # stop reading ahead before the caller closes its source
+        if bar is not None:
+            bar.close()
 
-    def reader(i: int):
-        """Tile i normalised as (C, h, w) (nodata filled with ``nodata_fill`` first) and its nodata
-        mask (None without nodata). Runs on the read-ahead thread, the only one reading ``source``."""
-        pixels = read_window(source, windows[i])
+
+def predict_array(logits_fn: LogitsFn, chw: np.ndarray, num_classes: int, tiling: Tiling,
+                  progress: bool = False) -> np.ndarray:
+    """A normalised (C, H, W) image in memory -> (H, W) int32 labels, predicted in tiles."""
+    _, height, width = chw.shape
+    labels = np.empty((height, width), np.int32)
+
+    def read_tile(window: Window):
+        r, c, h, w = window
+        return chw[:, r:r + h, c:c + w], None
+
+    def sink(rows: np.ndarray, top: int) -> None:
+        labels[top:top + rows.shape[0]] = rows
+
+    predict_tiles(logits_fn, read_tile, height, width, num_classes, sink, tiling, progress=progress)
+    return labels
+
+
+def predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.ndarray], src: str, dst: str,
+                  num_classes: int, tile: int = 512, overlap: int = 64, batch_size: int = 1,
+                  colormap: Optional[dict] = None, nodata_label: int = 255, progress: bool = True,
+                  nodata_fill: Optional[np.ndarray] = None) -> RasterMeta:
+    """Predict the raster ``src`` tile by tile into the label GeoTIFF ``dst`` (georeferencing copied).
+
+    ``preprocess`` maps raw (h, w, C) pixels to normalised float32 (h, w, C) pixel by pixel. Memory holds
+    one strip of ``tile`` rows (:class:`StripAccumulator`), independent of the scene's height; each
+    finished strip is written. Source nodata pixels are given ``nodata_fill`` (raw per-band values,
+    e.g. the normaliser's zero point, as in training) before ``preprocess`` and labelled
+    ``nodata_label`` in the output.
+    """
+    tiling = Tiling(tile, overlap, batch_size)
+    import rasterio
+
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        meta = read_meta(src)
+        source = open_raster(src)
+        try:
+            writer = LabelRasterWriter(dst, meta, colormap, nodata=nodata_label if meta.nodata is not None else None)
+            try:
+                predict_tiles(logits_fn, _window_reader(source, meta, preprocess, nodata_fill), meta.height,
+                              meta.width, num_classes, lambda rows, top: writer.write(rows, (top, 0) + rows.shape),
+                              tiling, meta.nodata is not None, nodata_label, progress)
+            except BaseException:
+                writer.abort()
+                raise
+            writer.close()
+        finally:
+            source.close()
+    return meta
+
+
+def _window_reader(source, meta: RasterMeta, preprocess: Callable[[np.ndarray], np.ndarray],
+                   nodata_fill: Optional[np.ndarray]) -> TileReader:
+    """Window -> normalised (C, h, w) (nodata filled with ``nodata_fill`` first) and its nodata mask
+    (None without nodata). Runs on the read-ahead thread, the only one reading ``source``."""
+
+    def read(window: Window):
+        pixels = read_window(source, window)
         mask = nodata_mask(pixels, meta.nodata) if meta.nodata is not None or nodata_fill is not None else None
         if mask is not None and mask.any() and nodata_fill is not None:
             pixels = pixels.astype(np.float32)
             pixels[mask] = nodata_fill
         return preprocess(pixels).transpose(2, 0, 1), mask
 
-    loaded = read_ahead(reader, len(windows))
-    bar = _progress_bar(len(windows)) if progress else None
-    try:
-        # windows run row by row; a strip of rows is written once no later tile reaches it
-        for start in range(0, len(windows), batch_size):
-            batch_windows = windows[start:start + batch_size]
-            tiles = [next(loaded).result() for _ in batch_windows]
-            logits = logits_fn(np.stack([pixels for pixels, _ in tiles]).astype(np.float32))
-            for window, logit, (_, mask) in zip(batch_windows, logits, tiles):
-                strip.move_to(window[0], writer)
-                strip.add(window, logit, mask)
-            if bar is not None:
-                bar.update(len(batch_windows))
-        if strip.finish(writer, meta.height) != meta.height:
-            raise RuntimeError(f"{src}: wrote {strip.done} of {meta.height} rows")
-    except BaseException:
-        writer.abort()
-        raise
-    finally:
-        loaded.close()  # stop reading ahead before the source closes
-        source.close()
-        if bar is not None:
-            bar.close()
-    writer.close()
-    return meta
+    return read
 
 
 def _progress_bar(total: int):
     from tqdm import tqdm
 
     return tqdm(total=total, desc="tiles", unit="tile", disable=None)
-
-
-def _flush(writer: LabelRasterWriter, acc: np.ndarray, nodata: Optional[np.ndarray], top: int, bottom: int,
-           width: int, nodata_label: int) -> int:
-    """argmax of scene rows [top, bottom) (nodata pixels -> ``nodata_label``) -> writer; returns ``bottom``."""
-    n = bottom - top
-    if n <= 0:
-        return top
-    # dividing by the (positive) weight sum would not change the argmax: blending is the weighted sum
-    labels = np.argmax(acc[:, :n], axis=0).astype(np.uint8)
-    if nodata is not None:
-        labels[nodata[:n]] = nodata_label
-    writer.write(labels, (top, 0, n, width))
-    return bottom
