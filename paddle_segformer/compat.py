@@ -139,7 +139,7 @@ def _fix_calculate_area() -> None:
 
 def atomic_save(obj: Any, path: str, **kwargs: Any) -> None:
     """``paddle.save`` to a temporary file in the same folder, then rename over ``path``."""
-    from .io.image import atomic_path
+    from .io.atomic import atomic_path
 
     with atomic_path(os.path.abspath(path)) as tmp:
         paddle.save(obj, tmp, **kwargs)

@@ -17,7 +17,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .io.image import PathLike, atomic_write_bytes
+from .io.atomic import atomic_write_bytes
+from .io.image import PathLike
 from .metrics import scores
 
 logger = logging.getLogger(__name__)

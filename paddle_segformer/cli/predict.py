@@ -7,7 +7,7 @@ from typing import List, Optional, Sequence, Union
 
 from .inference import add_runtime_args
 from .legacy_flags import parse_custom_color
-from .runtime import add_inference_args, build, load_config, logger, prepare_env, run_cli, select_device, \
+from .runtime import add_inference_args, load_config, logger, prepare_env, run_cli, select_device, \
     setup_logging, test_options
 
 

@@ -8,7 +8,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from ..io.image import atomic_path
+from ..io.atomic import atomic_path
 from ..variants import MIT_VARIANTS
 from . import formats
 from .checkpoint import CheckpointInfo, convert_state, load_any

@@ -18,8 +18,9 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..io.image import RASTER_EXTS, ImageReadError, atomic_write_bytes, check_label_values, check_same_size, \
-    label_value_counts, read_image, read_label
+from ..io.atomic import atomic_write_bytes
+from ..io.image import RASTER_EXTS, ImageReadError, check_label_values, check_same_size, label_value_counts, \
+    read_image, read_label
 from ..io.raster import RasterMeta, read_meta, read_raster
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..io.image import PathLike, atomic_write_bytes, check_label_values, encode_png, read_label
+from ..io.atomic import atomic_write_bytes
+from ..io.image import PathLike, check_label_values, encode_png, read_label
 from .cityscapes_labels import IGNORE_INDEX, NUM_LABEL_IDS, to_train_ids
 from .cityscapes_layout import Frame, find_frames, write_list
 

@@ -18,7 +18,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ..io.image import atomic_path, atomic_write_bytes, label_value_counts
+from ..io.atomic import atomic_path, atomic_write_bytes
+from ..io.image import label_value_counts
 
 logger = logging.getLogger(__name__)
 

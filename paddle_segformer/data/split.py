@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..io.image import IMAGE_EXTS, atomic_path
+from ..io.atomic import atomic_path
+from ..io.image import IMAGE_EXTS
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ import zipfile
 from pathlib import Path
 from typing import List
 
-from ..io.image import IMAGE_EXTS, atomic_path, check_label_values, read_label
+from ..io.atomic import atomic_path
+from ..io.image import IMAGE_EXTS, check_label_values, read_label
 
 logger = logging.getLogger(__name__)
 

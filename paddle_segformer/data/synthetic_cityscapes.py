@@ -16,7 +16,8 @@ from typing import Dict, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..io.image import atomic_write_bytes, encode_png
+from ..io.atomic import atomic_write_bytes
+from ..io.image import encode_png
 from .cityscapes_labels import label_id_palette
 from .cityscapes_layout import IMAGE_SUFFIX, LABEL_IDS_SUFFIX
 

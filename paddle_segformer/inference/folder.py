@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Callable, Deque, Dict, Iterator, List, Optiona
 
 import numpy as np
 
-from ..io.image import RASTER_EXTS, atomic_write_bytes, encode_png, list_images, write_jpg
+from ..io.atomic import atomic_write_bytes
+from ..io.image import RASTER_EXTS, encode_png, list_images, write_jpg
 from ..io.raster import RasterMeta, label_colormap, write_label_raster
 from ..visualize import colorize, overlay, palette
 from .predictor import Predictor

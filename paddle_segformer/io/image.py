@@ -6,12 +6,12 @@ Images come back as (H, W, C) arrays in RGB band order with their stored dtype
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
-from contextlib import contextmanager
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from .atomic import atomic_write_bytes
 
 PathLike = Union[str, os.PathLike]
 RASTER_EXTS = (".tif", ".tiff")
@@ -162,35 +162,6 @@ def list_images(root: PathLike, exts: Sequence[str] = IMAGE_EXTS, recursive: boo
     if not files:
         raise FileNotFoundError(f"{root}: folder holds no images ({', '.join(exts)})")
     return files
-
-
-def temp_beside(path: PathLike) -> str:
-    """Create an empty hidden ``.NAME.*.part`` file in ``path``'s folder (made if needed); return its path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    return tmp
-
-
-@contextmanager
-def atomic_path(path: PathLike) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` on success, delete it on error,
-    so nothing half-written ever stands under the final name."""
-    tmp = temp_beside(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        handle.write(data)
 
 
 def encode_png(array: np.ndarray, palette: Optional[Iterable[int]] = None) -> bytes:

@@ -11,7 +11,8 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .image import RASTER_EXTS, ImageReadError, PathLike, read_image, temp_beside
+from .atomic import temp_beside
+from .image import RASTER_EXTS, ImageReadError, PathLike, read_image
 
 Window = Tuple[int, int, int, int]  # row, col, height, width
 
