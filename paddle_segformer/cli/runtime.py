@@ -160,14 +160,13 @@ def _builder_class():
         builder.logger = _WithoutCopyAdvice(builder.logger)
 
     def configured(cls: Any, cfg: Dict[str, Any]) -> Any:
-        if not getattr(cls, "CONFIG_DRIVEN", False):
+        with_facts = getattr(cls, "with_config_facts", None)  # SegListDataset's: facts from the config block
+        if with_facts is None:
             return cls
-        missing = [k for k in ("num_classes", "img_channels") if k not in cfg]
-        if missing:
-            raise ConfigError(f"dataset type {cls.__name__} needs {' and '.join(missing)} in its config")
-        facts = {"NUM_CLASSES": cfg["num_classes"], "IMG_CHANNELS": cfg["img_channels"],
-                 "IGNORE_INDEX": cfg.get("ignore_index", 255)}
-        return type(cls.__name__, (cls,), facts)
+        try:
+            return with_facts(cfg)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     class SegFormerBuilder(SegBuilder):
         def __init__(self, config: Any, comp_list: Optional[list] = None):
