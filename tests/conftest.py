@@ -66,7 +66,7 @@ def random_checkpoint(tiny_config, registered, tmp_path_factory):
     """model.pdparams of a randomly initialised B0 built from the tiny config."""
     import paddle
 
-    from paddle_segformer.cli.runtime import load_config
+    from paddle_segformer.config_builder import load_config
 
     paddle.seed(0)
     _, builder = load_config(str(tiny_config))

@@ -16,7 +16,7 @@ if __name__ == "__main__":
     paddle.save(model.state_dict(), f"{save_dir}/rank{rank}.pdparams")
     if rank == 0:  # same seed on both ranks: the weights every replica started from
         paddle.seed(0)
-        from paddle_segformer.cli.runtime import load_config
+        from paddle_segformer.config_builder import load_config
 
         with paddle.utils.unique_name.guard():
             _, builder = load_config(config)

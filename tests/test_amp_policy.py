@@ -67,7 +67,7 @@ def test_auto_cast_with_the_policy_keeps_the_islands_out_of_half(level, dtype):
 def test_o2_parameter_cast_keeps_norms_float32(tiny_config, registered):
     from paddle.amp.auto_cast import amp_initialize  # what paddle.amp.decorate(level="O2") runs on a GPU
 
-    from paddle_segformer.cli.runtime import load_config
+    from paddle_segformer.config_builder import load_config
 
     for dtype in ("float16", "bfloat16"):
         model = load_config(str(tiny_config))[1].model
@@ -133,7 +133,7 @@ def test_paddleseg_loops_run_with_the_policy(level, tiny_config, tmp_path, monke
 
 
 def test_bf16_forward_uses_the_policy(tiny_config, monkeypatch, registered):
-    from paddle_segformer.cli.runtime import load_config
+    from paddle_segformer.config_builder import load_config
 
     seen = []
     model = load_config(str(tiny_config))[1].model
@@ -151,7 +151,7 @@ def test_bf16_forward_uses_the_policy(tiny_config, monkeypatch, registered):
 def test_islands_compute_in_float32_on_a_gpu(level, tiny_config, monkeypatch, registered):
     from paddleseg.models.losses import CrossEntropyLoss
 
-    from paddle_segformer.cli.runtime import load_config
+    from paddle_segformer.config_builder import load_config
 
     paddle.set_device("gpu")
     model = load_config(str(tiny_config))[1].model

@@ -7,7 +7,7 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_segformer.cli.runtime import load_config
+from paddle_segformer.config_builder import load_config
 from paddle_segformer.cli.inference import load_model_weights
 from paddle_segformer.data.check import DataCheckError
 from paddle_segformer.data.dataset import RSParcelDataset

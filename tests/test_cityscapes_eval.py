@@ -87,7 +87,7 @@ def test_report_agrees_with_cityscapesscripts_on_labelid_predictions(mini, tmp_p
 def _random_checkpoint(config, path):
     import paddle
 
-    from paddle_segformer.cli.runtime import load_config
+    from paddle_segformer.config_builder import load_config
 
     paddle.seed(1)
     _, builder = load_config(str(config))
@@ -130,7 +130,7 @@ def test_sliding_window_evaluation_equals_paddleseg(mini, tmp_path, registered):
     from paddleseg import core
 
     from paddle_segformer.cli.inference import build_predictor
-    from paddle_segformer.cli.runtime import load_config
+    from paddle_segformer.config_builder import load_config
     from paddle_segformer.inference.evaluate import evaluate_dataset
 
     config = write_recipe_config(tmp_path / "recipe.yml", mini)

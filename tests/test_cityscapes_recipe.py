@@ -6,7 +6,7 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_segformer.cli.runtime import load_config
+from paddle_segformer.config_builder import load_config
 from paddle_segformer.data.cityscapes_labels import CLASS_NAMES
 from paddle_segformer.schedule import lr_at, summarize
 

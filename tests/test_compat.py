@@ -46,7 +46,7 @@ def test_weighted_cross_entropy_matches_reference():
 def _paddleseg_train(config, save_dir, iters=1):
     """PaddleSeg's own training loop (``paddleseg.core.train.train``) on the tiny tiles, one step a log line,
     a checkpoint every step."""
-    from paddle_segformer.cli.runtime import load_config
+    from paddle_segformer.config_builder import load_config
 
     module = importlib.import_module("paddleseg.core.train")
     paddle.seed(0)

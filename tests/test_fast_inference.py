@@ -244,7 +244,7 @@ def test_evaluation_through_a_runtime_equals_paddleseg(tiny_config, random_check
     from paddleseg import core
 
     from paddle_segformer.cli.inference import build_predictor
-    from paddle_segformer.cli.runtime import load_config
+    from paddle_segformer.config_builder import load_config
     from paddle_segformer.inference.evaluate import evaluate_dataset
 
     _, builder = load_config(str(tiny_config))

@@ -172,7 +172,7 @@ class _ValSet:
 def test_validation_image_over_budget_is_evaluated_in_a_sliding_window(
         tiny_config, random_checkpoint, mixed_folder, caplog):
     from paddle_segformer.cli.inference import build_predictor
-    from paddle_segformer.cli.runtime import load_config
+    from paddle_segformer.config_builder import load_config
     from paddle_segformer.inference.backends import RuntimeOptions
     from paddle_segformer.inference.evaluate import evaluate_dataset, slide_when_too_large
     from paddle_segformer.inference.tiled import Tiling

@@ -9,7 +9,7 @@ from PIL import Image
 
 from paddle_segformer.cli.export import export_model
 from paddle_segformer.cli.predict import predict
-from paddle_segformer.cli.runtime import load_config
+from paddle_segformer.config_builder import load_config
 from paddle_segformer.cli.inference import load_model_weights
 from paddle_segformer.cli.val import evaluate
 from paddle_segformer.inference.predictor import Predictor

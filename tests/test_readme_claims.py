@@ -93,7 +93,8 @@ def test_band_normalize_modes(mode):
 
 
 def test_config_that_is_not_valid_yaml(tmp_path, capsys, registered):
-    from paddle_segformer.cli.runtime import ConfigError, load_config, run_cli
+    from paddle_segformer.config_builder import ConfigError, load_config
+    from paddle_segformer.cli.runtime import run_cli
     from paddle_segformer.cli.val import main
 
     bad = tmp_path / "broken.yml"
@@ -109,7 +110,7 @@ def _raster_task(tmp_path, ignore_index=255, n=3, nodata=0):
     """A 4-band uint16 GeoTIFF task (the example config's) and a random checkpoint for it."""
     import paddle
 
-    from paddle_segformer.cli.runtime import load_config
+    from paddle_segformer.config_builder import load_config
     from paddle_segformer.data.split import split_dataset
     from paddle_segformer.data.synthetic_raster import write_raster_dataset
 
@@ -131,7 +132,7 @@ def test_label_whose_transform_differs_from_its_image(tmp_path, registered):
     import rasterio
     from rasterio.transform import Affine
 
-    from paddle_segformer.cli.runtime import load_config
+    from paddle_segformer.config_builder import load_config
 
     root, cfg, _ = _raster_task(tmp_path)
     label = root / (root / "train.txt").read_text().splitlines()[0].split(" ")[1]
@@ -209,7 +210,7 @@ def test_export_output_op_and_dynamic_batch(tiny_config, random_checkpoint, tmp_
 
     from paddle_segformer.cli.export import export_model
     from paddle_segformer.cli.inference import load_model_weights
-    from paddle_segformer.cli.runtime import load_config
+    from paddle_segformer.config_builder import load_config
     from paddle_segformer.inference.static import StaticPredictor
 
     out = export_model(str(tiny_config), str(random_checkpoint), str(tmp_path / "static"), output_op=output_op)

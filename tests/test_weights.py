@@ -69,7 +69,7 @@ def test_band_strategy_selectable_in_config(rgb_backbone_file, tmp_path, registe
     """A 5-band config with an RGB checkpoint: the config's band_adapt decides the first conv's weights."""
     import yaml
 
-    from paddle_segformer.cli.runtime import load_config
+    from paddle_segformer.config_builder import load_config
 
     norm = {"type": "BandNormalize", "mode": "meanstd", "mean": [0.0] * 5, "std": [1.0] * 5}
     dataset = {"type": "GeoTiffDataset", "dataset_root": str(tmp_path), "train_path": "train.txt", "mode": "train",

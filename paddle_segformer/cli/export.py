@@ -8,7 +8,8 @@ from typing import List, Optional
 import yaml
 
 from .legacy_flags import export_input_size, legacy_output_op
-from .runtime import build, load_config, logger, prepare_env, select_device, setup_logging
+from ..config_builder import build, load_config
+from .runtime import logger, prepare_env, select_device, setup_logging
 
 
 def export_model(config: str, model_path: Optional[str], save_dir: str = "output/inference_model",

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
-from .runtime import build, logger
+from ..config_builder import build
+
+from .runtime import logger
 
 if TYPE_CHECKING:
     import paddle

@@ -7,8 +7,8 @@ from typing import List, Optional, Sequence, Union
 
 from .inference import add_runtime_args
 from .legacy_flags import parse_custom_color
-from .runtime import add_inference_args, load_config, logger, prepare_env, run_cli, select_device, \
-    setup_logging, test_options
+from ..config_builder import load_config
+from .runtime import add_inference_args, logger, prepare_env, run_cli, select_device, setup_logging, test_options
 
 
 def predict(config: str, model_path: str, image_path: str, save_dir: str = "output/result",

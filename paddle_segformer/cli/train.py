@@ -7,8 +7,8 @@ import sys
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from .legacy_flags import add_data_format_arg, check_data_format, repeat_dataset
-from .runtime import build, load_config, logger, prepare_env, resolve_precision, run_cli, select_device, \
-    setup_logging, test_options
+from ..config_builder import build, load_config
+from .runtime import logger, prepare_env, resolve_precision, run_cli, select_device, setup_logging, test_options
 
 if TYPE_CHECKING:
     import paddle

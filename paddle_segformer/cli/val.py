@@ -10,8 +10,8 @@ import numpy as np
 
 from .inference import add_runtime_args
 from .legacy_flags import add_data_format_arg, check_data_format, str2bool
-from .runtime import add_inference_args, build, load_config, logger, prepare_env, select_device, setup_logging, \
-    test_options
+from ..config_builder import build, load_config
+from .runtime import add_inference_args, logger, prepare_env, select_device, setup_logging, test_options
 
 if TYPE_CHECKING:
     import paddle

@@ -53,7 +53,7 @@ DEFAULT_TRAINING = {"classifier_dropout_prob": 0.1, "drop_path_rate": 0.1, "hidd
 
 def training_settings(config: str) -> Dict[str, float]:
     """The dropouts and ignore index of the model and loss a config builds, as Hugging Face config keys."""
-    from ..cli.runtime import load_config
+    from ..config_builder import load_config
 
     _, builder = load_config(config)
     model = builder.model

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import List
 
-from .runtime import ConfigError
+from .config_builder import ConfigError
 
 logger = logging.getLogger("paddle_segformer")
 
@@ -21,7 +21,7 @@ SUFFIXES = (".yml", ".yaml")
 
 def config_roots() -> List[Path]:
     """Existing ``configs`` folders to search: the working directory's, then the project's."""
-    roots = [Path.cwd() / "configs", Path(__file__).resolve().parents[2] / "configs"]
+    roots = [Path.cwd() / "configs", Path(__file__).resolve().parents[1] / "configs"]
     unique: List[Path] = []
     for root in roots:
         if root.is_dir() and root.resolve() not in [r.resolve() for r in unique]:
