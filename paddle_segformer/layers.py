@@ -11,7 +11,10 @@ from typing import Tuple, Union
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
-from paddle.nn.initializer import Constant, Normal, TruncatedNormal
+from paddle.nn.initializer import Normal
+# PaddleSeg's stochastic depth and its transformer initialisers (trunc-normal std 0.02 within +-2, 0, 1):
+# the same operations as the article's code.
+from paddleseg.models.backbones.transformer_utils import DropPath, ones_, trunc_normal_, zeros_
 
 from .amp_policy import amp_active, autocast_off
 from .bias import Conv2D, Linear
@@ -24,26 +27,23 @@ Dim = Union[int, paddle.Tensor]  # a height or width: int in dynamic mode, 0-D t
 # patch-embed and spatial-reduction norms keep the framework default (1e-5).
 BLOCK_NORM_EPS = 1e-6
 
-_trunc_normal = TruncatedNormal(std=0.02, a=-2.0, b=2.0)
-_zeros = Constant(0.0)
-_ones = Constant(1.0)
 
 
 def init_weights(layer: nn.Layer) -> None:
     """Article initialisation: trunc-normal(0.02) Linear, unit LayerNorm, He-normal(fan_out) Conv."""
     if isinstance(layer, nn.Linear):
-        _trunc_normal(layer.weight)
+        trunc_normal_(layer.weight)
         if layer.bias is not None:
-            _zeros(layer.bias)
+            zeros_(layer.bias)
     elif isinstance(layer, nn.LayerNorm):
-        _ones(layer.weight)
-        _zeros(layer.bias)
+        ones_(layer.weight)
+        zeros_(layer.bias)
     elif isinstance(layer, nn.Conv2D):
         kh, kw = layer._kernel_size
         fan_out = kh * kw * layer._out_channels // layer._groups
         Normal(0.0, math.sqrt(2.0 / fan_out))(layer.weight)
         if layer.bias is not None:
-            _zeros(layer.bias)
+            zeros_(layer.bias)
 
 
 def tokens_to_map(x: paddle.Tensor, h: Dim, w: Dim) -> paddle.Tensor:
@@ -67,25 +67,6 @@ def attention_probs(q: paddle.Tensor, k: paddle.Tensor, scale: float) -> paddle.
     with autocast_off():
         scores = paddle.matmul(q.astype("float32"), k.astype("float32"), transpose_y=True) * scale
         return F.softmax(scores, axis=-1)
-
-
-class DropPath(nn.Layer):
-    """Stochastic depth: drop the residual branch per sample with probability ``drop_prob``."""
-
-    def __init__(self, drop_prob: float = 0.0):
-        super().__init__()
-        self.drop_prob = float(drop_prob)
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        if self.drop_prob == 0.0 or not self.training:
-            return x
-        keep = 1.0 - self.drop_prob
-        shape = [paddle.shape(x)[0]] + [1] * (x.ndim - 1)
-        mask = paddle.floor(keep + paddle.rand(shape, dtype=x.dtype))
-        return x / keep * mask
-
-    def extra_repr(self) -> str:
-        return f"drop_prob={self.drop_prob:.3f}"
 
 
 class OverlapPatchEmbed(nn.Layer):

@@ -1,4 +1,4 @@
-"""Palettes, pseudo-colour label images and overlays (numpy only)."""
+"""Palettes, pseudo-colour label images and overlays (numpy; PaddleSeg's colour map loaded on first use)."""
 from __future__ import annotations
 
 from typing import List, Optional
@@ -11,18 +11,13 @@ IGNORE_COLOUR = (0, 0, 0)
 
 
 def palette(colours: Optional[List[tuple]] = None, ignore_index: int = 255) -> np.ndarray:
-    """(256, 3) uint8 palette: well-spread bit-interleaved colours, the first entries replaced by
-    ``colours`` if given (a dataset's ``PALETTE`` or PaddleSeg's ``custom_color``); ``ignore_index``
-    (nodata, unlabelled) black."""
-    table = np.zeros((256, 3), np.uint8)
-    for i in range(256):
-        c, r, g, b = i, 0, 0, 0
-        for bit in range(8):
-            r |= ((c >> 0) & 1) << (7 - bit)
-            g |= ((c >> 1) & 1) << (7 - bit)
-            b |= ((c >> 2) & 1) << (7 - bit)
-            c >>= 3
-        table[i] = (r, g, b)
+    """(256, 3) uint8 palette: PaddleSeg's default colour map (the VOC bit-interleaved colours, class i
+    coloured as VOC entry i + 1, so class 0 is not black), the first entries replaced by ``colours`` if
+    given (a dataset's ``PALETTE`` or PaddleSeg's ``custom_color``); ``ignore_index`` (nodata,
+    unlabelled) black."""
+    from paddleseg.utils.visualize import get_color_map_list  # imported here: this module loads no paddle
+
+    table = np.asarray(get_color_map_list(256), np.uint8).reshape(256, 3)
     for i, colour in enumerate(colours or []):
         table[i] = colour
     table[ignore_index] = IGNORE_COLOUR

@@ -43,3 +43,16 @@ def test_pictures_of_tiles_predictions_and_confusion(tmp_path):
     assert grid.axes[4].images[0].get_array()[0, 0].tolist() == [9, 8, 7]  # label 1 in the given colour
     fig = confusion_figure(np.array([[3, 1], [0, 4]]), ["a", "b"])
     assert fig.axes[0].images[0].get_array()[0, 1] == 0.25
+
+
+def test_generic_palette_is_paddleseg_colour_map():
+    """Without a dataset palette, classes get PaddleSeg's default colours (class 0 not black, so it differs
+    from the ignore index's black)."""
+    from paddleseg.utils.visualize import get_color_map_list
+
+    from paddle_segformer.visualize import palette
+
+    table = palette(ignore_index=255)
+    assert table[:255].tolist() == np.reshape(get_color_map_list(256), (256, 3))[:255].tolist()
+    assert table[0].tolist() != [0, 0, 0] and table[255].tolist() == [0, 0, 0]
+    assert palette([(1, 2, 3)], ignore_index=9)[[0, 9]].tolist() == [[1, 2, 3], [0, 0, 0]]

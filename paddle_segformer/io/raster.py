@@ -14,12 +14,17 @@ import numpy as np
 from .atomic import temp_beside
 from .image import RASTER_EXTS, ImageReadError, PathLike, read_image
 
-Window = Tuple[int, int, int, int]  # row, col, height, width
+# (row, col, height, width): the package's (H, W) order everywhere (tiling, strips, tests); rasterio's
+# Window (col_off, row_off, width, height) is made from it only at the rasterio calls below.
+Window = Tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
 class RasterMeta:
-    """What a raster says about itself besides its pixels."""
+    """What a raster says about itself besides its pixels.
+
+    Not rasterio's ``profile`` dict: a small frozen record that the folder's reader thread hands to the
+    writer and that outputs need no more of; the label GeoTIFF's profile is built from it when written."""
 
     height: int
     width: int
@@ -84,7 +89,11 @@ def read_raster(path: PathLike, window: Optional[Window] = None,
 
 
 def nodata_mask(img: np.ndarray, nodata: Optional[float]) -> Optional[np.ndarray]:
-    """(H, W) True where any band holds the source's nodata value (or NaN); None if it declares none."""
+    """(H, W) True where any band holds the source's nodata value (or NaN); None if it declares none.
+
+    From the pixels already read rather than rasterio's ``read_masks`` / ``dataset_mask``: GDAL's dataset
+    mask marks a pixel invalid only where every band is nodata, and reading masks costs a second pass over
+    the window; a pixel with any band missing cannot be classified, so any band counts here."""
     if nodata is None:
         return np.any(np.isnan(img), axis=-1) if np.issubdtype(img.dtype, np.floating) else None
     if np.isnan(nodata):
