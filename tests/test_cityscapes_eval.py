@@ -132,12 +132,14 @@ def test_sliding_window_evaluation_equals_paddleseg(mini, tmp_path, registered):
     from paddle_segformer.cli.inference import build_predictor
     from paddle_segformer.config_builder import load_config
     from paddle_segformer.inference.evaluate import evaluate_dataset
+    from paddle_segformer.inference.options import InferenceOptions
 
     config = write_recipe_config(tmp_path / "recipe.yml", mini)
     checkpoint = _random_checkpoint(config, tmp_path / "model.pdparams")
     cfg, builder = load_config(str(config))
     window = dict(cfg.test_config)
-    model, predictor = build_predictor(builder, str(config), str(checkpoint), window, "cpu")
+    model, predictor = build_predictor(builder, str(config), str(checkpoint),
+                                       InferenceOptions.from_config(window), "cpu")
     assert predictor.backend is None and predictor.slide["is_slide"]
     dataset = builder.val_dataset
     ours = evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index, progress=False)

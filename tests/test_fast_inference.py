@@ -246,9 +246,10 @@ def test_evaluation_through_a_runtime_equals_paddleseg(tiny_config, random_check
     from paddle_segformer.cli.inference import build_predictor
     from paddle_segformer.config_builder import load_config
     from paddle_segformer.inference.evaluate import evaluate_dataset
+    from paddle_segformer.inference.options import InferenceOptions
 
     _, builder = load_config(str(tiny_config))
-    model, predictor = build_predictor(builder, str(tiny_config), str(random_checkpoint), {}, "cpu")
+    model, predictor = build_predictor(builder, str(tiny_config), str(random_checkpoint), InferenceOptions(), "cpu")
     assert predictor.backend is not None and predictor.backend.name == backends.AUTO_ORDER[0]
     dataset = builder.val_dataset
     ours = evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index, progress=False)

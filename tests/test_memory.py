@@ -12,6 +12,7 @@ import pytest
 
 from paddle_segformer.inference.memory import (MemoryBudget, MemoryGuard, ModelShape, estimate_forward_bytes,
                                                format_size, parse_size)
+from paddle_segformer.inference.options import InferenceOptions
 from paddle_segformer.variants import get_variant
 
 from .conftest import REPO, env_with_threads
@@ -142,7 +143,8 @@ def test_untileable_image_over_budget_is_skipped_and_the_folder_goes_on(
     assert cli.main(argv) == 3  # a folder with a failure
     assert set(_labels(tmp_path / "out")) == {"a.png", "b.png"}
     assert passes == [(3, 64, 64), (3, 64, 64)]  # the big image never reached the model
-    summary = cli.predict(**{**vars(cli.build_parser().parse_args(argv)), "save_dir": str(tmp_path / "again")})
+    args = {**vars(cli.build_parser().parse_args(argv)), "save_dir": str(tmp_path / "again")}
+    summary = cli.predict(test=InferenceOptions.pop_arguments(args), **args)
     [(path, reason)] = summary.failed
     assert path.name == "big.png"
     assert "cannot be combined with tiling" in reason and "--max_memory" in reason
@@ -180,9 +182,10 @@ def test_validation_image_over_budget_is_evaluated_in_a_sliding_window(
     dataset = _ValSet(mixed_folder / "big.png")
     _, builder = load_config(str(tiny_config))
     runtime = RuntimeOptions("openvino")
-    _, whole = build_predictor(builder, str(tiny_config), str(random_checkpoint), {}, "cpu", runtime)
+    test = InferenceOptions()
+    _, whole = build_predictor(builder, str(tiny_config), str(random_checkpoint), test, "cpu", runtime)
     budget = MemoryBudget(int(_budget_between("openvino")), "test")
-    _, tiled = build_predictor(builder, str(tiny_config), str(random_checkpoint), {}, "cpu", runtime, budget,
+    _, tiled = build_predictor(builder, str(tiny_config), str(random_checkpoint), test, "cpu", runtime, budget,
                                Tiling(128, 0))
     with caplog.at_level(logging.INFO):
         result = evaluate_dataset(tiled, dataset, 4, progress=False)

@@ -5,6 +5,8 @@ import pytest
 import yaml
 from PIL import Image
 
+from paddle_segformer.inference.options import InferenceOptions
+
 from .conftest import CONFIGS, write_config
 
 RGBN = CONFIGS / "geotiff" / "segformer_b0_rgbn.yml"
@@ -49,8 +51,8 @@ def test_test_config_is_the_default_and_flags_override(tiny_data, random_checkpo
     assert name == "inference" and kwargs["is_slide"] and tuple(kwargs["crop_size"]) == (48, 48)
     assert tuple(kwargs["stride"]) == (16, 16)
     calls.clear()
-    predict(str(cfg), str(random_checkpoint), images, str(tmp_path / "p2"), crop_size=[32, 40], aug_pred=True,
-            scales=[0.75, 1.0], flip_horizontal=True)  # flags over the config
+    predict(str(cfg), str(random_checkpoint), images, str(tmp_path / "p2"), test=InferenceOptions(
+        crop_size=(32, 40), aug_eval=True, scales=(0.75, 1.0), flip_horizontal=True))  # flags over the config
     name, kwargs = _options(calls)
     assert name == "aug_inference" and kwargs["is_slide"] and tuple(kwargs["crop_size"]) == (32, 40)
     assert list(kwargs["scales"]) == [0.75, 1.0] and kwargs["flip_horizontal"] and not kwargs["flip_vertical"]
@@ -63,7 +65,8 @@ def test_test_config_is_the_default_and_flags_override(tiny_data, random_checkpo
     assert name == "aug_inference" and list(kwargs["scales"]) == [1.0, 1.25] and kwargs["flip_vertical"]
     assert not kwargs["is_slide"] and not kwargs["flip_horizontal"]
     calls.clear()
-    evaluate(str(flips), str(random_checkpoint), is_slide=True, crop_size=[48, 48], stride=[32, 32])
+    evaluate(str(flips), str(random_checkpoint), test=InferenceOptions(is_slide=True, crop_size=(48, 48),
+                                                                        stride=(32, 32)))
     name, kwargs = _options(calls)
     assert name == "aug_inference" and kwargs["is_slide"] and tuple(kwargs["stride"]) == (32, 32)
 
@@ -195,10 +198,10 @@ def test_tiling_refused_with_test_time_augmentation(tmp_path, registered):
     from paddle_segformer.cli.predict import predict
 
     root, cfg, ckpt = _raster_task(tmp_path, n=1)
-    for extra in ({"aug_pred": True, "flip_horizontal": True}, {"is_slide": True, "crop_size": [32, 32],
-                                                                "stride": [16, 16]}):
+    for test in (InferenceOptions(aug_eval=True, flip_horizontal=True),
+                 InferenceOptions(is_slide=True, crop_size=(32, 32), stride=(16, 16))):
         with pytest.raises(ValueError, match="tiled scene prediction does not combine with test-time augmentation"):
-            predict(str(cfg), str(ckpt), str(root / "img"), str(tmp_path / "out"), tile=32, overlap=8, **extra)
+            predict(str(cfg), str(ckpt), str(root / "img"), str(tmp_path / "out"), tile=32, overlap=8, test=test)
         assert not (tmp_path / "out" / "geotiff").exists()
 
 

@@ -7,8 +7,8 @@ from typing import List, Optional
 
 import yaml
 
-from .legacy_flags import export_input_size, legacy_output_op
 from ..config_builder import build, load_config
+from .legacy_flags import export_input_size, legacy_output_op
 from .runtime import logger, prepare_env, select_device, setup_logging
 
 

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 from ..config_builder import build
-
+from ..inference.options import InferenceOptions
 from .runtime import logger
 
 if TYPE_CHECKING:
@@ -36,11 +36,11 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
                                         "memory available); larger images are predicted in tiles")
 
 
-def build_predictor(builder: Any, config: str, model_path: str, test: Dict[str, Any], device: str,
+def build_predictor(builder: Any, config: str, model_path: str, test: InferenceOptions, device: str,
                     runtime: Optional[Any] = None, memory: Optional[Any] = None,
                     tiling: Optional[Any] = None) -> Tuple[Any, Any]:
     """(model, Predictor): the config's model with ``model_path`` loaded strictly, its eval transforms,
-    ``test`` options (test_config + flags), the runtime ``runtime`` (RuntimeOptions) asks for, and the
+    the test-time options ``test`` (test_config + flags), the runtime ``runtime`` (RuntimeOptions) asks for, and the
     memory budget ``memory`` (MemoryBudget; inputs over it are tiled with ``tiling`` or automatic tiles)."""
     from ..inference.backends import RuntimeOptions, create_backend
     from ..inference.predictor import Predictor
@@ -49,7 +49,7 @@ def build_predictor(builder: Any, config: str, model_path: str, test: Dict[str, 
     load_model_weights(model, model_path)
     dataset_cls = build(builder, "val_dataset_class", config)
     channels = getattr(dataset_cls, "IMG_CHANNELS", None) or builder.config.val_dataset_cfg.get("img_channels", 3)
-    predictor = Predictor(model, build(builder, "val_transforms", config), img_channels=channels, **test)
+    predictor = Predictor(model, build(builder, "val_transforms", config), img_channels=channels, options=test)
     facts = dict(builder.config.val_dataset_cfg, **builder.config.train_dataset_cfg)
     ignore = facts.get("ignore_index", getattr(dataset_cls, "IGNORE_INDEX", 255))  # config, else the class's
     predictor.nodata_label = int(ignore)

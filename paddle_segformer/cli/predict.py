@@ -3,26 +3,26 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence
 
+from ..config_builder import load_config
+from ..inference.options import InferenceOptions
 from .inference import add_runtime_args
 from .legacy_flags import parse_custom_color
-from ..config_builder import load_config
-from .runtime import add_inference_args, logger, prepare_env, run_cli, select_device, setup_logging, test_options
+from .runtime import add_inference_args, logger, prepare_env, run_cli, select_device, setup_logging
 
 
 def predict(config: str, model_path: str, image_path: str, save_dir: str = "output/result",
-            opts: Optional[List[str]] = None, device: Optional[str] = None, is_slide: bool = False,
-            crop_size: Optional[Sequence[int]] = None, stride: Optional[Sequence[int]] = None,
-            aug_pred: bool = False, scales: Union[float, Sequence[float], None] = None,
-            flip_horizontal: bool = False, flip_vertical: bool = False, tile: Optional[int] = None,
+            opts: Optional[List[str]] = None, device: Optional[str] = None,
+            test: Optional[InferenceOptions] = None, tile: Optional[int] = None,
             overlap: Optional[int] = None, batch_size: Optional[int] = None, backend: str = "auto",
             precision: str = "fp32", threads: Optional[int] = None, cache_dir: Optional[str] = None,
             custom_color: Optional[Sequence[int]] = None, label_ids: Optional[str] = None,
             max_memory: Optional[str] = None):
     """Predict a file, a folder or a list file; returns a :class:`PredictSummary` (failures listed, not raised).
 
-    Test-time options come from the config's ``test_config``; arguments given here override them.
+    Test-time options come from the config's ``test_config``; ``test`` (InferenceOptions: augmentation,
+    sliding window) overrides them where it differs from the defaults.
     With ``tile`` (or ``test_config.tile``) rasters are predicted as whole scenes in tiles with
     bounded memory and only the label GeoTIFF is written (see paddle_segformer.inference.tiled).
     ``backend`` / ``precision`` / ``threads`` / ``cache_dir`` choose the runtime (RuntimeOptions).
@@ -46,9 +46,7 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     device = select_device(device)
     _, builder = load_config(config, opts=opts)
     test_config = dict(builder.config.test_config or {})
-    options = test_options(test_config, aug_eval=aug_pred, scales=scales, is_slide=is_slide,
-                           flip_horizontal=flip_horizontal, flip_vertical=flip_vertical, crop_size=crop_size,
-                           stride=stride)
+    options = (test or InferenceOptions()).over(test_config)
     tiling = {"tile": tile if tile is not None else test_config.get("tile"),  # --tile 0: no tiling
               "overlap": overlap if overlap is not None else test_config.get("overlap", 64),
               "batch_size": batch_size if batch_size is not None else test_config.get("batch_size", 1)}
@@ -85,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     prepare_env()
     setup_logging()
-    summary = predict(**vars(build_parser().parse_args(argv)))
+    args = vars(build_parser().parse_args(argv))
+    summary = predict(test=InferenceOptions.pop_arguments(args), **args)
     return 3 if summary.failed else 0
 
 

@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 import warnings
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, List, Optional
 
 from ..config_builder import ConfigError
 
@@ -129,37 +129,14 @@ def resolve_precision(precision: str = "fp32", fp16: bool = False, device: str =
 
 
 def add_inference_args(p: argparse.ArgumentParser, aug_flag: str) -> None:
-    """PaddleSeg's test-time flags: ``--<aug_flag>`` multi-scale / flip (PaddleSeg calls it ``--aug_pred`` in
-    predict.py and ``--aug_eval`` in val.py: both are accepted by both), sliding window, device, opts."""
-    spellings = [f"--{aug_flag}"] + [f for f in ("--aug_pred", "--aug_eval") if f != f"--{aug_flag}"]
-    p.add_argument(*spellings, dest=aug_flag, action="store_true", help="multi-scale / flip test-time augmentation")
-    p.add_argument("--scales", type=float, nargs="+", help="scales for test-time augmentation")
-    p.add_argument("--flip_horizontal", action="store_true")
-    p.add_argument("--flip_vertical", action="store_true")
-    p.add_argument("--is_slide", action="store_true", help="sliding-window inference")
-    p.add_argument("--crop_size", type=int, nargs=2, help="sliding window (w h)")
-    p.add_argument("--stride", type=int, nargs=2, help="sliding stride (w h)")
+    """PaddleSeg's test-time flags (:meth:`InferenceOptions.add_arguments`: ``--<aug_flag>``, scales, flips,
+    sliding window), device, opts."""
+    from ..inference.options import InferenceOptions
+
+    InferenceOptions.add_arguments(p, aug_flag)
     p.add_argument("--device", help="cpu, gpu, gpu:N, xpu, npu, mlu (default: gpu when available; "
                                     "one this Paddle cannot use falls back to cpu with a warning)")
     p.add_argument("--opts", nargs="+", help="config overrides key=value")
-
-
-TEST_KEYS = ("aug_eval", "scales", "flip_horizontal", "flip_vertical", "is_slide", "crop_size", "stride")
-
-
-def test_options(config_test: Optional[dict], **cli) -> Dict[str, Any]:
-    """The config's ``test_config`` overridden by the flags actually given (None / False = not given).
-
-    Raises ValueError for a sliding window without ``crop_size`` and ``stride``.
-    """
-    options = {k: v for k, v in dict(config_test or {}).items() if k in TEST_KEYS}
-    options.update({k: v for k, v in cli.items() if k in TEST_KEYS and v not in (None, False)})
-    for key in ("crop_size", "stride"):
-        if options.get(key) is not None:
-            options[key] = tuple(options[key])
-    if options.get("is_slide") and not (options.get("crop_size") and options.get("stride")):
-        raise ValueError("sliding-window inference (is_slide) needs crop_size and stride (w h)")
-    return options
 
 
 def run_cli(main: Callable[[Optional[List[str]]], Optional[int]], argv: Optional[List[str]] = None) -> int:

@@ -6,9 +6,10 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
-from .legacy_flags import add_data_format_arg, check_data_format, repeat_dataset
 from ..config_builder import build, load_config
-from .runtime import logger, prepare_env, resolve_precision, run_cli, select_device, setup_logging, test_options
+from ..inference.options import InferenceOptions
+from .legacy_flags import add_data_format_arg, check_data_format, repeat_dataset
+from .runtime import logger, prepare_env, resolve_precision, run_cli, select_device, setup_logging
 
 if TYPE_CHECKING:
     import paddle
@@ -59,7 +60,7 @@ def _eval_options(model: Any, val_dataset: Any, config_test: Optional[dict]) -> 
     from ..inference.evaluate import slide_when_too_large
     from ..inference.memory import MemoryBudget, MemoryGuard, ModelShape
 
-    options = test_options(config_test)
+    options = InferenceOptions.from_config(config_test).as_dict()
     if val_dataset is None:
         return options
     guard = MemoryGuard(ModelShape.of_model(model), MemoryBudget.create(), "dynamic")

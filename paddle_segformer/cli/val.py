@@ -4,14 +4,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
 
+from ..config_builder import build, load_config
+from ..inference.options import InferenceOptions
 from .inference import add_runtime_args
 from .legacy_flags import add_data_format_arg, check_data_format, str2bool
-from ..config_builder import build, load_config
-from .runtime import add_inference_args, logger, prepare_env, select_device, setup_logging, test_options
+from .runtime import add_inference_args, logger, prepare_env, select_device, setup_logging
 
 if TYPE_CHECKING:
     import paddle
@@ -27,15 +28,13 @@ def complete_metrics(class_iou: np.ndarray, class_precision: np.ndarray) -> Dict
 
 
 def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, device: Optional[str] = None,
-             num_workers: int = 0, aug_eval: bool = False, scales: Union[float, Sequence[float], None] = None,
-             flip_horizontal: bool = False, flip_vertical: bool = False, is_slide: bool = False,
-             crop_size: Optional[Sequence[int]] = None, stride: Optional[Sequence[int]] = None,
-             save_dir: Optional[str] = None, backend: str = "auto", precision: str = "fp32",
+             num_workers: int = 0, test: Optional[InferenceOptions] = None, save_dir: Optional[str] = None, backend: str = "auto", precision: str = "fp32",
              threads: Optional[int] = None, cache_dir: Optional[str] = None, auc_roc: bool = False,
              data_format: str = "NCHW", max_memory: Optional[str] = None) -> Dict[str, object]:
     """Evaluate a trained model on the config's ``val_dataset``; returns (and optionally saves) metrics.
 
-    Test-time options come from the config's ``test_config``; arguments given here override them.
+    Test-time options come from the config's ``test_config``; ``test`` (InferenceOptions: augmentation,
+    sliding window) overrides them where it differs from the defaults.
     Plain evaluation runs through the runtime ``backend`` / ``precision`` choose (default: the fastest
     installed), test-time augmentation and sliding windows through PaddleSeg's ``infer`` on the dynamic
     graph; both end in the report of :mod:`paddle_segformer.eval_report` (``save_dir``: metrics.json,
@@ -58,10 +57,9 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     device = select_device(device)
     cfg, builder = load_config(config, opts=opts)
     check_dataset_paths(cfg.dic, config, ["val_dataset"])
-    test_config = test_options(builder.config.test_config, aug_eval=aug_eval, scales=scales, is_slide=is_slide,
-                               flip_horizontal=flip_horizontal, flip_vertical=flip_vertical,
-                               crop_size=crop_size, stride=stride)
-    model, predictor = build_predictor(builder, config, model_path, test_config, device, runtime, memory)
+    options = (test or InferenceOptions()).over(builder.config.test_config)
+    test_config = options.as_dict()
+    model, predictor = build_predictor(builder, config, model_path, options, device, runtime, memory)
     dataset = build(builder, "val_dataset", config)
     if len(dataset) == 0:
         raise ValueError(f"{config}: val_dataset is empty")
@@ -136,5 +134,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     prepare_env()
     setup_logging()
-    evaluate(**vars(build_parser().parse_args(argv)))
+    args = vars(build_parser().parse_args(argv))
+    evaluate(test=InferenceOptions.pop_arguments(args), **args)
     return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
@@ -16,6 +16,7 @@ from paddleseg.transforms import Compose
 from ..io.raster import RasterMeta, read_model_input
 from .backends import Backend
 from .memory import MemoryBudget, MemoryGuard, MemoryRefused, ModelShape, tile_overlap
+from .options import InferenceOptions
 from .pixel_lut import PixelLUT
 from .tiled import Tiling, predict_array
 from .upsample import upsample_labels, upsample_logits
@@ -43,21 +44,19 @@ class Predictor:
     """Wraps a model and its eval transforms. ``predict(img)`` -> (H, W) class ids (int32).
 
     With a ``backend`` (see :func:`~paddle_segformer.inference.backends.create_backend`) plain
-    predictions run through it; test-time augmentation and sliding windows (``aug_eval``,
-    ``is_slide``) run on ``model`` through PaddleSeg's ``infer``.
+    predictions run through it; test-time augmentation and sliding windows (``options``, an
+    :class:`~paddle_segformer.inference.options.InferenceOptions`) run on ``model`` through PaddleSeg's ``infer``.
     """
 
     def __init__(self, model: paddle.nn.Layer, transforms: Sequence, img_channels: int = 3,
-                 is_slide: bool = False, crop_size: Optional[Sequence[int]] = None,
-                 stride: Optional[Sequence[int]] = None, aug_eval: bool = False,
-                 scales: Union[float, Sequence[float]] = 1.0, flip_horizontal: bool = False,
-                 flip_vertical: bool = False, backend: Optional[Backend] = None):
+                 options: Optional[InferenceOptions] = None, backend: Optional[Backend] = None):
         self.model = model
         self.model.eval()
         self.img_channels = img_channels
         self.transforms = Compose(list(transforms), to_rgb=False, img_channels=img_channels)
-        self.slide = dict(is_slide=is_slide, crop_size=crop_size, stride=stride)
-        self.aug = dict(scales=scales, flip_horizontal=flip_horizontal, flip_vertical=flip_vertical) if aug_eval else None
+        options = options or InferenceOptions()
+        self.slide = options.slide  # a dict of its own: evaluation may switch the window on per dataset
+        self.aug = options.aug
         self.backend = backend if self.plain else None
         self.lut = PixelLUT.of(self.transforms.transforms, img_channels)  # None unless only Normalize
         self.nodata_label = NODATA_LABEL  # label of source nodata pixels: the dataset's ignore index
