@@ -18,16 +18,16 @@ def register() -> Dict[str, Any]:
     """Register SegFormer, SegFormer_B0..B5, MixVisionTransformer(_B0..B5) and the datasets with PaddleSeg
     (idempotent).
 
-    Also applies the fixes of :mod:`paddle_segformer.compat`: PaddleSeg 2.8 on Paddle 3, and configs of
+    Also applies the fixes of :mod:`paddle_segformer.integration.compat`: PaddleSeg 2.8 on Paddle 3, and configs of
     PaddleSeg 2.4-2.7 read as they were read there.
     """
-    from .registry import register as _register
+    from .integration.registry import register as _register
 
     return _register()
 
 
 def unregister() -> None:
     """Undo :func:`register`, restoring whatever PaddleSeg had under the same names."""
-    from .registry import unregister as _unregister
+    from .integration.registry import unregister as _unregister
 
     _unregister()

@@ -22,9 +22,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from paddle_segformer.benchinfo import describe_machine
 from paddle_segformer.data.check import check_pairs
 from paddle_segformer.data.synthetic import make_tile
+from paddle_segformer.machine import describe_machine
 
 COMPETITION_PAIRS = 66653  # 遥感影像地块分割 training set
 

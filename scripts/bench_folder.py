@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from paddle_segformer.cli.runtime import prepare_env
+from paddle_segformer.machine import prepare_env
 
 
 def make_images(folder: str, count: int, size: int) -> None:
@@ -53,12 +53,12 @@ def main() -> int:
     import paddle
     from paddleseg.transforms import Normalize
 
-    from paddle_segformer.backbone import mit
-    from paddle_segformer.benchinfo import describe_machine
     from paddle_segformer.inference.backends import RuntimeOptions, create_backend
     from paddle_segformer.inference.folder import predict_folder
     from paddle_segformer.inference.predictor import Predictor
-    from paddle_segformer.model import SegFormer
+    from paddle_segformer.machine import describe_machine
+    from paddle_segformer.models.backbone import mit
+    from paddle_segformer.models.segformer import SegFormer
 
     logging.basicConfig(level=logging.WARNING)
     paddle.seed(0)

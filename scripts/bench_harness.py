@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional
 
-from paddle_segformer.benchinfo import peak_rss_mib
+from paddle_segformer.machine import peak_rss_mib
 
 GEMM_CODE = """
 import time, numpy as np
@@ -152,7 +152,7 @@ def hf_model(variant: str, classes: int, threads: int):
     import torch
     import transformers
 
-    from paddle_segformer.convert.api import hf_config
+    from paddle_segformer.weights.convert import hf_config
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

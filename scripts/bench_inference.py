@@ -12,7 +12,7 @@ threads (Intel OpenMP spins 200 ms after work, ONNX Runtime by default too) do n
 Ratios within one table are what to compare: absolute times differ between machines of one kind.
 
 The floor is the network's FLOPs (paper count: convolutions, linear layers and the attention matmuls;
-paddle_segformer.flops) divided by this machine's best measured float32 GEMM rate (numpy, 2048^2).
+paddle_segformer.models.flops) divided by this machine's best measured float32 GEMM rate (numpy, 2048^2).
 Labels of every row built from our weights are compared with those of our dynamic model (agreement).
 """
 from __future__ import annotations
@@ -26,10 +26,10 @@ import tempfile
 from typing import Dict, List
 
 import numpy as np
-
 from bench_harness import RowProcess, gemm_gflops, interleave, row_env
-from paddle_segformer.benchinfo import describe_machine
-from paddle_segformer.flops import segformer_macs
+
+from paddle_segformer.machine import describe_machine
+from paddle_segformer.models.flops import segformer_macs
 
 # name -> (description, environment: "defaults" = as a fresh shell, "prepared" = prepare_env())
 ROWS: Dict[str, tuple] = {

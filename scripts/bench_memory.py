@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from paddle_segformer.cli.runtime import prepare_env
+from paddle_segformer.machine import prepare_env
 
 ATTENTION = ("efficient", "full")
 
@@ -35,8 +35,8 @@ def build_model(variant: str, attention: str, classes: int):
     """Random-weight SegFormer; ``full``: every stage's sr_ratio 1, the other weights the efficient model's."""
     import paddle
 
-    from paddle_segformer.backbone import MixVisionTransformer
-    from paddle_segformer.model import SegFormer
+    from paddle_segformer.models.backbone import MixVisionTransformer
+    from paddle_segformer.models.segformer import SegFormer
     from paddle_segformer.variants import get_variant
 
     spec = get_variant(variant)
@@ -52,10 +52,10 @@ def build_model(variant: str, attention: str, classes: int):
 
 def worker(variant: str, attention: str, side: int, classes: int, backend: str, cache_dir: str) -> dict:
     """One pass at ``side`` in this process (see the module docstring)."""
-    from paddle_segformer.benchinfo import peak_rss_mib, reset_peak_rss, rss_mib
     from paddle_segformer.inference.backends import RuntimeOptions, create_backend
     from paddle_segformer.inference.memory import ModelShape, estimate_forward_bytes
     from paddle_segformer.inference.upsample import upsample_labels
+    from paddle_segformer.machine import peak_rss_mib, reset_peak_rss, rss_mib
 
     model = build_model(variant, attention, classes)
     runtime = create_backend(model, RuntimeOptions(backend=backend, cache_dir=cache_dir))
@@ -142,9 +142,9 @@ def row(args, variant: str, attention: str, side: int, cache_dir: str) -> str:
 
 def table(args) -> None:
     """The machine, the budget, then one row per variant, attention and side, printed as measured."""
-    from paddle_segformer.benchinfo import describe_machine
     from paddle_segformer.inference.backends import AUTO_ORDER, installed
     from paddle_segformer.inference.memory import MemoryBudget, MemoryGuard, ModelShape, format_size
+    from paddle_segformer.machine import describe_machine
     from paddle_segformer.variants import get_variant
 
     budget = MemoryBudget.create(args.max_memory)

@@ -23,8 +23,7 @@ import time
 
 import numpy as np
 
-from paddle_segformer.benchinfo import describe_machine, peak_rss_mib
-from paddle_segformer.cli.runtime import prepare_env
+from paddle_segformer.machine import describe_machine, peak_rss_mib, prepare_env
 
 
 def make_scene(path: str, size: int, bands: int = 4, rows: int = 1024) -> None:
@@ -53,8 +52,8 @@ def make_scene(path: str, size: int, bands: int = 4, rows: int = 1024) -> None:
 def _model(bands: int):
     import paddle
 
-    from paddle_segformer.backbone import mit
-    from paddle_segformer.model import SegFormer
+    from paddle_segformer.models.backbone import mit
+    from paddle_segformer.models.segformer import SegFormer
 
     paddle.seed(0)
     model = SegFormer(4, mit("b0", in_channels=bands))

@@ -24,9 +24,9 @@ import sys
 from typing import Callable
 
 import numpy as np
-
 from bench_harness import RowProcess, hf_model, interleave, paddleseg_model, row_env, serve
-from paddle_segformer.benchinfo import describe_machine
+
+from paddle_segformer.machine import describe_machine
 
 ROWS = {
     "paddleseg": ("PaddleSeg 2.8 built-in SegFormer, Paddle defaults", "defaults"),
@@ -63,21 +63,21 @@ def _paddle_step(model, args: argparse.Namespace) -> Callable[[], None]:
 
 
 def paddleseg_row(args: argparse.Namespace) -> Callable[[], None]:
-    from paddle_segformer import compat
+    from paddle_segformer.integration import compat
 
     compat.apply()  # only the Paddle 3.3 fixes PaddleSeg's loss needs to run: PaddleSeg's own loss
     return _paddle_step(paddleseg_model(args.variant, args.classes), args)
 
 
 def ours_row(args: argparse.Namespace) -> Callable[[], None]:
-    from paddle_segformer.cli.runtime import prepare_env
+    from paddle_segformer.machine import prepare_env
 
     prepare_env()  # before paddle is imported, as train.py does
     import paddle
 
     import paddle_segformer
-    from paddle_segformer.backbone import mit
-    from paddle_segformer.model import SegFormer
+    from paddle_segformer.models.backbone import mit
+    from paddle_segformer.models.segformer import SegFormer
 
     paddle_segformer.register()  # as train.py: PaddleSeg's CrossEntropyLoss through our CPU kernel
     paddle.seed(0)

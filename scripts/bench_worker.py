@@ -2,7 +2,7 @@
 
     bench_worker.py ROW VARIANT SIZE CLASSES THREADS OUT_DIR
 
-Builds the row's runner and warms it up, then answers (paddle_segformer.benchinfo.serve): "run" times
+Builds the row's runner and warms it up, then answers (paddle_segformer.machine.serve): "run" times
 one image -> labels, "finish" saves the last labels and reports the peak resident memory.
 """
 from __future__ import annotations
@@ -15,7 +15,6 @@ import tempfile
 from typing import Callable
 
 import numpy as np
-
 from bench_harness import hf_model, paddleseg_model, serve
 
 WARMUP = 2
@@ -25,8 +24,8 @@ Runner = Callable[[np.ndarray], np.ndarray]  # (1, 3, S, S) float32 -> (S, S) la
 def _ours(variant: str, classes: int):
     import paddle
 
-    from paddle_segformer.backbone import mit
-    from paddle_segformer.model import SegFormer
+    from paddle_segformer.models.backbone import mit
+    from paddle_segformer.models.segformer import SegFormer
 
     paddle.seed(0)
     model = SegFormer(classes, mit(variant))
@@ -132,7 +131,7 @@ def main() -> int:
 
     def setup():
         if os.environ.get("OMP_NUM_THREADS"):  # rows run "prepared" get the CLI's environment
-            from paddle_segformer.cli.runtime import prepare_env
+            from paddle_segformer.machine import prepare_env
 
             prepare_env(import_paddle=False)  # a PyTorch row must not hold paddle in its memory
         build, _ = BUILDERS[row]

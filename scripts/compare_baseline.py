@@ -10,8 +10,8 @@ from typing import Optional
 
 import numpy as np
 
-from paddle_segformer.baseline import evaluate_baseline
 from paddle_segformer.data.synthetic import CLASS_NAMES
+from paddle_segformer.report.baseline import evaluate_baseline
 
 
 def _dataset_lists(config: str, dataset_root: Optional[str], eval_list: Optional[str]):

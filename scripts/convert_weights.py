@@ -29,14 +29,15 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.to == "hf":
-        from paddle_segformer.convert.api import to_hf, training_settings
-        from paddle_segformer.convert.checkpoint import read_tensors
+        from paddle_segformer.integration.config import training_settings
+        from paddle_segformer.weights.checkpoint import read_tensors
+        from paddle_segformer.weights.convert import to_hf
 
         training = training_settings(args.config) if args.config else None
         out, info = to_hf(read_tensors(args.src), args.out, args.variant, training=training)
         print(f"{args.src} -> {out} (MiT-{info.variant.upper()}, Hugging Face SegformerConfig + model.safetensors)")
     else:
-        from paddle_segformer.convert.api import convert_file
+        from paddle_segformer.weights.convert import convert_file
 
         info = convert_file(args.src, args.out, args.format, args.variant, args.trust_pickle)
         what = "backbone" if info.backbone_only else f"model with {info.num_classes} classes"

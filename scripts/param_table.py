@@ -1,7 +1,7 @@
 """Print encoder / decoder parameter counts (millions, 150 classes as in the paper) for B0..B5: the README's table."""
 import logging
 
-from paddle_segformer.model_summary import parameter_table
+from paddle_segformer.models.summary import parameter_table
 
 
 def table() -> str:

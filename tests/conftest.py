@@ -7,7 +7,7 @@ from typing import Optional
 import pytest
 import yaml
 
-from paddle_segformer.cli.runtime import prepare_env
+from paddle_segformer.machine import prepare_env
 
 prepare_env()  # before paddle is imported anywhere in the test session
 # the user cache (runtime exports, passed data checks) of this test session only, never ~/.cache
@@ -66,7 +66,7 @@ def random_checkpoint(tiny_config, registered, tmp_path_factory):
     """model.pdparams of a randomly initialised B0 built from the tiny config."""
     import paddle
 
-    from paddle_segformer.config_builder import load_config
+    from paddle_segformer.integration.config import load_config
 
     paddle.seed(0)
     _, builder = load_config(str(tiny_config))

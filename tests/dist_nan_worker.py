@@ -10,7 +10,8 @@ import importlib
 import os
 import sys
 
-from paddle_segformer.cli.runtime import prepare_env, run_cli, setup_logging
+from paddle_segformer.cli.runtime import run_cli, setup_logging
+from paddle_segformer.machine import prepare_env
 
 NAN_FROM = 2
 

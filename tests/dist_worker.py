@@ -1,7 +1,8 @@
 """Run by test_distributed through ``paddle.distributed.launch``: train, then dump this rank's weights."""
 import sys
 
-from paddle_segformer.cli.runtime import prepare_env, setup_logging
+from paddle_segformer.cli.runtime import setup_logging
+from paddle_segformer.machine import prepare_env
 
 if __name__ == "__main__":
     prepare_env()
@@ -16,7 +17,7 @@ if __name__ == "__main__":
     paddle.save(model.state_dict(), f"{save_dir}/rank{rank}.pdparams")
     if rank == 0:  # same seed on both ranks: the weights every replica started from
         paddle.seed(0)
-        from paddle_segformer.config_builder import load_config
+        from paddle_segformer.integration.config import load_config
 
         with paddle.utils.unique_name.guard():
             _, builder = load_config(config)

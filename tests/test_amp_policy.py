@@ -1,4 +1,4 @@
-"""The float32 islands of mixed-precision training (paddle_segformer.amp_policy).
+"""The float32 islands of mixed-precision training (paddle_segformer.models.amp_policy).
 
 On a CPU Paddle disables autocast (no fp16 / bf16 kernels), but ``auto_cast`` still installs its op
 lists in the tracer, so what the O1 / O2 programs would cast can be read there; O2's parameter cast is
@@ -14,10 +14,10 @@ from paddle.amp import amp_lists
 from paddle.amp.auto_cast import amp_state
 from paddle.base.framework import OpProtoHolder, _dygraph_tracer
 
-from paddle_segformer import amp_policy, layers
-from paddle_segformer.amp_policy import ISLANDS, auto_cast_lists, black_list, fp32_layer_types
 from paddle_segformer.cli import train as train_cli
-from paddle_segformer.model import SegFormer
+from paddle_segformer.models import amp_policy, layers
+from paddle_segformer.models.amp_policy import ISLANDS, auto_cast_lists, black_list, fp32_layer_types
+from paddle_segformer.models.segformer import SegFormer
 
 # the name PaddleSeg lists and Paddle's AMP code special-cases for the kernel behind _C_ops.sync_batch_norm_
 AMP_ONLY = {"sync_batch_norm"}
@@ -67,7 +67,7 @@ def test_auto_cast_with_the_policy_keeps_the_islands_out_of_half(level, dtype):
 def test_o2_parameter_cast_keeps_norms_float32(tiny_config, registered):
     from paddle.amp.auto_cast import amp_initialize  # what paddle.amp.decorate(level="O2") runs on a GPU
 
-    from paddle_segformer.config_builder import load_config
+    from paddle_segformer.integration.config import load_config
 
     for dtype in ("float16", "bfloat16"):
         model = load_config(str(tiny_config))[1].model
@@ -133,7 +133,7 @@ def test_paddleseg_loops_run_with_the_policy(level, tiny_config, tmp_path, monke
 
 
 def test_bf16_forward_uses_the_policy(tiny_config, monkeypatch, registered):
-    from paddle_segformer.config_builder import load_config
+    from paddle_segformer.integration.config import load_config
 
     seen = []
     model = load_config(str(tiny_config))[1].model
@@ -151,7 +151,7 @@ def test_bf16_forward_uses_the_policy(tiny_config, monkeypatch, registered):
 def test_islands_compute_in_float32_on_a_gpu(level, tiny_config, monkeypatch, registered):
     from paddleseg.models.losses import CrossEntropyLoss
 
-    from paddle_segformer.config_builder import load_config
+    from paddle_segformer.integration.config import load_config
 
     paddle.set_device("gpu")
     model = load_config(str(tiny_config))[1].model

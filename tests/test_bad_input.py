@@ -7,12 +7,12 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_segformer.config_builder import load_config
 from paddle_segformer.cli.inference import load_model_weights
 from paddle_segformer.data.check import DataCheckError
 from paddle_segformer.data.dataset import RSParcelDataset
+from paddle_segformer.integration.config import load_config
 from paddle_segformer.io.image import ImageReadError, list_images, read_image, read_label
-from paddle_segformer.weights import CheckpointError, load_pretrained
+from paddle_segformer.weights.loading import CheckpointError, load_pretrained
 
 from .conftest import REPO
 
@@ -126,8 +126,8 @@ def test_checkpoint_key_mismatch(tiny_config, tmp_path, registered):
 
 
 def test_new_class_count_reinitialises_only_the_classifier(tiny_config, tmp_path, registered):
-    from paddle_segformer.backbone import mit
-    from paddle_segformer.model import SegFormer
+    from paddle_segformer.models.backbone import mit
+    from paddle_segformer.models.segformer import SegFormer
 
     paddle.seed(0)
     source = SegFormer(19, mit("b0"))

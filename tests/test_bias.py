@@ -5,8 +5,8 @@ import paddle
 import paddle.nn as nn
 import pytest
 
-from paddle_segformer import bias as bias_module
-from paddle_segformer.bias import AddBias, Conv2D, Linear
+from paddle_segformer.ops import bias as bias_module
+from paddle_segformer.ops.bias import AddBias, Conv2D, Linear
 
 
 def _compare(ours, ref, shape):

@@ -171,7 +171,7 @@ def test_visualize_writes_image_prediction_truth_panels(mini, tmp_path, capsys):
 
 def test_missing_cityscapes_folder_says_what_to_unpack(tmp_path):
     from paddle_segformer.cli.data_paths import check_dataset_paths
-    from paddle_segformer.config_builder import ConfigError
+    from paddle_segformer.integration.config import ConfigError
 
     block = {"type": "CityscapesDataset", "dataset_root": str(tmp_path / "nowhere"), "mode": "val"}
     with pytest.raises(ConfigError, match=r"nowhere \(val_dataset.dataset_root in c.yml\)\. Unpack Cityscapes"):

@@ -9,9 +9,9 @@ from PIL import Image
 
 from paddle_segformer.data import cityscapes_labels as cs
 from paddle_segformer.data.cityscapes_layout import find_frames
-from paddle_segformer.eval_report import EvalReport
 from paddle_segformer.io.image import encode_png
-from paddle_segformer.metrics import confusion_matrix
+from paddle_segformer.report.evaluation import EvalReport
+from paddle_segformer.report.metrics import confusion_matrix
 
 from .cityscapes_helpers import write_mini_cityscapes, write_recipe_config
 
@@ -87,7 +87,7 @@ def test_report_agrees_with_cityscapesscripts_on_labelid_predictions(mini, tmp_p
 def _random_checkpoint(config, path):
     import paddle
 
-    from paddle_segformer.config_builder import load_config
+    from paddle_segformer.integration.config import load_config
 
     paddle.seed(1)
     _, builder = load_config(str(config))
@@ -130,9 +130,9 @@ def test_sliding_window_evaluation_equals_paddleseg(mini, tmp_path, registered):
     from paddleseg import core
 
     from paddle_segformer.cli.inference import build_predictor
-    from paddle_segformer.config_builder import load_config
     from paddle_segformer.inference.evaluate import evaluate_dataset
     from paddle_segformer.inference.options import InferenceOptions
+    from paddle_segformer.integration.config import load_config
 
     config = write_recipe_config(tmp_path / "recipe.yml", mini)
     checkpoint = _random_checkpoint(config, tmp_path / "model.pdparams")

@@ -6,9 +6,9 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_segformer.config_builder import load_config
 from paddle_segformer.data.cityscapes_labels import CLASS_NAMES
-from paddle_segformer.schedule import lr_at, summarize
+from paddle_segformer.engine.schedule import lr_at, summarize
+from paddle_segformer.integration.config import load_config
 
 from .cityscapes_helpers import write_mini_cityscapes, write_recipe_config
 from .conftest import CONFIGS
@@ -34,7 +34,7 @@ def test_recipe_config(path, registered):  # tests/test_configs.py builds each m
     mixed = builder.loss["types"][0]
     assert type(mixed).__name__ == "MixedLoss" and mixed.coef == [0.6, 0.4] and builder.loss["coef"] == [1]
     ce, dice = mixed.losses
-    assert type(ce).__name__ == "CrossEntropyLoss" and type(dice).__module__ == "paddle_segformer.dice_loss"
+    assert type(ce).__name__ == "CrossEntropyLoss" and type(dice).__module__ == "paddle_segformer.models.losses"
     assert ce.ignore_index == dice.ignore_index == 255
     np.testing.assert_allclose(ce.weight.numpy(), [ISSUE_WEIGHTS[n] for n in CLASS_NAMES])
     crop = [t for t in cfg.dic["train_dataset"]["transforms"] if t["type"] == "RandomPaddingCrop"]
@@ -95,7 +95,7 @@ def test_dice_first_no_longer_turns_ignored_pixels_into_class_0(registered):
     from paddleseg.models.losses import CrossEntropyLoss, MixedLoss
     from paddleseg.models.losses.dice_loss import DiceLoss as PaddleSegDiceLoss
 
-    from paddle_segformer.dice_loss import DiceLoss
+    from paddle_segformer.models.losses import DiceLoss
 
     z, y = _example(1)
     weight = [ISSUE_WEIGHTS[n] for n in CLASS_NAMES]
@@ -117,7 +117,7 @@ def test_warmup_then_cosine_at_key_iterations(registered):
     cfg, builder = load_config(str(RECIPES[0]))
     scheduler, iters, warmup = builder.lr_scheduler, cfg.iters, 1855
     assert (iters, scheduler.warmup_steps, scheduler.learning_rate.T_max) == (55650, warmup, 55650 - warmup)
-    # iteration i trains with the rate at epoch i - 1 (paddle_segformer.schedule)
+    # iteration i trains with the rate at epoch i - 1 (paddle_segformer.engine.schedule)
     middle = warmup + (iters - warmup) // 2 + 1
     for it in (1, warmup // 2, warmup + 1, middle, iters):
         assert lr_at(scheduler, it - 1) == pytest.approx(_closed_form(it - 1, warmup, iters), rel=1e-9), it
@@ -156,7 +156,7 @@ def test_short_training_on_mini_cityscapes_lowers_the_loss(tmp_path, capsys, reg
 
 
 def test_head_lr_x10_and_no_decay_on_norms_and_biases(registered):
-    from paddle_segformer.param_groups import undecayed_names
+    from paddle_segformer.engine.param_groups import undecayed_names
 
     _, builder = load_config(str(RECIPES[0]))
     model, optimizer = builder.model, builder.optimizer

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from paddle_segformer.config_lookup import resolve_config
 from paddle_segformer.cli.legacy_flags import export_input_size, legacy_output_op, parse_custom_color, str2bool
-from paddle_segformer.config_builder import ConfigError
+from paddle_segformer.integration.config import ConfigError, resolve_config
 
 from .conftest import REPO, env_with_threads, write_config
 

@@ -6,7 +6,7 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_segformer import compat
+from paddle_segformer.integration import compat
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +46,7 @@ def test_weighted_cross_entropy_matches_reference():
 def _paddleseg_train(config, save_dir, iters=1):
     """PaddleSeg's own training loop (``paddleseg.core.train.train``) on the tiny tiles, one step a log line,
     a checkpoint every step."""
-    from paddle_segformer.config_builder import load_config
+    from paddle_segformer.integration.config import load_config
 
     module = importlib.import_module("paddleseg.core.train")
     paddle.seed(0)
@@ -208,7 +208,7 @@ def test_paddleseg_builder_sizes_a_geotiff_model_original_fails(tmp_path, monkey
     """README: ``SegBuilder(Config(path)).model`` with PaddleSeg's own builder, for the GeoTIFF example config."""
     from paddleseg.cvlibs import Config, SegBuilder
 
-    from paddle_segformer.model import SegFormer
+    from paddle_segformer.models.segformer import SegFormer
 
     from .conftest import CONFIGS
 

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from paddle_segformer.config_builder import ConfigError, load_config
-from paddle_segformer.model import SegFormer
+from paddle_segformer.integration.config import ConfigError, load_config
+from paddle_segformer.models.segformer import SegFormer
 from paddle_segformer.variants import MIT_VARIANTS, get_variant
 
 from .conftest import CONFIGS, LEGACY_CONFIGS
@@ -61,7 +61,7 @@ def test_unknown_type_names_the_config(tmp_path, registered):
     bad.write_text(f"_base_: {CONFIGS / 'segformerb0.yml'}\nmodel:\n  backbone:\n    type: NoSuchBackbone\n",
                    encoding="utf-8")
     _, builder = load_config(str(bad))
-    from paddle_segformer.config_builder import build
+    from paddle_segformer.integration.config import build
 
     with pytest.raises(ConfigError, match=r"bad\.yml.*NoSuchBackbone"):
         build(builder, "model", str(bad))

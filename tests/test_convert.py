@@ -6,13 +6,13 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_segformer.backbone import mit
-from paddle_segformer.convert.api import convert_file, to_hf
-from paddle_segformer.convert.checkpoint import describe, load_any, read_tensors
-from paddle_segformer.convert.rules import ConversionError
-from paddle_segformer.model import SegFormer
+from paddle_segformer.models.backbone import mit
+from paddle_segformer.models.segformer import SegFormer
 from paddle_segformer.variants import MIT_VARIANTS
-from paddle_segformer.weights import load_state_dict_strict
+from paddle_segformer.weights.checkpoint import describe, load_any, read_tensors
+from paddle_segformer.weights.convert import convert_file, to_hf
+from paddle_segformer.weights.loading import load_state_dict_strict
+from paddle_segformer.weights.rules import ConversionError
 
 from .conftest import REPO
 

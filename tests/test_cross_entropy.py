@@ -6,7 +6,8 @@ import pytest
 from paddleseg.models.losses import CrossEntropyLoss
 
 import paddle_segformer
-from paddle_segformer import cross_entropy
+from paddle_segformer.models import losses
+from paddle_segformer.ops import cross_entropy
 
 CLASSES = 7
 
@@ -15,7 +16,7 @@ CLASSES = 7
 def _registered():
     paddle_segformer.register()  # installs the kernel (and PaddleSeg's Paddle 3 fixes)
     yield
-    cross_entropy.install()
+    losses.install_fast_cross_entropy()
 
 
 def _data(seed=0, shape=(2, CLASSES, 13, 17)):
@@ -27,7 +28,7 @@ def _data(seed=0, shape=(2, CLASSES, 13, 17)):
 
 
 def _loss_and_grad(loss_fn, logits, labels, fast, **kwargs):
-    cross_entropy.install() if fast else cross_entropy.uninstall()
+    losses.install_fast_cross_entropy() if fast else losses.uninstall_fast_cross_entropy()
     x = paddle.to_tensor(logits, stop_gradient=False)
     loss = loss_fn(x, paddle.to_tensor(labels), **kwargs)
     (loss * 3.0).backward()  # a non-unit upstream gradient
@@ -71,8 +72,8 @@ def test_labels_with_a_channel_axis_and_other_integer_types():
 
 def test_calls_it_does_not_cover_run_paddleseg_code(monkeypatch):
     calls = []
-    original = cross_entropy._ORIGINAL["forward"]
-    monkeypatch.setitem(cross_entropy._ORIGINAL, "forward", lambda *a: calls.append(1) or original(*a))
+    original = losses._ORIGINAL["forward"]
+    monkeypatch.setitem(losses._ORIGINAL, "forward", lambda *a: calls.append(1) or original(*a))
     logits, labels = _data(2)
     x, y = paddle.to_tensor(logits), paddle.to_tensor(labels)
     CrossEntropyLoss()(x, y)
@@ -95,9 +96,9 @@ def test_label_out_of_range_is_an_error_and_nan_propagates():
 
 
 def test_install_is_idempotent_and_unregister_restores_paddleseg():
-    assert cross_entropy.install() is False  # already installed by register()
+    assert losses.install_fast_cross_entropy() is False  # already installed by register()
     paddle_segformer.unregister()
-    assert CrossEntropyLoss.forward is cross_entropy._ORIGINAL.get("forward", CrossEntropyLoss.forward)
-    assert CrossEntropyLoss.forward is not cross_entropy._forward
+    assert CrossEntropyLoss.forward is losses._ORIGINAL.get("forward", CrossEntropyLoss.forward)
+    assert CrossEntropyLoss.forward is not losses._ce_forward
     paddle_segformer.register()
-    assert CrossEntropyLoss.forward is cross_entropy._forward
+    assert CrossEntropyLoss.forward is losses._ce_forward

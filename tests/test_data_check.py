@@ -62,8 +62,8 @@ def test_class_frequencies_and_the_cache(tmp_path, monkeypatch):
 
 
 def test_skip_data_check_reaches_our_datasets_only():
-    from paddle_segformer.cli.data_paths import skip_data_check
     import paddle_segformer
+    from paddle_segformer.cli.data_paths import skip_data_check
 
     paddle_segformer.register()
     dic = {"train_dataset": {"type": "RSParcelDataset"}, "val_dataset": {"type": "Dataset"}}

@@ -1,12 +1,12 @@
 """The demo's claim at small scale: trained on synthetic tiles, SegFormer beats colour-only rules."""
 import pytest
 
-from paddle_segformer.baseline import evaluate_baseline
 from paddle_segformer.cli.train import train
 from paddle_segformer.cli.val import evaluate
 from paddle_segformer.data.dataset import read_list_file
 from paddle_segformer.data.split import split_dataset
 from paddle_segformer.data.synthetic import write_dataset
+from paddle_segformer.report.baseline import evaluate_baseline
 
 from .conftest import write_config
 

@@ -4,8 +4,8 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_segformer.depthwise import DepthwiseTokens
-from paddle_segformer.layers import DWConv, map_to_tokens, tokens_to_map
+from paddle_segformer.models.layers import DWConv, map_to_tokens, tokens_to_map
+from paddle_segformer.ops.depthwise import DepthwiseTokens
 
 
 def _run(layer: DWConv, x_np: np.ndarray, g_np: np.ndarray, h: int, w: int, reference: bool):

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from paddle_segformer import divergence
-from paddle_segformer.divergence import DivergenceGuard, DivergenceOptions, TrainingDiverged
+from paddle_segformer.engine import divergence
+from paddle_segformer.engine.divergence import DivergenceGuard, DivergenceOptions, TrainingDiverged
 
 from .conftest import REPO, env_with_threads
 

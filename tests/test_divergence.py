@@ -12,8 +12,8 @@ import pytest
 from paddle_segformer.cli import train as train_cli
 from paddle_segformer.cli.runtime import run_cli
 from paddle_segformer.cli.train import main, train
-from paddle_segformer.divergence import DivergenceGuard, DivergenceOptions, TrainingDiverged, non_finite_keys
-from paddle_segformer.loss_scale import lower_loss_scale
+from paddle_segformer.engine.divergence import DivergenceGuard, DivergenceOptions, TrainingDiverged, non_finite_keys
+from paddle_segformer.engine.loss_scale import lower_loss_scale
 
 seg_train = importlib.import_module("paddleseg.core.train")  # the module (paddleseg.core.train is also a function)
 

@@ -7,14 +7,14 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from paddle_segformer.backbone import mit
-from paddle_segformer.flops import segformer_macs
 from paddle_segformer.inference import artifacts, backends
-from paddle_segformer.inference.backends import RuntimeOptions, create_backend, cpu_has_bf16
+from paddle_segformer.inference.backends import RuntimeOptions, cpu_has_bf16, create_backend
 from paddle_segformer.inference.graph import InferenceGraph
 from paddle_segformer.inference.shapes import ShapeSpecialised, symbolic_dims
 from paddle_segformer.inference.upsample import upsample_labels, upsample_logits
-from paddle_segformer.model import SegFormer
+from paddle_segformer.models.backbone import mit
+from paddle_segformer.models.flops import segformer_macs
+from paddle_segformer.models.segformer import SegFormer
 from paddle_segformer.variants import MIT_VARIANTS
 
 SLOW_VARIANTS = ("b4", "b5")
@@ -244,9 +244,9 @@ def test_evaluation_through_a_runtime_equals_paddleseg(tiny_config, random_check
     from paddleseg import core
 
     from paddle_segformer.cli.inference import build_predictor
-    from paddle_segformer.config_builder import load_config
     from paddle_segformer.inference.evaluate import evaluate_dataset
     from paddle_segformer.inference.options import InferenceOptions
+    from paddle_segformer.integration.config import load_config
 
     _, builder = load_config(str(tiny_config))
     model, predictor = build_predictor(builder, str(tiny_config), str(random_checkpoint), InferenceOptions(), "cpu")

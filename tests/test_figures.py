@@ -6,8 +6,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from paddle_segformer.figures import class_table, confusion_figure, markdown_table, prediction_grid, \
-    read_scalars, tile_grid, training_curves  # noqa: E402
+from paddle_segformer.report.figures import (class_table, confusion_figure, markdown_table,  # noqa: E402
+                                             prediction_grid, read_scalars, tile_grid, training_curves)
 
 
 def test_markdown_table_and_class_table():
@@ -50,7 +50,7 @@ def test_generic_palette_is_paddleseg_colour_map():
     from the ignore index's black)."""
     from paddleseg.utils.visualize import get_color_map_list
 
-    from paddle_segformer.visualize import palette
+    from paddle_segformer.report.palettes import palette
 
     table = palette(ignore_index=255)
     assert table[:255].tolist() == np.reshape(get_color_map_list(256), (256, 3))[:255].tolist()

@@ -8,9 +8,9 @@ import paddle
 import pytest
 import rasterio
 
-from paddle_segformer.config_builder import ConfigError, load_config
 from paddle_segformer.data.split import split_dataset
 from paddle_segformer.data.synthetic_raster import CRS, write_raster_dataset
+from paddle_segformer.integration.config import ConfigError, load_config
 from paddle_segformer.io.image import ImageReadError
 from paddle_segformer.io.raster import iter_windows, read_meta, read_raster, write_label_raster
 
@@ -220,7 +220,7 @@ def test_eight_bit_rgb_transforms_refused(tmp_path, registered):
         "dataset_root": str(root), "img_channels": 4, "transforms": [{"type": "RandomDistort"},
                                                                      {"type": "Normalize"}]}})
     with pytest.raises(ConfigError, match="RandomDistort cannot be used on N-band / 16-bit rasters"):
-        from paddle_segformer.config_builder import build
+        from paddle_segformer.integration.config import build
 
         build(load_config(str(cfg))[1], "train_dataset", str(cfg))
 
@@ -285,7 +285,7 @@ def test_truncated_tif_caught_at_start_and_skipped_in_folders(tmp_path, register
 
 
 def test_unknown_transform_refused(tmp_path, registered):
-    from paddle_segformer.config_builder import build
+    from paddle_segformer.integration.config import build
 
     root = _dataset(tmp_path, 4, "uint16")
     cfg = _config(tmp_path, root, 4, extra={"train_dataset": {"dataset_root": str(root), "img_channels": 4,

@@ -1,7 +1,7 @@
 """PaddleSeg 2.4-2.7 config forms read as they were read there (pure dict rules, then through Config)."""
 import pytest
 
-from paddle_segformer.legacy_config import fill_poly_defaults, legacy_scheduler, upgrade
+from paddle_segformer.integration.legacy_config import fill_poly_defaults, legacy_scheduler, upgrade
 
 
 @pytest.mark.parametrize("block, expected", [

@@ -1,11 +1,11 @@
-"""GradScaler state through checkpoints (paddle_segformer.loss_scale); the scaler is forced on, as on a GPU."""
+"""GradScaler state through checkpoints (paddle_segformer.engine.loss_scale); the scaler is forced on, as on a GPU."""
 import types
 
 import numpy as np
 import paddle
 
-from paddle_segformer.divergence import DivergenceGuard, DivergenceOptions
-from paddle_segformer.loss_scale import SCALER_FILE, ScalerWatch, load_scaler_state, save_scaler_state
+from paddle_segformer.engine.divergence import DivergenceGuard, DivergenceOptions
+from paddle_segformer.engine.loss_scale import SCALER_FILE, ScalerWatch, load_scaler_state, save_scaler_state
 
 
 def _enabled_scaler(scale=1024.0, incr_count=0):

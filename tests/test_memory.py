@@ -49,8 +49,8 @@ def test_estimate_follows_each_runtime():
 def test_model_shape_of_model_matches_the_variant_table():
     import paddle
 
-    from paddle_segformer.backbone import mit
-    from paddle_segformer.model import SegFormer
+    from paddle_segformer.models.backbone import mit
+    from paddle_segformer.models.segformer import SegFormer
 
     paddle.seed(0)
     assert ModelShape.of_model(SegFormer(4, mit("b0"))) == B0_4
@@ -174,10 +174,10 @@ class _ValSet:
 def test_validation_image_over_budget_is_evaluated_in_a_sliding_window(
         tiny_config, random_checkpoint, mixed_folder, caplog):
     from paddle_segformer.cli.inference import build_predictor
-    from paddle_segformer.config_builder import load_config
     from paddle_segformer.inference.backends import RuntimeOptions
     from paddle_segformer.inference.evaluate import evaluate_dataset, slide_when_too_large
     from paddle_segformer.inference.tiled import Tiling
+    from paddle_segformer.integration.config import load_config
 
     dataset = _ValSet(mixed_folder / "big.png")
     _, builder = load_config(str(tiny_config))

@@ -4,9 +4,9 @@ import paddle
 import pytest
 from paddleseg import core
 
-from paddle_segformer import compat
 from paddle_segformer.cli.val import complete_metrics
-from paddle_segformer.metrics import confusion_matrix, scores
+from paddle_segformer.integration import compat
+from paddle_segformer.report.metrics import confusion_matrix, scores
 
 # 2 classes on a 4x4 image; label row-major, pred differs in 3 pixels, one pixel ignored.
 LABEL = np.array([[0, 0, 0, 0], [0, 0, 1, 1], [1, 1, 1, 1], [1, 1, 255, 1]])

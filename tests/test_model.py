@@ -3,9 +3,9 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_segformer.backbone import MixVisionTransformer, mit
-from paddle_segformer.layers import Attention
-from paddle_segformer.model import SegFormer
+from paddle_segformer.models.backbone import MixVisionTransformer, mit
+from paddle_segformer.models.layers import Attention
+from paddle_segformer.models.segformer import SegFormer
 from paddle_segformer.variants import MIT_VARIANTS
 
 
@@ -124,7 +124,7 @@ def test_amp_dtype_runs_the_forward_under_auto_cast_and_returns_float32(monkeypa
     assert model(x)[0].dtype == paddle.bfloat16 and calls == []  # fp32 model: no auto_cast, no cast back
     model.amp_dtype = "bfloat16"
     out = model(x)[0]
-    from paddle_segformer.amp_policy import auto_cast_lists
+    from paddle_segformer.models.amp_policy import auto_cast_lists
 
     assert calls == [{"enable": True, "dtype": "bfloat16", "level": "O1", **auto_cast_lists("O1")}]
     assert out.dtype == paddle.float32 and tuple(out.shape) == (1, 2, 64, 64)

@@ -1,7 +1,7 @@
 """model_summary: the parameter table (the README's numbers) and per-stage shapes / key-value lengths."""
 import pytest
 
-from paddle_segformer.model_summary import parameter_table, stage_table
+from paddle_segformer.models.summary import parameter_table, stage_table
 
 README_M = {"MiT-B0": (3.319, 0.433), "MiT-B1": (13.151, 0.564), "MiT-B2": (24.196, 3.266),
             "MiT-B3": (44.072, 3.266), "MiT-B4": (60.843, 3.266), "MiT-B5": (81.443, 3.266)}
@@ -17,8 +17,8 @@ def test_parameter_table_matches_the_measured_counts():
 def test_stage_table_reads_the_forward_pass(size):
     import paddle
 
-    from paddle_segformer.backbone import mit
-    from paddle_segformer.model import SegFormer
+    from paddle_segformer.models.backbone import mit
+    from paddle_segformer.models.segformer import SegFormer
 
     paddle.seed(0)
     model = SegFormer(4, mit("b0"))

@@ -43,9 +43,9 @@ def test_only_where_it_applies():
 def test_predictor_loads_through_the_table_with_paddlesegs_values(tmp_path):
     import cv2
 
-    from paddle_segformer.backbone import mit
     from paddle_segformer.inference.predictor import Predictor
-    from paddle_segformer.model import SegFormer
+    from paddle_segformer.models.backbone import mit
+    from paddle_segformer.models.segformer import SegFormer
 
     rng = np.random.default_rng(1)
     path = tmp_path / "tile.png"

@@ -8,12 +8,12 @@ import pytest
 from PIL import Image
 
 from paddle_segformer.cli.export import export_model
-from paddle_segformer.cli.predict import predict
-from paddle_segformer.config_builder import load_config
 from paddle_segformer.cli.inference import load_model_weights
+from paddle_segformer.cli.predict import predict
 from paddle_segformer.cli.val import evaluate
 from paddle_segformer.inference.predictor import Predictor
 from paddle_segformer.inference.static import StaticPredictor
+from paddle_segformer.integration.config import load_config
 from paddle_segformer.io.image import read_image
 
 

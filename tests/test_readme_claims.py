@@ -96,9 +96,9 @@ def test_band_normalize_modes(mode):
 
 
 def test_config_that_is_not_valid_yaml(tmp_path, capsys, registered):
-    from paddle_segformer.config_builder import ConfigError, load_config
     from paddle_segformer.cli.runtime import run_cli
     from paddle_segformer.cli.val import main
+    from paddle_segformer.integration.config import ConfigError, load_config
 
     bad = tmp_path / "broken.yml"
     bad.write_text("model:\n  type: SegFormer\n  backbone: [unclosed\n", encoding="utf-8")
@@ -113,9 +113,9 @@ def _raster_task(tmp_path, ignore_index=255, n=3, nodata=0):
     """A 4-band uint16 GeoTIFF task (the example config's) and a random checkpoint for it."""
     import paddle
 
-    from paddle_segformer.config_builder import load_config
     from paddle_segformer.data.split import split_dataset
     from paddle_segformer.data.synthetic_raster import write_raster_dataset
+    from paddle_segformer.integration.config import load_config
 
     root = tmp_path / "rgbn"
     write_raster_dataset(str(root), n=n, size=64, bands=4, dtype="uint16", nodata=nodata)
@@ -135,7 +135,7 @@ def test_label_whose_transform_differs_from_its_image(tmp_path, registered):
     import rasterio
     from rasterio.transform import Affine
 
-    from paddle_segformer.config_builder import load_config
+    from paddle_segformer.integration.config import load_config
 
     root, cfg, _ = _raster_task(tmp_path)
     label = root / (root / "train.txt").read_text().splitlines()[0].split(" ")[1]
@@ -182,7 +182,7 @@ def test_colours_are_the_datasets_not_every_four_class_tasks(tiny_config, tiny_d
                                                            registered):
     """The parcel colours belong to RSParcelDataset; another 4-class task gets the generic palette."""
     from paddle_segformer.cli.predict import predict
-    from paddle_segformer.visualize import PARCEL_COLOURS
+    from paddle_segformer.data.dataset import PARCEL_COLOURS
 
     parcel = [c for colour in PARCEL_COLOURS for c in colour]
     image = sorted((tiny_data / "img_testA").glob("*.jpg"))[0]
@@ -213,8 +213,8 @@ def test_export_output_op_and_dynamic_batch(tiny_config, random_checkpoint, tmp_
 
     from paddle_segformer.cli.export import export_model
     from paddle_segformer.cli.inference import load_model_weights
-    from paddle_segformer.config_builder import load_config
     from paddle_segformer.inference.static import StaticPredictor
+    from paddle_segformer.integration.config import load_config
 
     out = export_model(str(tiny_config), str(random_checkpoint), str(tmp_path / "static"), output_op=output_op)
     assert yaml.safe_load((tmp_path / "static" / "deploy.yaml").read_text())["Deploy"]["output_op"] == output_op
@@ -239,34 +239,35 @@ def test_export_output_op_and_dynamic_batch(tiny_config, random_checkpoint, tmp_
 def test_thread_defaults(monkeypatch):
     """README: OMP_NUM_THREADS defaults to the core count divided among local processes, MKL_DEBUG_CPU_TYPE=5
     on AMD CPUs; values set by the user win."""
-    from paddle_segformer.cli import runtime
+    from paddle_segformer import machine
 
     for name in ("OMP_NUM_THREADS", "MKL_DEBUG_CPU_TYPE", "PADDLE_LOCAL_SIZE", "PADDLE_TRAINERS_NUM"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 8)
-    monkeypatch.setattr(runtime, "_is_amd_cpu", lambda: True)
-    runtime.prepare_env(import_paddle=False)
-    assert runtime.os.environ["OMP_NUM_THREADS"] == "8" and runtime.os.environ["MKL_DEBUG_CPU_TYPE"] == "5"
+    monkeypatch.setattr(machine.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(machine, "_is_amd_cpu", lambda: True)
+    machine.prepare_env(import_paddle=False)
+    assert machine.os.environ["OMP_NUM_THREADS"] == "8" and machine.os.environ["MKL_DEBUG_CPU_TYPE"] == "5"
     monkeypatch.delenv("OMP_NUM_THREADS")
     monkeypatch.delenv("MKL_DEBUG_CPU_TYPE")
     monkeypatch.setenv("PADDLE_LOCAL_SIZE", "2")  # two processes under paddle.distributed.launch
-    monkeypatch.setattr(runtime, "_is_amd_cpu", lambda: False)
-    runtime.prepare_env(import_paddle=False)
-    assert runtime.os.environ["OMP_NUM_THREADS"] == "4" and "MKL_DEBUG_CPU_TYPE" not in runtime.os.environ
+    monkeypatch.setattr(machine, "_is_amd_cpu", lambda: False)
+    machine.prepare_env(import_paddle=False)
+    assert machine.os.environ["OMP_NUM_THREADS"] == "4" and "MKL_DEBUG_CPU_TYPE" not in machine.os.environ
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("MKL_DEBUG_CPU_TYPE", "4")
-    monkeypatch.setattr(runtime, "_is_amd_cpu", lambda: True)
-    runtime.prepare_env(import_paddle=False)
-    assert runtime.os.environ["OMP_NUM_THREADS"] == "1" and runtime.os.environ["MKL_DEBUG_CPU_TYPE"] == "4"
+    monkeypatch.setattr(machine, "_is_amd_cpu", lambda: True)
+    machine.prepare_env(import_paddle=False)
+    assert machine.os.environ["OMP_NUM_THREADS"] == "1" and machine.os.environ["MKL_DEBUG_CPU_TYPE"] == "4"
 
 
 def test_hf_export_takes_dropouts_and_ignore_index_from_the_config(tmp_path, registered):
     """The exported Hugging Face config.json records the training config's dropouts and ignore index."""
     import json
 
-    from paddle_segformer.backbone import mit
-    from paddle_segformer.convert.api import DEFAULT_TRAINING, to_hf, training_settings
-    from paddle_segformer.model import SegFormer
+    from paddle_segformer.integration.config import training_settings
+    from paddle_segformer.models.backbone import mit
+    from paddle_segformer.models.segformer import SegFormer
+    from paddle_segformer.weights.convert import DEFAULT_TRAINING, to_hf
 
     _, cfg, ckpt = _raster_task(tmp_path, ignore_index=200, n=1)
     text = yaml.safe_load(cfg.read_text())

@@ -6,9 +6,9 @@ import yaml
 from paddleseg.cvlibs import Config, SegBuilder, manager
 
 import paddle_segformer
-from paddle_segformer import registry
-from paddle_segformer.backbone import MixVisionTransformer
-from paddle_segformer.model import SegFormer
+from paddle_segformer.integration import registry
+from paddle_segformer.models.backbone import MixVisionTransformer
+from paddle_segformer.models.segformer import SegFormer
 
 ARTICLE_MODEL = {"type": "SegFormer", "embedding_dim": 768, "backbone": {"type": "MixVisionTransformer_B3"}}
 
@@ -108,7 +108,7 @@ def test_model_level_pretrained_whole_model_or_backbone(tmp_path, registered):
     import numpy as np
     import paddle
 
-    from paddle_segformer.model_factories import MODEL_FACTORIES
+    from paddle_segformer.models.factories import MODEL_FACTORIES
 
     paddle.seed(1)
     source = MODEL_FACTORIES["SegFormer_B0"](num_classes=4)

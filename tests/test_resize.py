@@ -5,10 +5,10 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from paddle_segformer import model as model_module
-from paddle_segformer.backbone import mit
-from paddle_segformer.model import SegFormer
-from paddle_segformer.resize import resize_add, resize_bilinear, resize_planes, resize_planes_grad
+from paddle_segformer.models import segformer as model_module
+from paddle_segformer.models.backbone import mit
+from paddle_segformer.models.segformer import SegFormer
+from paddle_segformer.ops.resize import resize_add, resize_bilinear, resize_planes, resize_planes_grad
 
 
 @pytest.mark.parametrize("src, dst", [((16, 16), (64, 64)), ((17, 24), (67, 93)), ((64, 48), (31, 130)),

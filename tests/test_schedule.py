@@ -4,7 +4,7 @@ import logging
 import paddle
 import pytest
 
-from paddle_segformer.schedule import log_schedule, lr_at, summarize
+from paddle_segformer.engine.schedule import log_schedule, lr_at, summarize
 
 
 def _article(iters=80000, warmup=1500, end_lr=0.0):

@@ -7,7 +7,7 @@ import numpy as np
 from paddle_segformer.cli.val import evaluate
 from paddle_segformer.data.dataset import read_list_file
 from paddle_segformer.io.image import read_label
-from paddle_segformer.metrics import scores
+from paddle_segformer.report.metrics import scores
 
 
 def test_confusion_is_returned_and_saved(tiny_config, random_checkpoint, tiny_data, tmp_path, registered):

@@ -26,7 +26,7 @@ MEASURED_PARAMS_M = {"b0": (3.319, 0.433), "b1": (13.151, 0.564), "b2": (24.196,
 
 @pytest.mark.parametrize("key", list(MIT_VARIANTS))
 def test_parameter_counts_match_the_reference_and_the_paper(key):
-    from paddle_segformer.model_summary import parameter_counts
+    from paddle_segformer.models.summary import parameter_counts
 
     enc, dec = parameter_counts(key, num_classes=150)
     assert (round(enc / 1e6, 3), round(dec / 1e6, 3)) == MEASURED_PARAMS_M[key]
@@ -49,10 +49,10 @@ def test_unknown_variant():
 
 def test_light_modules_import_without_paddle():
     code = ("import sys, paddle_segformer, paddle_segformer.variants, paddle_segformer.data.split, "
-            "paddle_segformer.io.image, paddle_segformer.metrics, paddle_segformer.baseline, "
-            "paddle_segformer.data.synthetic, paddle_segformer.cli.data_split, paddle_segformer.visualize, "
-            "paddle_segformer.bands, paddle_segformer.convert.rules, paddle_segformer.convert.formats, "
-            "paddle_segformer.convert.checkpoint; "
+            "paddle_segformer.io.image, paddle_segformer.report.metrics, paddle_segformer.report.baseline, "
+            "paddle_segformer.data.synthetic, paddle_segformer.cli.data_split, paddle_segformer.report.palettes, "
+            "paddle_segformer.weights.bands, paddle_segformer.weights.rules, paddle_segformer.weights.formats, "
+            "paddle_segformer.weights.checkpoint; "
             "bad = [m for m in ('paddle', 'paddleseg') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -5,10 +5,10 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_segformer.backbone import mit
-from paddle_segformer.bands import adapt_in_channels
-from paddle_segformer.model import SegFormer
-from paddle_segformer.weights import CheckpointError, load_pretrained, pretrained_target
+from paddle_segformer.models.backbone import mit
+from paddle_segformer.models.segformer import SegFormer
+from paddle_segformer.weights.bands import adapt_in_channels
+from paddle_segformer.weights.loading import CheckpointError, load_pretrained, pretrained_target
 
 RGB_WEIGHT = np.random.default_rng(0).standard_normal((8, 3, 7, 7)).astype("float32")
 
@@ -54,7 +54,7 @@ def rgb_backbone_file(tmp_path_factory):
 
 def test_four_band_model_from_rgb_backbone(rgb_backbone_file, caplog):
     source = paddle.load(str(rgb_backbone_file))
-    with caplog.at_level(logging.WARNING, logger="paddle_segformer.weights"):
+    with caplog.at_level(logging.WARNING, logger="paddle_segformer.weights.loading"):
         backbone = mit("b0", in_channels=4, pretrained=str(rgb_backbone_file))
     assert "patch_embed1.proj.weight 3->4 bands (rgb_mean)" in caplog.text
     np.testing.assert_allclose(backbone.patch_embed1.proj.weight.numpy()[:, :3] * 4 / 3,
@@ -69,7 +69,7 @@ def test_band_strategy_selectable_in_config(rgb_backbone_file, tmp_path, registe
     """A 5-band config with an RGB checkpoint: the config's band_adapt decides the first conv's weights."""
     import yaml
 
-    from paddle_segformer.config_builder import load_config
+    from paddle_segformer.integration.config import load_config
 
     norm = {"type": "BandNormalize", "mode": "meanstd", "mean": [0.0] * 5, "std": [1.0] * 5}
     dataset = {"type": "GeoTiffDataset", "dataset_root": str(tmp_path), "train_path": "train.txt", "mode": "train",
@@ -99,7 +99,7 @@ def test_missing_backbone_keys_fail_unless_opted_out(rgb_backbone_file, tmp_path
     paddle.save(state, str(path))
     with pytest.raises(CheckpointError, match=r"(?s)partial\.pdparams.*missing 1.*block4\.1\.mlp\.fc2\.weight"):
         mit("b0", pretrained=str(path))
-    with caplog.at_level(logging.WARNING, logger="paddle_segformer.weights"):
+    with caplog.at_level(logging.WARNING, logger="paddle_segformer.weights.loading"):
         backbone = mit("b0", pretrained=str(path), pretrained_strict=False)
     assert "strict loading is off" in caplog.text and "block4.1.mlp.fc2.weight" in caplog.text
     np.testing.assert_array_equal(backbone.block4[0].mlp.fc2.weight.numpy(), state["block4.0.mlp.fc2.weight"].numpy())
@@ -113,7 +113,7 @@ def test_report_counts_and_new_classes(tmp_path, caplog):
     paddle.save(state, str(tmp_path / "city.pdparams"))
     target = SegFormer(4, mit("b0"))
     fresh = target.linear_pred.weight.numpy().copy()
-    with caplog.at_level(logging.INFO, logger="paddle_segformer.weights"):
+    with caplog.at_level(logging.INFO, logger="paddle_segformer.weights.loading"):
         report = load_pretrained(target, str(tmp_path / "city.pdparams"))
     np.testing.assert_array_equal(target.linear_pred.weight.numpy(), fresh)  # kept its own classifier
     np.testing.assert_array_equal(target.linear_fuse._conv.weight.numpy(), source.linear_fuse._conv.weight.numpy())
@@ -136,7 +136,7 @@ def test_train_py_pretrained_flag(tiny_config, rgb_backbone_file, tmp_path, capl
     from paddle_segformer.cli.train import train
 
     assert pretrained_target(str(rgb_backbone_file)) == "backbone"
-    with caplog.at_level(logging.INFO, logger="paddle_segformer.weights"):
+    with caplog.at_level(logging.INFO, logger="paddle_segformer.weights.loading"):
         model = train(str(tiny_config), save_dir=str(tmp_path / "o"), iters=1, pretrained=str(rgb_backbone_file))
     assert "backbone weights" in caplog.text and "missing 0" in caplog.text
     assert model.backbone.pretrained == str(rgb_backbone_file)

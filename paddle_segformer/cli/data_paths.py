@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Iterable
 
-from ..config_builder import ConfigError
+from ..integration.config import ConfigError
 
 MODE_LIST_KEY = {"train": "train_path", "val": "val_path", "test": "test_path"}
 

@@ -7,9 +7,10 @@ from typing import List, Optional
 
 import yaml
 
-from ..config_builder import build, load_config
+from ..integration.config import build, load_config
+from ..machine import prepare_env
 from .legacy_flags import export_input_size, legacy_output_op
-from .runtime import logger, prepare_env, select_device, setup_logging
+from .runtime import logger, select_device, setup_logging
 
 
 def export_model(config: str, model_path: Optional[str], save_dir: str = "output/inference_model",

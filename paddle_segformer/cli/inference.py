@@ -4,19 +4,19 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any, Optional, Tuple
 
-from ..config_builder import build
 from ..inference.options import InferenceOptions
+from ..integration.config import build
 from .runtime import logger
 
 if TYPE_CHECKING:
     import paddle
 
-    from ..weights import LoadReport
+    from ..weights.loading import LoadReport
 
 
 def load_model_weights(model: "paddle.nn.Layer", model_path: str) -> "LoadReport":
     """Strictly load a trained checkpoint (file or iter_N folder) for evaluation / prediction."""
-    from ..weights import load_state_dict_strict, read_state_dict
+    from ..weights.loading import load_state_dict_strict, read_state_dict
 
     return load_state_dict_strict(model, read_state_dict(model_path), source=model_path, allow_new_classes=False)
 

@@ -5,11 +5,12 @@ import argparse
 import sys
 from typing import List, Optional, Sequence
 
-from ..config_builder import load_config
 from ..inference.options import InferenceOptions
+from ..integration.config import load_config
+from ..machine import prepare_env
 from .inference import add_runtime_args
 from .legacy_flags import parse_custom_color
-from .runtime import add_inference_args, logger, prepare_env, run_cli, select_device, setup_logging
+from .runtime import add_inference_args, logger, run_cli, select_device, setup_logging
 
 
 def predict(config: str, model_path: str, image_path: str, save_dir: str = "output/result",
@@ -28,16 +29,16 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     ``backend`` / ``precision`` / ``threads`` / ``cache_dir`` choose the runtime (RuntimeOptions).
     ``custom_color`` (R G B R G B ..., PaddleSeg's flag) colours classes 0, 1, ... in the outputs (default:
     the dataset's ``PALETTE`` if it has one). ``label_ids`` ("cityscapes") writes the label PNGs in those ids
-    (official Cityscapes labelIds) instead of class ids (paddle_segformer.label_ids).
+    (official Cityscapes labelIds) instead of class ids (paddle_segformer.data.label_ids).
     ``max_memory`` ('4G', '512M'; default half the available memory) bounds one forward pass: a larger
     image of any format is predicted in tiles (``tile`` / ``overlap`` if given), one that cannot be
     tiled (test-time augmentation) is skipped and listed (paddle_segformer.inference.memory).
     """
+    from ..data.label_ids import label_ids as label_id_scheme
     from ..inference.backends import RuntimeOptions
     from ..inference.folder import predict_folder
     from ..inference.memory import MemoryBudget
     from ..inference.tiled import Tiling
-    from ..label_ids import label_ids as label_id_scheme
     from .inference import build_predictor
 
     colours = parse_custom_color(custom_color)

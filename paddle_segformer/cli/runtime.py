@@ -1,83 +1,15 @@
-"""Process set-up shared by the entry points: threads, logging, device, config, precision."""
+"""Process set-up shared by the entry points: logging, device, precision, test-time flags, errors
+(threads: :func:`paddle_segformer.machine.prepare_env`)."""
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import warnings
 from typing import Any, Callable, List, Optional
 
-from ..config_builder import ConfigError
+from ..integration.config import ConfigError
 
 logger = logging.getLogger("paddle_segformer")
-
-
-def _is_amd_cpu() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
-            return "AuthenticAMD" in handle.read(4096)
-    except OSError:
-        return False
-
-
-def prepare_env(import_paddle: bool = True) -> None:
-    """Thread defaults for CPU runs; call before paddle is imported. Existing settings win. Then
-    imports paddle without its OMP_NUM_THREADS lecture (``import_paddle=False``: leaves it to the caller).
-
-    Paddle's dynamic graph runs one thread unless OMP_NUM_THREADS says otherwise, and its MKL
-    takes a slow path on AMD CPUs unless MKL_DEBUG_CPU_TYPE=5 (measured 3-6x on Paddle 3.3.1).
-    Under ``paddle.distributed.launch`` the cores are shared between the local processes.
-    """
-    warnings.filterwarnings("ignore", message="No ccache found")  # paddle's C++-extension notice
-    # paddle's BatchNorm on every training step: says what it does, asks nothing of the user
-    warnings.filterwarnings("ignore", message="When training, we now always track global mean")
-    local = int(os.environ.get("PADDLE_LOCAL_SIZE", os.environ.get("PADDLE_TRAINERS_NUM", "1")) or 1)
-    threads = max(1, (os.cpu_count() or 1) // max(local, 1))
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    if _is_amd_cpu():
-        os.environ.setdefault("MKL_DEBUG_CPU_TYPE", "5")
-    if import_paddle:
-        _import_paddle_quietly()
-
-
-# Paddle prints this to stderr on import whenever OMP_NUM_THREADS > 1, which is our default on purpose
-# (its single-thread default is 2x slower on 2 cores): not news to a user of this package.
-OMP_LECTURE = ("WARNING: OMP_NUM_THREADS set to", "PLEASE USE OMP_NUM_THREADS WISELY.")
-
-
-class _WithoutLecture:
-    """A stderr that passes everything on but the lines of :data:`OMP_LECTURE` (``print`` writes a line's
-    text and its newline in two calls: the newline of a dropped line is dropped too)."""
-
-    def __init__(self, stream: Any):
-        self._stream, self._dropped = stream, False
-
-    def write(self, text: str) -> int:
-        dropped, self._dropped = self._dropped, text.startswith(OMP_LECTURE)
-        if not self._dropped and not (dropped and text == "\n"):
-            self._stream.write(text)
-        return len(text)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-def _import_paddle_quietly() -> None:
-    """Import paddle now that the environment is set, without its lecture, and undo the handler its
-    import adds to the root logger (paddle.distributed's ``get_logger``), so that logging is configured
-    by the entry point (:func:`setup_logging`) as if paddle had not been imported yet."""
-    if "paddle" in sys.modules:
-        return
-    import contextlib
-
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    with contextlib.redirect_stderr(_WithoutLecture(sys.stderr)):
-        import paddle  # noqa: F401
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    root.setLevel(level)
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -142,9 +74,9 @@ def add_inference_args(p: argparse.ArgumentParser, aug_flag: str) -> None:
 def run_cli(main: Callable[[Optional[List[str]]], Optional[int]], argv: Optional[List[str]] = None) -> int:
     """Run an entry point; known input problems print one clear line and exit with status 2.
 
-    A diverged training run (paddle_segformer.divergence) prints its line and exits with status 4.
+    A diverged training run (paddle_segformer.engine.divergence) prints its line and exits with status 4.
     """
-    from ..divergence import TrainingDiverged
+    from ..engine.divergence import TrainingDiverged
     from ..io.image import ImageReadError
 
     try:

@@ -6,20 +6,21 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
-from ..config_builder import build, load_config
 from ..inference.options import InferenceOptions
+from ..integration.config import build, load_config
+from ..machine import prepare_env
 from .legacy_flags import add_data_format_arg, check_data_format, repeat_dataset
-from .runtime import logger, prepare_env, resolve_precision, run_cli, select_device, setup_logging
+from .runtime import logger, resolve_precision, run_cli, select_device, setup_logging
 
 if TYPE_CHECKING:
     import paddle
 
-    from ..divergence import DivergenceOptions
+    from ..engine.divergence import DivergenceOptions
 
 
 def check_resume(model: "paddle.nn.Layer", resume_model: str) -> None:
     """Fail early, naming the file, if a resume folder is incomplete or does not fit the model."""
-    from ..weights import CheckpointError, compare_state_dicts, read_state_dict
+    from ..weights.loading import CheckpointError, compare_state_dicts, read_state_dict
 
     for name in ("model.pdparams", "model.pdopt"):
         if not os.path.isfile(os.path.join(resume_model, name)):
@@ -27,7 +28,7 @@ def check_resume(model: "paddle.nn.Layer", resume_model: str) -> None:
     report = compare_state_dicts(model.state_dict(), read_state_dict(resume_model), source=resume_model)
     if not report.ok or report.unexpected:
         raise CheckpointError("cannot resume: checkpoint does not match the model\n" + report.summary())
-    from ..divergence import iteration_of
+    from ..engine.divergence import iteration_of
 
     try:
         iteration_of(resume_model)
@@ -39,7 +40,7 @@ def _pretrained_opts(pretrained: Optional[str], opts: Optional[List[str]]) -> Op
     """``--pretrained`` as an ``--opts`` entry: model.pretrained for decoder weights, else the backbone's."""
     if not pretrained:
         return opts
-    from ..weights import pretrained_target
+    from ..weights.loading import pretrained_target
 
     where = "model.pretrained" if pretrained_target(pretrained) == "model" else "model.backbone.pretrained"
     return list(opts or []) + [f"{where}={pretrained}"]
@@ -69,8 +70,8 @@ def _eval_options(model: Any, val_dataset: Any, config_test: Optional[dict]) -> 
 
 def _mixed_precision(model: "paddle.nn.Layer", precision: str, amp_level: str) -> Tuple[str, str]:
     """(precision, amp_level) for PaddleSeg's loop. bf16 becomes the model's own O1 autocast (the loop knows
-    only fp16; bf16 needs no loss scaling). The float32 islands (paddle_segformer.amp_policy) are logged."""
-    from ..amp_policy import describe
+    only fp16; bf16 needs no loss scaling). The float32 islands (paddle_segformer.models.amp_policy) are logged."""
+    from ..models.amp_policy import describe
 
     if precision == "bf16":
         if amp_level != "O1":
@@ -91,21 +92,22 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
           divergence: Optional["DivergenceOptions"] = None) -> "paddle.nn.Layer":
     """Train the model a config describes; checkpoints go to ``save_dir/iter_N``. Returns the model.
 
-    ``pretrained``: any format (paddle_segformer.convert), whole model or backbone. ``repeats``,
+    ``pretrained``: any format (paddle_segformer.weights), whole model or backbone. ``repeats``,
     ``profiler_options``, ``data_format``: PaddleSeg's flags. Missing data stops the run before the
     model is built; every train / val pair is checked when the datasets are built, before training
     (``skip_data_check`` turns that off); the effective learning-rate schedule is logged before training.
-    ``divergence``: the NaN / Inf guard's options (paddle_segformer.divergence); raises TrainingDiverged
+    ``divergence``: the NaN / Inf guard's options (paddle_segformer.engine.divergence); raises TrainingDiverged
     when it stops.
     """
     import paddle
     from paddleseg import core
     from paddleseg.utils import set_seed
 
-    from .. import amp_policy
-    from ..divergence import DivergenceGuard, DivergenceOptions, guarded_training
-    from ..schedule import log_schedule
-    from .data_paths import check_dataset_paths, skip_data_check as skip_check
+    from ..engine.divergence import DivergenceGuard, DivergenceOptions, guarded_training
+    from ..engine.schedule import log_schedule
+    from ..models import amp_policy
+    from .data_paths import check_dataset_paths
+    from .data_paths import skip_data_check as skip_check
 
     check_data_format(data_format)
     device = select_device(device)
@@ -180,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     prepare_env()
     setup_logging()
-    from ..divergence import DivergenceOptions
+    from ..engine.divergence import DivergenceOptions
 
     args = vars(build_parser().parse_args(argv))
     divergence = DivergenceOptions(patience=args.pop("nan_patience"), policy=args.pop("nan_policy"))

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
 
-from ..config_builder import build, load_config
 from ..inference.options import InferenceOptions
+from ..integration.config import build, load_config
+from ..machine import prepare_env
 from .inference import add_runtime_args
 from .legacy_flags import add_data_format_arg, check_data_format, str2bool
-from .runtime import add_inference_args, logger, prepare_env, select_device, setup_logging
+from .runtime import add_inference_args, logger, select_device, setup_logging
 
 if TYPE_CHECKING:
     import paddle
@@ -37,7 +38,7 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     sliding window) overrides them where it differs from the defaults.
     Plain evaluation runs through the runtime ``backend`` / ``precision`` choose (default: the fastest
     installed), test-time augmentation and sliding windows through PaddleSeg's ``infer`` on the dynamic
-    graph; both end in the report of :mod:`paddle_segformer.eval_report` (``save_dir``: metrics.json,
+    graph; both end in the report of :mod:`paddle_segformer.report.evaluation` (``save_dir``: metrics.json,
     confusion_matrix.csv / .png) and the result also holds ``confusion``: (num_classes, num_classes) pixel
     counts, rows label, columns prediction. ``auc_roc`` (PaddleSeg's AUC-ROC, logged by it) runs
     ``paddleseg.core.evaluate`` (``num_workers`` is its data loader's).
@@ -87,7 +88,7 @@ def _report(evaluated: Dict[str, object], dataset: Any, save_dir: Optional[str])
     """Log the per-class table of an :func:`evaluate_dataset` result; write metrics.json, confusion_matrix.csv
     and .png to ``save_dir``; return the metrics (classes absent from ground truth and predictions: NaN) and
     the confusion matrix."""
-    from ..eval_report import EvalReport, class_names_of
+    from ..report.evaluation import EvalReport, class_names_of
 
     report = EvalReport(evaluated["confusion"], class_names_of(dataset, dataset.num_classes))
     logger.info("evaluation on %d image(s):\n%s", len(dataset), report.table())

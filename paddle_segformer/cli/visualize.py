@@ -13,8 +13,8 @@ import numpy as np
 from ..data import cityscapes_labels as cs
 from ..data.cityscapes_layout import find_frames
 from ..io.image import read_image, read_label, write_jpg
-from ..panels import panel
-from ..visualize import palette
+from ..report.palettes import palette
+from ..report.panels import panel
 
 
 def build_parser() -> argparse.ArgumentParser:

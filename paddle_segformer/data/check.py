@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,8 +19,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..io.atomic import atomic_write_bytes
-from ..io.image import RASTER_EXTS, ImageReadError, check_label_values, check_same_size, label_value_counts, \
-    read_image, read_label
+from ..io.image import (RASTER_EXTS, ImageReadError, check_label_values, check_same_size, label_value_counts,
+                        read_image, read_label)
 from ..io.raster import RasterMeta, read_meta, read_raster
 
 logger = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def _cache_file(pairs: Sequence[Pair], spec: LabelSpec) -> Optional[Path]:
     """Where the summary of ``pairs`` is kept once they pass: named by a hash of the spec and of each
     file's path, size and modification time (a file that changes gets a new name: checked again).
     None when a file cannot be stat'ed (the check itself reports it)."""
-    from ..inference.artifacts import user_cache_dir  # here: data/ does not depend on inference/ otherwise
+    from ..io.cache import user_cache_dir  # here: data/ does not depend on inference/ otherwise
 
     digest = hashlib.sha256(json.dumps(asdict(spec)).encode())
     try:

@@ -10,11 +10,13 @@ import paddle
 from paddleseg.transforms import Compose
 
 from ..io.image import check_label_values, check_same_size, read_image, read_label
-from ..visualize import PARCEL_COLOURS
 from .check import check_pairs
 from .synthetic import CLASS_NAMES as PARCEL_CLASS_NAMES
 
 logger = logging.getLogger(__name__)
+
+# Parcel task colours: farmland, building, forest, other (RSParcelDataset.PALETTE).
+PARCEL_COLOURS = [(250, 220, 60), (220, 40, 40), (30, 140, 30), (150, 150, 150)]
 
 
 def find_list_file(list_path: str, dataset_root: str) -> str:

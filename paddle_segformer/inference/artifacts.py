@@ -26,6 +26,8 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from ..io.cache import user_cache_dir
+
 logger = logging.getLogger(__name__)
 
 # Bump when the inference graph or the conversion changes: old artifacts then stop matching.
@@ -55,14 +57,6 @@ def fingerprint(graph: nn.Layer, in_channels: int) -> str:
         digest.update(f"|{name}:{array.dtype}:{array.shape}".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()[:16]
-
-
-def user_cache_dir() -> Path:
-    """``$PADDLE_SEGFORMER_CACHE``, else ``$XDG_CACHE_HOME/paddle_segformer``, else ``~/.cache/paddle_segformer``."""
-    if os.environ.get("PADDLE_SEGFORMER_CACHE"):
-        return Path(os.environ["PADDLE_SEGFORMER_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "paddle_segformer"
 
 
 def cache_roots(model_path: Optional[str] = None, cache_dir: Optional[str] = None) -> List[Path]:

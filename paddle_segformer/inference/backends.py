@@ -20,7 +20,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from ..benchinfo import cpu_info
+from ..machine import cpu_info
 from .artifacts import artifact
 from .graph import InferenceGraph
 from .shapes import ShapeSpecialised, symbolic_dims

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 
 import numpy as np
 
-from ..metrics import confusion_matrix, scores
+from ..report.metrics import confusion_matrix, scores
 from .predictor import Predictor
 from .readahead import read_ahead
 
@@ -25,7 +25,7 @@ def evaluate_dataset(predictor: Predictor, dataset: Any, num_classes: int, ignor
                      progress: bool = True) -> Dict[str, object]:
     """Metrics of ``predictor`` on a val-mode PaddleSeg dataset (items: transformed ``img`` (C, h, w),
     ``label`` (1, H, W), ``trans_info``): miou, acc, kappa, mdice and per-class arrays
-    (see :func:`paddle_segformer.metrics.scores`) plus the confusion matrix."""
+    (see :func:`paddle_segformer.report.metrics.scores`) plus the confusion matrix."""
     from tqdm import tqdm
 
     conf = np.zeros((num_classes, num_classes), np.int64)

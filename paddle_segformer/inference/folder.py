@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from contextlib import closing, contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -23,12 +23,12 @@ import numpy as np
 from ..io.atomic import atomic_write_bytes
 from ..io.image import RASTER_EXTS, encode_png, list_images, write_jpg
 from ..io.raster import RasterMeta, label_colormap, write_label_raster
-from ..visualize import colorize, overlay, palette
+from ..report.palettes import colorize, overlay, palette
 from .predictor import Predictor
 from .readahead import read_ahead
 
 if TYPE_CHECKING:
-    from ..label_ids import LabelIds
+    from ..data.label_ids import LabelIds
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Outputs:
 
     ``colours`` ((R, G, B) for classes 0, 1, ...) replace the first palette entries (predict.py's
     ``--custom_color``, else the dataset's ``PALETTE``); source nodata pixels are labelled ``nodata_label``.
-    ``label_ids`` (:class:`~paddle_segformer.label_ids.LabelIds`) writes other ids than the class ids into
+    ``label_ids`` (:class:`~paddle_segformer.data.label_ids.LabelIds`) writes other ids than the class ids into
     the label PNGs (predict.py's ``--label_ids``)."""
 
     def __init__(self, num_classes: int, colours: Optional[Sequence[Tuple[int, int, int]]] = None,

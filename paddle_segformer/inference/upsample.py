@@ -4,7 +4,7 @@ Labels are computed by a compiled kernel (numba) without building the K-class fu
 ONNX Runtime's Resize + ArgMax took 186 ms for 150 classes at 512 x 512 on this project's CPU, OpenCV's
 resize + numpy's argmax 100 ms, both longer than B0 itself; the kernel takes 12-18 ms on random-weight
 logits (nearly every pixel undecided) and less on a trained model's. The taps are Paddle's
-(paddle_segformer.resize).
+(paddle_segformer.ops.resize).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Tuple
 import numba
 import numpy as np
 
-from ..resize import resize_planes, taps
+from ..ops.resize import resize_planes, taps
 
 TOLERANCE = np.float32(1e-5)  # relative margin keeping classes within rounding of the bound
 

@@ -6,7 +6,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Any, Iterator, Union
 
 PathLike = Union[str, os.PathLike]
 
@@ -38,3 +38,11 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         handle.write(data)
+
+
+def atomic_save(obj: Any, path: str, **kwargs: Any) -> None:
+    """``paddle.save`` to a temporary file in the same folder, then rename over ``path``."""
+    import paddle  # here: this module imports no paddle otherwise
+
+    with atomic_path(os.path.abspath(path)) as tmp:
+        paddle.save(obj, tmp, **kwargs)

@@ -1,0 +1,222 @@
+"""Configs into models and datasets: PaddleSeg's ``Config`` + ``SegBuilder`` with this package's components
+registered, configs found by name, dataset facts written once (in the dataset block), and errors that
+name the config file (:class:`ConfigError`).
+
+``--config NAME``: a value that is not a file is looked up as a config name under ``configs/``. The
+article runs ``python train.py --config segformerb3.yml`` from the project root, where the file lives in
+``configs/``. Folders searched: ``./configs`` then the project's own ``configs/`` beside the package;
+``segformerb3``, ``segformerb3.yml`` and ``geotiff/segformer_b0_rgbn.yml`` all work.
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+logger = logging.getLogger("paddle_segformer")
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be loaded or built; the message names the file."""
+
+
+# ---- configs found by name ----
+
+SUFFIXES = (".yml", ".yaml")
+
+
+def config_roots() -> List[Path]:
+    """Existing ``configs`` folders to search: the working directory's, then the project's."""
+    roots = [Path.cwd() / "configs", Path(__file__).resolve().parents[2] / "configs"]
+    unique: List[Path] = []
+    for root in roots:
+        if root.is_dir() and root.resolve() not in [r.resolve() for r in unique]:
+            unique.append(root)
+    return unique
+
+
+def _configs_under(root: Path) -> List[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES and "_base_" not in p.relative_to(root).parts)
+
+
+def _candidates(name: str) -> List[str]:
+    return [name] if name.endswith(SUFFIXES) else [name + s for s in SUFFIXES]
+
+
+def _short(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+
+
+def resolve_config(path: str) -> str:
+    """``path`` if it is a file; else the one config it names under a ``configs`` folder.
+
+    Raises :class:`ConfigError` naming the closest config names when there is none, or the
+    candidates when the name is ambiguous.
+    """
+    if path and os.path.isfile(path):
+        return path
+    if not path:
+        raise ConfigError("config file not found: no --config given")
+    roots = config_roots()
+    for root in roots:
+        for candidate in _candidates(path):  # a path relative to configs/ (geotiff/x.yml)
+            if (root / candidate).is_file():
+                return _found(path, root / candidate)
+    names = _candidates(Path(path).name)
+    for root in roots:
+        matches = [p for p in _configs_under(root) if p.name in names]
+        if len(matches) > 1:
+            raise ConfigError(f"config file not found: {path}; several configs under {_short(root)}/ have that "
+                              f"name: {', '.join(_short(m) for m in matches)}")
+        if matches:
+            return _found(path, matches[0])
+    raise ConfigError(f"config file not found: {path}{_closest(Path(path).name, roots)}")
+
+
+def _found(name: str, path: Path) -> str:
+    shown = _short(path)
+    logger.info("config %s: using %s", name, shown)
+    return shown
+
+
+def _closest(name: str, roots: List[Path]) -> str:
+    if not roots:
+        return " (and there is no configs/ folder here to look it up in)"
+    known = sorted({_short(p) for root in roots for p in _configs_under(root)})
+    by_stem = {}
+    for path in known:
+        by_stem.setdefault(Path(path).stem, []).append(path)
+    ranked = difflib.get_close_matches(Path(name).stem, list(by_stem), n=5, cutoff=0.6)  # best first
+    close = [path for stem in ranked for path in by_stem[stem]]
+    if close:
+        return f"; closest config names: {', '.join(close[:5])}"
+    return f"; configs available: {', '.join(known[:12])}{' ...' if len(known) > 12 else ''}"
+
+
+# ---- PaddleSeg's builder ----
+
+class _WithoutCopyAdvice:
+    """PaddleSeg's logger as its builder uses it, minus the advice to copy the dataset's facts
+    (num_classes, in_channels, ignore_index) into the model and loss configs: this package writes each
+    fact once, in the dataset, on purpose (the builder still copies them; only the advice goes)."""
+
+    ADVICE = "Add the `"
+
+    def __init__(self, paddleseg_logger: Any):
+        self._logger = paddleseg_logger
+
+    def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
+        if not str(message).startswith(self.ADVICE):
+            self._logger.warning(message, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger, name)
+
+
+@functools.lru_cache(maxsize=None)
+def _builder_class():
+    """PaddleSeg's SegBuilder (the subclass is made once), taught about datasets whose facts live in their config block."""
+    from functools import cached_property
+
+    from paddleseg.cvlibs import SegBuilder, builder
+
+    if not isinstance(builder.logger, _WithoutCopyAdvice):
+        builder.logger = _WithoutCopyAdvice(builder.logger)
+
+    def configured(cls: Any, cfg: Dict[str, Any]) -> Any:
+        with_facts = getattr(cls, "with_config_facts", None)  # SegListDataset's: facts from the config block
+        if with_facts is None:
+            return cls
+        try:
+            return with_facts(cfg)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    class SegFormerBuilder(SegBuilder):
+        def __init__(self, config: Any, comp_list: Optional[list] = None):
+            super().__init__(config, comp_list)
+            train, val = config.dic.get("train_dataset") or {}, config.dic.get("val_dataset") or {}
+            if train and val and train.get("type") == val.get("type") and getattr(
+                    self.load_component_class(train.get("type")), "CONFIG_DRIVEN", False):
+                for key in ("num_classes", "img_channels", "ignore_index"):  # written once, in train_dataset
+                    if key in train:
+                        val.setdefault(key, train[key])
+
+        def _dataset_class(self, cfg: Dict[str, Any]) -> Any:
+            if not cfg:
+                raise ConfigError("the config has no dataset block")
+            return configured(self.load_component_class(cfg.get("type")), cfg)
+
+        @cached_property
+        def lr_scheduler(self) -> Any:
+            from ..engine.schedule import fill_cosine_period
+
+            fill_cosine_period(self.config.dic.get("lr_scheduler"), self.config.iters)
+            return super().lr_scheduler
+
+        @cached_property
+        def train_dataset_class(self) -> Any:
+            return self._dataset_class(self.config.train_dataset_cfg)
+
+        @cached_property
+        def val_dataset_class(self) -> Any:
+            return self._dataset_class(self.config.val_dataset_cfg)
+
+    return SegFormerBuilder
+
+
+def load_config(path: str, learning_rate: Optional[float] = None, batch_size: Optional[int] = None,
+                iters: Optional[int] = None, opts: Optional[List[str]] = None) -> Tuple[Any, Any]:
+    """Register our components, then parse ``path`` with PaddleSeg's Config; returns (cfg, builder).
+
+    A ``path`` that is not a file is looked up as a config name under ``configs/`` (:func:`resolve_config`).
+    """
+    import yaml
+    from paddleseg.cvlibs import Config
+
+    from .registry import RegistryConflict, register
+
+    path = resolve_config(path)
+    try:
+        register()
+    except RegistryConflict as exc:
+        raise ConfigError(f"cannot register paddle_segformer with PaddleSeg: {exc}") from exc
+    try:
+        cfg = Config(path, learning_rate=learning_rate, batch_size=batch_size, iters=iters, opts=opts)
+    except (AssertionError, KeyError, TypeError, ValueError, OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: invalid config: {exc}") from exc
+    return cfg, _builder_class()(cfg)
+
+
+def build(builder: Any, what: str, path: str) -> Any:
+    """``builder.<what>`` with the config path in any error (unknown type, bad arguments); a data file
+    that fails the dataset's check is reported as itself (its message names the file)."""
+    from ..io.image import ImageReadError
+
+    try:
+        return getattr(builder, what)
+    except (RuntimeError, AssertionError, KeyError) as exc:
+        cause = exc.__cause__ or exc.__context__  # PaddleSeg's builder re-raises as RuntimeError
+        if isinstance(cause, ImageReadError):
+            raise cause from None
+        raise ConfigError(f"{path}: cannot build {what}: {exc}") from exc
+
+
+def training_settings(config: str) -> Dict[str, float]:
+    """The dropouts and ignore index of the model and loss a config builds, as Hugging Face config keys."""
+    _, builder = load_config(config)
+    model = builder.model
+    backbone = model.backbone
+    blocks = [blk for i in range(1, 5) for blk in getattr(backbone, f"block{i}")]
+    attn_drop = blocks[0].attn.attn_drop
+    return {"classifier_dropout_prob": float(model.dropout.p),
+            "drop_path_rate": max(float(getattr(blk.drop_path, "drop_prob", 0.0)) for blk in blocks),
+            "hidden_dropout_prob": float(blocks[0].attn.proj_drop.p),
+            "attention_probs_dropout_prob": float(attn_drop.p),
+            "semantic_loss_ignore_index": int(builder.loss["types"][0].ignore_index)}
