@@ -2,10 +2,7 @@
 import sys
 
 from paddle_segformer.cli.runtime import run_cli
-from paddle_segformer.machine import prepare_env
+from paddle_segformer.cli.train import main  # imports no paddle: run_cli sets the threads first
 
 if __name__ == "__main__":
-    prepare_env()  # thread settings must precede the paddle import
-    from paddle_segformer.cli.train import main
-
     sys.exit(run_cli(main))

@@ -4,7 +4,6 @@
     python scripts/band_stats.py --list data/rgbn/train.txt --root data/rgbn
 """
 import argparse
-import logging
 import sys
 
 from paddle_segformer.cli.runtime import run_cli
@@ -17,7 +16,6 @@ def main(argv=None) -> int:
     p.add_argument("--list", help="a PaddleSeg list file instead (first column = image)")
     p.add_argument("--root", default=".", help="dataset_root the list's paths are relative to")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.list:
         from paddle_segformer.data.dataset import read_list_file
 
@@ -37,4 +35,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, uses_paddle=False))

@@ -10,7 +10,6 @@ The variant, band count and class count are read from the checkpoint; --variant 
 Reading .pth / .bin needs PyTorch (pip install torch); .safetensors and .pdparams do not.
 """
 import argparse
-import logging
 import sys
 
 from paddle_segformer.cli.runtime import run_cli
@@ -27,7 +26,6 @@ def main(argv=None) -> int:
     p.add_argument("--config", help="with --to hf: the training config, whose dropouts and ignore index go into "
                                     "config.json (default: the package's model defaults, ignore index 255)")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.to == "hf":
         from paddle_segformer.integration.config import training_settings
         from paddle_segformer.weights.checkpoint import read_tensors

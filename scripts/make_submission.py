@@ -5,4 +5,4 @@ from paddle_segformer.cli.make_submission import main
 from paddle_segformer.cli.runtime import run_cli
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, uses_paddle=False))

@@ -12,4 +12,4 @@ from paddle_segformer.cli.prepare_cityscapes import main
 from paddle_segformer.cli.runtime import run_cli
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, uses_paddle=False))

@@ -11,4 +11,4 @@ from paddle_segformer.cli.runtime import run_cli
 from paddle_segformer.cli.visualize import main
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(main, uses_paddle=False))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import List, Optional
 
 from ..data.split import SplitResult, split_dataset
@@ -34,6 +33,5 @@ def run(argv: Optional[List[str]] = None) -> SplitResult:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     run(argv)
     return 0

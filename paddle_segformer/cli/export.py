@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import List, Optional
 
 import yaml
 
 from ..integration.config import build, load_config
-from ..machine import prepare_env
 from .legacy_flags import export_input_size, legacy_output_op
-from .runtime import logger, select_device, setup_logging
+from .runtime import logger, run_cli, select_device
 
 
 def export_model(config: str, model_path: Optional[str], save_dir: str = "output/inference_model",
@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    prepare_env()
-    setup_logging()
     export_model(**vars(build_parser().parse_args(argv)))
     return 0
+
+
+if __name__ == "__main__":  # python -m paddle_segformer.cli.export, as the root script
+    sys.exit(run_cli(main))

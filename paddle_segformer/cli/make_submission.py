@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import List, Optional
 
@@ -21,7 +20,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     args = build_parser().parse_args(argv)
     out = submission_zip(args.labels, args.test_dir, args.out, args.num_classes)
     print(f"{out}: {Path(out).stat().st_size / 1024:.0f} KiB")

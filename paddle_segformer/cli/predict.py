@@ -7,10 +7,9 @@ from typing import List, Optional, Sequence
 
 from ..inference.options import InferenceOptions
 from ..integration.config import load_config
-from ..machine import prepare_env
 from .inference import add_runtime_args
 from .legacy_flags import parse_custom_color
-from .runtime import add_inference_args, logger, run_cli, select_device, setup_logging
+from .runtime import add_inference_args, logger, run_cli, select_device
 
 
 def predict(config: str, model_path: str, image_path: str, save_dir: str = "output/result",
@@ -82,8 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    prepare_env()
-    setup_logging()
     args = vars(build_parser().parse_args(argv))
     summary = predict(test=InferenceOptions.pop_arguments(args), **args)
     return 3 if summary.failed else 0

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import List, Optional
 
 from ..data.cityscapes_prepare import LIST_SPLITS, PrepareReport, prepare_cityscapes
@@ -29,5 +28,4 @@ def run(argv: Optional[List[str]] = None) -> PrepareReport:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     return 3 if run(argv).failed else 0

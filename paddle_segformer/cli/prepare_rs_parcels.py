@@ -6,7 +6,6 @@ paddle_segformer.data.competition_zip). No paddle.
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import List, Optional
 
 from ..data.competition_zip import PrepareReport, prepare
@@ -32,6 +31,5 @@ def run(argv: Optional[List[str]] = None) -> PrepareReport:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     run(argv)
     return 0

@@ -1,5 +1,5 @@
-"""Process set-up shared by the entry points: logging, device, precision, test-time flags, errors
-(threads: :func:`paddle_segformer.machine.prepare_env`)."""
+"""Process set-up shared by the entry points, made once in :func:`run_cli`: threads (before paddle is imported),
+logging, device, precision, test-time flags, and the one-line errors."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import sys
 from typing import Any, Callable, List, Optional
 
 from ..integration.config import ConfigError
+from ..machine import prepare_env
 
 logger = logging.getLogger("paddle_segformer")
 
@@ -71,11 +72,16 @@ def add_inference_args(p: argparse.ArgumentParser, aug_flag: str) -> None:
     p.add_argument("--opts", nargs="+", help="config overrides key=value")
 
 
-def run_cli(main: Callable[[Optional[List[str]]], Optional[int]], argv: Optional[List[str]] = None) -> int:
-    """Run an entry point; known input problems print one clear line and exit with status 2.
-
-    A diverged training run (paddle_segformer.engine.divergence) prints its line and exits with status 4.
+def run_cli(main: Callable[[Optional[List[str]]], Optional[int]], argv: Optional[List[str]] = None,
+            uses_paddle: bool = True) -> int:
+    """Run an entry point, the one place where a command sets up its process: thread settings before paddle
+    is imported (:func:`~paddle_segformer.machine.prepare_env`; ``uses_paddle=False`` for the data tools,
+    which do not import it) and logging (:func:`setup_logging`). Known input problems print one clear line
+    and exit with status 2; a diverged training run (paddle_segformer.engine.divergence) prints its line and
+    exits with status 4.
     """
+    prepare_env(import_paddle=uses_paddle)
+    setup_logging()
     from ..engine.divergence import TrainingDiverged
     from ..io.image import ImageReadError
 

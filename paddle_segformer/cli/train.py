@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from ..inference.options import InferenceOptions
 from ..integration.config import build, load_config
-from ..machine import prepare_env
 from .legacy_flags import add_data_format_arg, check_data_format, repeat_dataset
-from .runtime import logger, resolve_precision, run_cli, select_device, setup_logging
+from .runtime import logger, resolve_precision, run_cli, select_device
 
 if TYPE_CHECKING:
     import paddle
@@ -180,8 +179,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    prepare_env()
-    setup_logging()
     from ..engine.divergence import DivergenceOptions
 
     args = vars(build_parser().parse_args(argv))

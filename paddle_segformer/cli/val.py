@@ -4,16 +4,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
 
 from ..inference.options import InferenceOptions
 from ..integration.config import build, load_config
-from ..machine import prepare_env
 from .inference import add_runtime_args
 from .legacy_flags import add_data_format_arg, check_data_format, str2bool
-from .runtime import add_inference_args, logger, select_device, setup_logging
+from .runtime import add_inference_args, logger, run_cli, select_device
 
 if TYPE_CHECKING:
     import paddle
@@ -133,8 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    prepare_env()
-    setup_logging()
     args = vars(build_parser().parse_args(argv))
     evaluate(test=InferenceOptions.pop_arguments(args), **args)
     return 0
+
+
+if __name__ == "__main__":  # python -m paddle_segformer.cli.val, as the root script
+    sys.exit(run_cli(main))

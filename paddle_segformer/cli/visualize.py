@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import List, Optional
 
@@ -64,6 +63,5 @@ def run(argv: Optional[List[str]] = None) -> List[Path]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     run(argv)
     return 0
