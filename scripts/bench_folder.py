@@ -53,8 +53,9 @@ def main() -> int:
     import paddle
     from paddleseg.transforms import Normalize
 
-    from paddle_segformer.inference.backends import RuntimeOptions, create_backend
+    from paddle_segformer.inference.backends import create_backend
     from paddle_segformer.inference.folder import predict_folder
+    from paddle_segformer.inference.options import RuntimeOptions
     from paddle_segformer.inference.predictor import Predictor
     from paddle_segformer.machine import describe_machine
     from paddle_segformer.models.backbone import mit

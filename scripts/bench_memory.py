@@ -52,8 +52,9 @@ def build_model(variant: str, attention: str, classes: int):
 
 def worker(variant: str, attention: str, side: int, classes: int, backend: str, cache_dir: str) -> dict:
     """One pass at ``side`` in this process (see the module docstring)."""
-    from paddle_segformer.inference.backends import RuntimeOptions, create_backend
+    from paddle_segformer.inference.backends import create_backend
     from paddle_segformer.inference.memory import ModelShape, estimate_forward_bytes
+    from paddle_segformer.inference.options import RuntimeOptions
     from paddle_segformer.inference.upsample import upsample_labels
     from paddle_segformer.machine import peak_rss_mib, reset_peak_rss, rss_mib
 

@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from paddle_segformer.inference.tiled import Tiling
 from paddle_segformer.machine import describe_machine, peak_rss_mib, prepare_env
 
 
@@ -67,7 +68,8 @@ def _logits_fn(mode: str, model, cache_dir: str):
     import paddle
 
     if mode == "tiled":
-        from paddle_segformer.inference.backends import RuntimeOptions, create_backend
+        from paddle_segformer.inference.backends import create_backend
+        from paddle_segformer.inference.options import RuntimeOptions
         from paddle_segformer.inference.upsample import upsample_logits
 
         backend = create_backend(model, RuntimeOptions(cache_dir=cache_dir))
@@ -110,8 +112,8 @@ def worker(mode: str, src: str, dst: str, tile: int, overlap: int, batch_size: i
             labels = paddle.argmax(logits, axis=1).numpy()[0].astype(np.uint8)
         write_label_raster(dst, labels, meta)
     else:
-        predict_scene(logits_fn, normalise, src, dst, 4, tile=tile, overlap=overlap, batch_size=batch_size,
-                      progress=sys.stderr.isatty())
+        predict_scene(logits_fn, normalise, src, dst, 4,
+                      tiling=Tiling(tile=tile, overlap=overlap, batch_size=batch_size), progress=sys.stderr.isatty())
     seconds = time.time() - start
     return {"mode": mode, "size": meta.height, "seconds": seconds, "setup_seconds": start - setup,
             "peak_rss_mib": peak_rss_mib()}

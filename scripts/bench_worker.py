@@ -51,7 +51,8 @@ def paddleseg_row(variant: str, classes: int, threads: int) -> Runner:
 
 def backend_row(name: str, precision: str = "fp32") -> Callable[[str, int, int], Runner]:
     def build(variant: str, classes: int, threads: int) -> Runner:
-        from paddle_segformer.inference.backends import RuntimeOptions, create_backend
+        from paddle_segformer.inference.backends import create_backend
+        from paddle_segformer.inference.options import RuntimeOptions
         from paddle_segformer.inference.upsample import upsample_labels
 
         backend = create_backend(_ours(variant, classes), RuntimeOptions(name, precision, threads, CACHE))

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from paddle_segformer.cli.legacy_flags import export_input_size, legacy_output_op, parse_custom_color, str2bool
+from paddle_segformer.inference.options import RuntimeOptions
 from paddle_segformer.integration.config import ConfigError, resolve_config
 
 from .conftest import REPO, env_with_threads, write_config
@@ -129,7 +130,7 @@ def test_predict_custom_color_and_list_file(tiny_config, tiny_data, random_check
     image_list.write_text("".join(f"img_testA/{name} ignored_second_column\n" for name in listed), encoding="utf-8")
     colours = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
     summary = predict(str(tiny_config), str(random_checkpoint), str(image_list), save_dir=str(tmp_path / "p"),
-                      backend="paddle", custom_color=colours)
+                      runtime=RuntimeOptions(backend="paddle"), custom_color=colours)
     assert sorted(p.name for p in summary.written) == sorted(n.rsplit(".", 1)[0] + ".png" for n in listed)
     label_png = Image.open(tmp_path / "p" / "label" / "img_testA" / (listed[0].rsplit(".", 1)[0] + ".png"))
     assert label_png.getpalette()[:12] == colours

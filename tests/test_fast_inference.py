@@ -8,8 +8,9 @@ import paddle.nn.functional as F
 import pytest
 
 from paddle_segformer.inference import artifacts, backends
-from paddle_segformer.inference.backends import RuntimeOptions, cpu_has_bf16, create_backend
+from paddle_segformer.inference.backends import cpu_has_bf16, create_backend
 from paddle_segformer.inference.graph import InferenceGraph
+from paddle_segformer.inference.options import RuntimeOptions
 from paddle_segformer.inference.shapes import ShapeSpecialised, symbolic_dims
 from paddle_segformer.inference.upsample import upsample_labels, upsample_logits
 from paddle_segformer.models.backbone import mit

@@ -10,6 +10,8 @@ import rasterio
 
 from paddle_segformer.data.split import split_dataset
 from paddle_segformer.data.synthetic_raster import CRS, write_raster_dataset
+from paddle_segformer.inference.options import TilingOptions
+from paddle_segformer.inference.tiled import Tiling
 from paddle_segformer.integration.config import ConfigError, load_config
 from paddle_segformer.io.image import ImageReadError
 from paddle_segformer.io.raster import iter_windows, read_meta, read_raster, write_label_raster
@@ -112,7 +114,8 @@ def test_predict_writes_georeferenced_labels_and_tiles_match_whole(tmp_path, reg
     paddle.seed(0)
     paddle.save(builder.model.state_dict(), str(tmp_path / "m.pdparams"))
     src = root / "img" / "T0001.tif"
-    whole = predict(str(cfg), str(tmp_path / "m.pdparams"), str(src), str(tmp_path / "whole"), tile=0)
+    whole = predict(str(cfg), str(tmp_path / "m.pdparams"), str(src), str(tmp_path / "whole"),
+                    tiling=TilingOptions(tile=0))
     assert not whole.failed and (tmp_path / "whole" / "label" / "T0001.png").is_file()  # PNGs too
     with rasterio.open(tmp_path / "whole" / "geotiff" / "T0001.tif") as out:
         meta = read_meta(src)
@@ -120,11 +123,12 @@ def test_predict_writes_georeferenced_labels_and_tiles_match_whole(tmp_path, reg
         reference = out.read(1)
     corner = np.add.outer(np.arange(96), np.arange(96)) < 96 // 3
     assert (reference[corner] == 255).all() and reference[~corner].max() < 4
-    predict(str(cfg), str(tmp_path / "m.pdparams"), str(src), str(tmp_path / "one_tile"), tile=96, overlap=0)
+    predict(str(cfg), str(tmp_path / "m.pdparams"), str(src), str(tmp_path / "one_tile"),
+            tiling=TilingOptions(tile=96, overlap=0))
     with rasterio.open(tmp_path / "one_tile" / "geotiff" / "T0001.tif") as out:
         np.testing.assert_array_equal(out.read(1), reference)  # tile = whole image: exactly the same
-    predict(str(cfg), str(tmp_path / "m.pdparams"), str(src), str(tmp_path / "tiles"), tile=64, overlap=24,
-            batch_size=2)
+    predict(str(cfg), str(tmp_path / "m.pdparams"), str(src), str(tmp_path / "tiles"),
+            tiling=TilingOptions(tile=64, overlap=24, batch_size=2))
     with rasterio.open(tmp_path / "tiles" / "geotiff" / "T0001.tif") as out:
         tiled = out.read(1)
     # a random-weight transformer attends globally, so tiles see less context; most pixels still agree
@@ -156,9 +160,9 @@ def test_tiled_blending_differs_only_in_a_thin_band(tmp_path):
     src = str(root / "img" / "T0000.tif")
     model, radius = _local_model(2), 2
     norm = lambda x: (x.astype(np.float32) - 4000.0) / 1500.0  # noqa: E731
-    predict_scene(model, norm, src, str(tmp_path / "whole.tif"), 4, tile=150, overlap=0, progress=False)
-    predict_scene(model, norm, src, str(tmp_path / "tiles.tif"), 4, tile=64, overlap=16, batch_size=3,
-                  progress=False)
+    predict_scene(model, norm, src, str(tmp_path / "whole.tif"), 4, tiling=Tiling(tile=150, overlap=0), progress=False)
+    predict_scene(model, norm, src, str(tmp_path / "tiles.tif"), 4,
+                  tiling=Tiling(tile=64, overlap=16, batch_size=3), progress=False)
     assert (max(r for r, *_ in iter_windows(150, 150, 64, 16)), 150 - 64) == (86, 86)
     with rasterio.open(tmp_path / "whole.tif") as a, rasterio.open(tmp_path / "tiles.tif") as b:
         whole, tiled = a.read(1), b.read(1)
@@ -192,7 +196,7 @@ def test_interrupted_scene_leaves_no_file(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):  # after the first strip of rows was already written
         predict_scene(logits, lambda x: x.astype(np.float32), str(root / "img" / "T0000.tif"), str(tmp_path / "o.tif"),
-                      4, tile=32, overlap=8, batch_size=1, progress=False)
+                      4, tiling=Tiling(tile=32, overlap=8, batch_size=1), progress=False)
     assert os.listdir(tmp_path) == ["s"]
 
 
@@ -258,7 +262,7 @@ def test_overlaps_are_blended_not_overwritten(tmp_path):
         return out
 
     predict_scene(logits, lambda x: x.astype(np.float32), str(root / "img" / "T0000.tif"), str(tmp_path / "b.tif"),
-                  2, tile=64, overlap=32, progress=False)
+                  2, tiling=Tiling(tile=64, overlap=32), progress=False)
     with rasterio.open(tmp_path / "b.tif") as out:
         labels = out.read(1)
     row = labels[10]
@@ -279,7 +283,8 @@ def test_truncated_tif_caught_at_start_and_skipped_in_folders(tmp_path, register
         "dataset_root": str(root), "img_channels": 4, "check": False,
         "transforms": [{"type": "BandNormalize", "mode": "meanstd", "mean": [4000.0] * 4, "std": [1500.0] * 4}]}})))
     paddle.save(builder.model.state_dict(), str(tmp_path / "m.pdparams"))
-    summary = predict(str(cfg), str(tmp_path / "m.pdparams"), str(root / "img"), str(tmp_path / "out"), tile=0)
+    summary = predict(str(cfg), str(tmp_path / "m.pdparams"), str(root / "img"), str(tmp_path / "out"),
+                      tiling=TilingOptions(tile=0))
     assert [p.name for p, _ in summary.failed] == [victim.name]
     assert len(summary.written) == 8 and len(list((tmp_path / "out" / "geotiff").glob("*.tif"))) == 8
 

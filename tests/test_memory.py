@@ -12,7 +12,7 @@ import pytest
 
 from paddle_segformer.inference.memory import (MemoryBudget, MemoryGuard, ModelShape, estimate_forward_bytes,
                                                format_size, parse_size)
-from paddle_segformer.inference.options import InferenceOptions
+from paddle_segformer.inference.options import InferenceOptions, RuntimeOptions, TilingOptions
 from paddle_segformer.variants import get_variant
 
 from .conftest import REPO, env_with_threads
@@ -97,12 +97,12 @@ def test_image_over_budget_is_tiled_with_the_whole_image_labels_when_a_tile_cove
         tiny_config, random_checkpoint, mixed_folder, tmp_path, caplog):
     from paddle_segformer.cli.predict import predict
 
-    common = dict(config=str(tiny_config), model_path=str(random_checkpoint), image_path=str(mixed_folder),
-                  backend="openvino")
-    predict(save_dir=str(tmp_path / "whole"), **common)
+    common = dict(config=str(tiny_config), model_path=str(random_checkpoint), image_path=str(mixed_folder))
+    predict(save_dir=str(tmp_path / "whole"), runtime=RuntimeOptions(backend="openvino"), **common)
     with caplog.at_level(logging.INFO):
-        summary = predict(save_dir=str(tmp_path / "tiled"), tile=128, overlap=0,
-                          max_memory=_budget_between("openvino"), **common)
+        summary = predict(save_dir=str(tmp_path / "tiled"),
+                          tiling=TilingOptions(tile=128, overlap=0),
+                          runtime=RuntimeOptions(backend="openvino", max_memory=_budget_between("openvino")), **common)
     assert not summary.failed and len(summary.written) == 3
     tiled_lines = [r.getMessage() for r in caplog.records if "predicted in tiles" in r.getMessage()]
     assert len(tiled_lines) == 1 and "big.png" in tiled_lines[0] and "over the memory budget" in tiled_lines[0]
@@ -121,7 +121,7 @@ def test_image_over_budget_gets_automatic_tiles(tiny_config, random_checkpoint, 
 
     with caplog.at_level(logging.INFO):
         summary = predict(str(tiny_config), str(random_checkpoint), str(mixed_folder), str(tmp_path / "out"),
-                          backend="openvino", max_memory=_budget_between("openvino"))
+                          runtime=RuntimeOptions(backend="openvino", max_memory=_budget_between("openvino")))
     assert not summary.failed
     line = next(r.getMessage() for r in caplog.records if "predicted in tiles" in r.getMessage())
     assert "big.png" in line and ("tiles of 64 px" in line or "tiles of 96 px" in line)
@@ -143,8 +143,7 @@ def test_untileable_image_over_budget_is_skipped_and_the_folder_goes_on(
     assert cli.main(argv) == 3  # a folder with a failure
     assert set(_labels(tmp_path / "out")) == {"a.png", "b.png"}
     assert passes == [(3, 64, 64), (3, 64, 64)]  # the big image never reached the model
-    args = {**vars(cli.build_parser().parse_args(argv)), "save_dir": str(tmp_path / "again")}
-    summary = cli.predict(test=InferenceOptions.pop_arguments(args), **args)
+    summary = cli.run(argv + ["--save_dir", str(tmp_path / "again")])
     [(path, reason)] = summary.failed
     assert path.name == "big.png"
     assert "cannot be combined with tiling" in reason and "--max_memory" in reason
@@ -174,7 +173,6 @@ class _ValSet:
 def test_validation_image_over_budget_is_evaluated_in_a_sliding_window(
         tiny_config, random_checkpoint, mixed_folder, caplog):
     from paddle_segformer.cli.inference import build_predictor
-    from paddle_segformer.inference.backends import RuntimeOptions
     from paddle_segformer.inference.evaluate import evaluate_dataset, slide_when_too_large
     from paddle_segformer.inference.tiled import Tiling
     from paddle_segformer.integration.config import load_config
@@ -184,9 +182,8 @@ def test_validation_image_over_budget_is_evaluated_in_a_sliding_window(
     runtime = RuntimeOptions("openvino")
     test = InferenceOptions()
     _, whole = build_predictor(builder, str(tiny_config), str(random_checkpoint), test, "cpu", runtime)
-    budget = MemoryBudget(int(_budget_between("openvino")), "test")
-    _, tiled = build_predictor(builder, str(tiny_config), str(random_checkpoint), test, "cpu", runtime, budget,
-                               Tiling(128, 0))
+    bounded = RuntimeOptions("openvino", max_memory=_budget_between("openvino"))
+    _, tiled = build_predictor(builder, str(tiny_config), str(random_checkpoint), test, "cpu", bounded, Tiling(128, 0))
     with caplog.at_level(logging.INFO):
         result = evaluate_dataset(tiled, dataset, 4, progress=False)
     assert any("big.png" in r.getMessage() and "predicted in tiles" in r.getMessage() for r in caplog.records)

@@ -8,6 +8,7 @@ from PIL import Image
 
 from paddle_segformer.cli.predict import predict
 from paddle_segformer.cli.train import train
+from paddle_segformer.inference.options import RuntimeOptions
 
 from .conftest import LEGACY_CONFIGS
 
@@ -52,7 +53,7 @@ def test_trains_with_2_4_rates_and_predicts(name, tiny_data, tmp_path, capsys, c
     assert len(schedule) == 1 and "iteration 1 (first)" in schedule[0]
     assert not [r for r in caplog.records if "RISES" in r.getMessage()]
     summary = predict(config, str(tmp_path / "out" / "iter_2"), str(tiny_data / "img_testA"),
-                      save_dir=str(tmp_path / "pred"), backend="paddle", opts=_opts(tiny_data))
+                      save_dir=str(tmp_path / "pred"), runtime=RuntimeOptions(backend="paddle"), opts=_opts(tiny_data))
     assert len(summary.written) == 3 and not summary.failed
     label = np.asarray(Image.open(summary.written[0]))  # palette PNG: pixel values are class ids
     assert label.shape == (64, 64) and label.max() <= 3

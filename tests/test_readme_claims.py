@@ -5,7 +5,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from paddle_segformer.inference.options import InferenceOptions
+from paddle_segformer.inference.options import InferenceOptions, RuntimeOptions, TilingOptions
 
 from .conftest import CONFIGS, write_config
 
@@ -168,7 +168,8 @@ def test_nodata_in_any_band_is_labelled_with_the_ignore_index(tmp_path, ignore_i
     lone[50, 40:60] = True
     assert mask[lone].all() and (image[lone][:, [0, 1, 3]] != 0).all()  # the other bands hold data there
     np.testing.assert_array_equal(model_input[lone], 4000.0)  # every band of the pixel: the zero point
-    summary = predict(str(cfg), str(ckpt), str(src), str(tmp_path / "out"), tile=0, backend="paddle")
+    summary = predict(str(cfg), str(ckpt), str(src), str(tmp_path / "out"),
+                      tiling=TilingOptions(tile=0), runtime=RuntimeOptions(backend="paddle"))
     assert not summary.failed
     with rasterio.open(tmp_path / "out" / "geotiff" / "T0001.tif") as out:
         labels, nodata = out.read(1), out.nodata
@@ -186,10 +187,12 @@ def test_colours_are_the_datasets_not_every_four_class_tasks(tiny_config, tiny_d
 
     parcel = [c for colour in PARCEL_COLOURS for c in colour]
     image = sorted((tiny_data / "img_testA").glob("*.jpg"))[0]
-    predict(str(tiny_config), str(random_checkpoint), str(image), str(tmp_path / "parcel"), backend="paddle")
+    predict(str(tiny_config), str(random_checkpoint), str(image), str(tmp_path / "parcel"),
+            runtime=RuntimeOptions(backend="paddle"))
     assert Image.open(tmp_path / "parcel" / "label" / (image.stem + ".png")).getpalette()[:12] == parcel
     root, cfg, ckpt = _raster_task(tmp_path)
-    predict(str(cfg), str(ckpt), str(root / "img" / "T0000.tif"), str(tmp_path / "rgbn"), tile=0, backend="paddle")
+    predict(str(cfg), str(ckpt), str(root / "img" / "T0000.tif"), str(tmp_path / "rgbn"),
+            tiling=TilingOptions(tile=0), runtime=RuntimeOptions(backend="paddle"))
     assert Image.open(tmp_path / "rgbn" / "label" / "T0000.png").getpalette()[:12] != parcel
 
 
@@ -201,7 +204,8 @@ def test_tiling_refused_with_test_time_augmentation(tmp_path, registered):
     for test in (InferenceOptions(aug_eval=True, flip_horizontal=True),
                  InferenceOptions(is_slide=True, crop_size=(32, 32), stride=(16, 16))):
         with pytest.raises(ValueError, match="tiled scene prediction does not combine with test-time augmentation"):
-            predict(str(cfg), str(ckpt), str(root / "img"), str(tmp_path / "out"), tile=32, overlap=8, test=test)
+            predict(str(cfg), str(ckpt), str(root / "img"), str(tmp_path / "out"),
+                    tiling=TilingOptions(tile=32, overlap=8), test=test)
         assert not (tmp_path / "out" / "geotiff").exists()
 
 

@@ -6,12 +6,14 @@ import numpy as np
 
 from paddle_segformer.cli.val import evaluate
 from paddle_segformer.data.dataset import read_list_file
+from paddle_segformer.inference.options import RuntimeOptions
 from paddle_segformer.io.image import read_label
 from paddle_segformer.report.metrics import scores
 
 
 def test_confusion_is_returned_and_saved(tiny_config, random_checkpoint, tiny_data, tmp_path, registered):
-    result = evaluate(str(tiny_config), str(random_checkpoint), save_dir=str(tmp_path), backend="paddle")  # no export
+    result = evaluate(str(tiny_config), str(random_checkpoint), save_dir=str(tmp_path),
+                      runtime=RuntimeOptions(backend="paddle"))  # no export
     conf = np.asarray(result["confusion"])
     labels = [read_label(label) for _, label in read_list_file("val.txt", str(tiny_data))]
     assert conf.shape == (4, 4) and conf.sum() == sum(int((lab != 255).sum()) for lab in labels)

@@ -1,16 +1,16 @@
 """What predict.py and val.py share: the model with its weights, the runtime, the predictor."""
 from __future__ import annotations
 
-import argparse
 from typing import TYPE_CHECKING, Any, Optional, Tuple
 
-from ..inference.options import InferenceOptions
+from ..inference.options import InferenceOptions, RuntimeOptions
 from ..integration.config import build
 from .runtime import logger
 
 if TYPE_CHECKING:
     import paddle
 
+    from ..inference.tiled import Tiling
     from ..weights.loading import LoadReport
 
 
@@ -21,28 +21,13 @@ def load_model_weights(model: "paddle.nn.Layer", model_path: str) -> "LoadReport
     return load_state_dict_strict(model, read_state_dict(model_path), source=model_path, allow_new_classes=False)
 
 
-def add_runtime_args(p: argparse.ArgumentParser) -> None:
-    """``--backend --precision --threads --cache_dir`` (see paddle_segformer.inference.backends)."""
-    from ..inference.backends import BACKENDS, PRECISIONS
-
-    p.add_argument("--backend", choices=("auto",) + BACKENDS, default="auto",
-                   help="inference runtime (default auto: the fastest installed, OpenVINO on a CPU)")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="bf16 runs through OpenVINO on CPUs with avx512_bf16 / AMX")
-    p.add_argument("--threads", type=int, help="runtime threads (default: OMP_NUM_THREADS or all cores)")
-    p.add_argument("--cache_dir", help="where exported / converted models are cached "
-                                       "(default: beside the checkpoint, else ~/.cache/paddle_segformer)")
-    p.add_argument("--max_memory", help="memory budget of one forward pass, e.g. 4G or 512M (default: half the "
-                                        "memory available); larger images are predicted in tiles")
-
-
 def build_predictor(builder: Any, config: str, model_path: str, test: InferenceOptions, device: str,
-                    runtime: Optional[Any] = None, memory: Optional[Any] = None,
-                    tiling: Optional[Any] = None) -> Tuple[Any, Any]:
+                    runtime: Optional[RuntimeOptions] = None, tiling: Optional["Tiling"] = None) -> Tuple[Any, Any]:
     """(model, Predictor): the config's model with ``model_path`` loaded strictly, its eval transforms,
-    the test-time options ``test`` (test_config + flags), the runtime ``runtime`` (RuntimeOptions) asks for, and the
-    memory budget ``memory`` (MemoryBudget; inputs over it are tiled with ``tiling`` or automatic tiles)."""
-    from ..inference.backends import RuntimeOptions, create_backend
+    the test-time options ``test`` (test_config + flags), the runtime ``runtime`` asks for (default: the fastest
+    installed), and its memory budget (inputs over it are tiled with ``tiling`` or automatic tiles)."""
+    runtime = runtime or RuntimeOptions()
+    from ..inference.backends import create_backend
     from ..inference.predictor import Predictor
 
     model = build(builder, "model", config)
@@ -55,11 +40,11 @@ def build_predictor(builder: Any, config: str, model_path: str, test: InferenceO
     predictor.nodata_label = int(ignore)
     predictor.class_colours = getattr(dataset_cls, "PALETTE", None)
     if predictor.plain:
-        predictor.backend = create_backend(model, runtime or RuntimeOptions(), model_path, device)
-    elif runtime is not None and runtime.backend not in ("auto", "paddle"):
+        predictor.backend = create_backend(model, runtime, model_path, device)
+    elif runtime.backend not in ("auto", "paddle"):
         logger.warning("test-time augmentation / sliding window run on Paddle's dynamic graph; "
                        "--backend %s is not used", runtime.backend)
-    if memory is not None:
-        predictor.set_memory_budget(memory, tiling)
-        logger.info("memory budget of one forward pass: %s", memory)
+    memory = runtime.memory_budget()
+    predictor.set_memory_budget(memory, tiling)
+    logger.info("memory budget of one forward pass: %s", memory)
     return model, predictor

@@ -5,13 +5,13 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
 
-from ..inference.options import InferenceOptions
+from ..inference.options import InferenceOptions, RuntimeOptions
 from ..integration.config import build, load_config
-from .inference import add_runtime_args
 from .legacy_flags import add_data_format_arg, check_data_format, str2bool
 from .runtime import add_inference_args, logger, run_cli, select_device
 
@@ -29,38 +29,37 @@ def complete_metrics(class_iou: np.ndarray, class_precision: np.ndarray) -> Dict
 
 
 def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, device: Optional[str] = None,
-             num_workers: int = 0, test: Optional[InferenceOptions] = None, save_dir: Optional[str] = None, backend: str = "auto", precision: str = "fp32",
-             threads: Optional[int] = None, cache_dir: Optional[str] = None, auc_roc: bool = False,
-             data_format: str = "NCHW", max_memory: Optional[str] = None) -> Dict[str, object]:
+             num_workers: int = 0, test: Optional[InferenceOptions] = None, save_dir: Optional[str] = None,
+             runtime: Optional[RuntimeOptions] = None, auc_roc: bool = False,
+             data_format: str = "NCHW") -> Dict[str, object]:
     """Evaluate a trained model on the config's ``val_dataset``; returns (and optionally saves) metrics.
 
     Test-time options come from the config's ``test_config``; ``test`` (InferenceOptions: augmentation,
     sliding window) overrides them where it differs from the defaults.
-    Plain evaluation runs through the runtime ``backend`` / ``precision`` choose (default: the fastest
+    Plain evaluation runs through the runtime ``runtime`` (RuntimeOptions) chooses (default: the fastest
     installed), test-time augmentation and sliding windows through PaddleSeg's ``infer`` on the dynamic
     graph; both end in the report of :mod:`paddle_segformer.report.evaluation` (``save_dir``: metrics.json,
     confusion_matrix.csv / .png) and the result also holds ``confusion``: (num_classes, num_classes) pixel
     counts, rows label, columns prediction. ``auc_roc`` (PaddleSeg's AUC-ROC, logged by it) runs
     ``paddleseg.core.evaluate`` (``num_workers`` is its data loader's).
-    An image whose forward pass would exceed ``max_memory`` (default half the available memory) is
+    An image whose forward pass would exceed ``runtime.max_memory`` (default half the available memory) is
     evaluated with a sliding window: blended tiles on the fast runtimes, PaddleSeg's sliding window under
     test-time augmentation (paddle_segformer.inference.memory), with a log line.
     """
-    from ..inference.backends import RuntimeOptions
     from ..inference.evaluate import evaluate_dataset, slide_when_too_large
-    from ..inference.memory import MemoryBudget
     from .data_paths import check_dataset_paths
     from .inference import build_predictor
 
     check_data_format(data_format)
-    memory = MemoryBudget.create(max_memory)
-    runtime = RuntimeOptions("paddle" if auc_roc else backend, precision, threads, cache_dir)  # no export needed
+    runtime = runtime or RuntimeOptions()
+    if auc_roc:  # PaddleSeg's loop on the dynamic graph: no export needed
+        runtime = replace(runtime, backend="paddle")
     device = select_device(device)
     cfg, builder = load_config(config, opts=opts)
     check_dataset_paths(cfg.dic, config, ["val_dataset"])
     options = (test or InferenceOptions()).over(builder.config.test_config)
     test_config = options.as_dict()
-    model, predictor = build_predictor(builder, config, model_path, options, device, runtime, memory)
+    model, predictor = build_predictor(builder, config, model_path, options, device, runtime)
     dataset = build(builder, "val_dataset", config)
     if len(dataset) == 0:
         raise ValueError(f"{config}: val_dataset is empty")
@@ -125,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save_dir", help="write metrics.json, confusion_matrix.csv and confusion_matrix.png here")
     p.add_argument("--num_workers", type=int, default=0)
     add_inference_args(p, "aug_eval")
-    add_runtime_args(p)
+    RuntimeOptions.add_arguments(p)
     p.add_argument("--auc_roc", type=str2bool, nargs="?", const=True, default=False,
                    help="also PaddleSeg's AUC-ROC (one-vs-rest over pixels; labels without ignored pixels)")
     add_data_format_arg(p)
@@ -134,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = vars(build_parser().parse_args(argv))
-    evaluate(test=InferenceOptions.pop_arguments(args), **args)
+    evaluate(test=InferenceOptions.pop_arguments(args), runtime=RuntimeOptions.pop_arguments(args), **args)
     return 0
 
 

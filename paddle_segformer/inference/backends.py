@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
-from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -23,35 +21,14 @@ import paddle.nn as nn
 from ..machine import cpu_info
 from .artifacts import artifact
 from .graph import InferenceGraph
+from .options import BACKENDS, PRECISIONS, RuntimeOptions  # noqa: F401  (BACKENDS, PRECISIONS: re-exported)
 from .shapes import ShapeSpecialised, symbolic_dims
 from .upsample import set_threads
 
 logger = logging.getLogger(__name__)
 
-BACKENDS = ("paddle", "inference", "onnxruntime", "openvino")
 AUTO_ORDER = ("openvino", "onnxruntime", "inference", "paddle")  # fastest first (bench_inference.py)
-PRECISIONS = ("fp32", "bf16")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
-@dataclass(frozen=True)
-class RuntimeOptions:
-    """How inference runs: ``backend`` (auto or one of BACKENDS), ``precision`` (fp32 / bf16),
-    ``threads`` (default: OMP_NUM_THREADS or all cores), ``cache_dir`` for exported models."""
-
-    backend: str = "auto"
-    precision: str = "fp32"
-    threads: Optional[int] = None
-    cache_dir: Optional[str] = None
-
-    def __post_init__(self) -> None:
-        if self.backend not in ("auto",) + BACKENDS:
-            raise ValueError(f"backend must be auto or one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"inference precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-
-    def thread_count(self) -> int:
-        return self.threads or int(os.environ.get("OMP_NUM_THREADS", 0) or 0) or os.cpu_count() or 1
 
 
 def cpu_has_bf16() -> bool:

@@ -26,6 +26,7 @@ from ..io.raster import RasterMeta, label_colormap, write_label_raster
 from ..report.palettes import colorize, overlay, palette
 from .predictor import Predictor
 from .readahead import read_ahead
+from .tiled import Tiling
 
 if TYPE_CHECKING:
     from ..data.label_ids import LabelIds
@@ -125,7 +126,7 @@ def _targets(files: List[Path], base: Path, out: Path) -> List[object]:
 
 def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_classes: int,
                    on_progress: Optional[Callable[[int, int], None]] = None,
-                   tiling: Optional[Dict[str, int]] = None,
+                   tiling: Optional[Tiling] = None,
                    colours: Optional[Sequence[Tuple[int, int, int]]] = None,
                    label_ids: Optional["LabelIds"] = None) -> PredictSummary:
     """Predict every image under ``image_path`` (recursively: jpg/png/bmp/tif; or the images a list
@@ -134,7 +135,7 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     Writes ``label/`` (submission-ready palette PNGs whose pixel values are class ids),
     ``pseudo_color/`` and ``overlay/`` under ``save_dir``, keeping sub-folders and file stems; for a
     tif also ``geotiff/NAME.tif`` with the source's CRS, transform and nodata and a colour table.
-    With ``tiling`` ({tile, overlap, batch_size}) a tif is predicted as a scene in tiles and only its
+    With ``tiling`` a tif is predicted as a scene in tiles and only its
     ``geotiff/`` output is written (PNGs of a 20,000-pixel scene would not fit the point of tiling).
     An image whose forward pass would exceed the predictor's memory budget is predicted in tiles, or
     refused before the pass where it cannot be tiled (:meth:`Predictor.set_memory_budget`).
@@ -198,12 +199,12 @@ def _opencv_threads(count: int) -> Iterator[None]:
         cv2.setNumThreads(before)
 
 
-def _predict_scene(predictor: Predictor, path: Path, dst: Path, outputs: Outputs, tiling: Dict[str, int]) -> None:
+def _predict_scene(predictor: Predictor, path: Path, dst: Path, outputs: Outputs, tiling: Tiling) -> None:
     from .tiled import predict_scene
 
     predict_scene(predictor.logits, predictor.preprocess, str(path), str(dst), outputs.num_classes,
-                  colormap=outputs.colormap, nodata_fill=predictor.nodata_fill(), nodata_label=outputs.nodata_label,
-                  **tiling)
+                  tiling, colormap=outputs.colormap, nodata_fill=predictor.nodata_fill(),
+                  nodata_label=outputs.nodata_label)
 
 
 def _failed(summary: PredictSummary, path: Path, exc: BaseException) -> None:

@@ -1,14 +1,27 @@
-"""PaddleSeg's test-time options as one object: multi-scale / flip augmentation and the sliding window.
+"""The option sets of inference, each one object built in one place from the flags (``add_arguments`` /
+``pop_arguments``) or by a notebook, and resolved against the config's ``test_config`` where it has a say:
 
-The same set travels from a config's ``test_config`` and the flags of ``predict.py`` / ``val.py`` through
-:func:`paddle_segformer.cli.predict.predict` and :func:`paddle_segformer.cli.val.evaluate` to the
-:class:`~paddle_segformer.inference.predictor.Predictor` and PaddleSeg's ``infer`` / ``core.evaluate``.
+- :class:`InferenceOptions`: PaddleSeg's test-time options (multi-scale / flip augmentation, sliding window);
+- :class:`TilingOptions`: whole scenes predicted in tiles (``--tile --overlap --batch_size``);
+- :class:`RuntimeOptions`: which runtime, precision, threads, artifact cache and memory budget.
+
+They travel from ``predict.py`` / ``val.py`` through :func:`paddle_segformer.cli.predict.predict` and
+:func:`paddle_segformer.cli.val.evaluate` to the :class:`~paddle_segformer.inference.predictor.Predictor`,
+the runtimes and PaddleSeg's ``infer`` / ``core.evaluate``.
 """
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple, Union
+
+if TYPE_CHECKING:
+    from .memory import MemoryBudget
+    from .tiled import Tiling
+
+BACKENDS = ("paddle", "inference", "onnxruntime", "openvino")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -90,5 +103,86 @@ class InferenceOptions:
     def pop_arguments(cls, args: Dict[str, Any]) -> "InferenceOptions":
         """Take the flags :meth:`add_arguments` added out of parsed ``args`` (a dict) as options; flags not
         given stay at their defaults, so the config's ``test_config`` still applies under them."""
-        given = {f.name: args.pop(f.name) for f in fields(cls) if f.name in args}
-        return cls(**{k: v for k, v in given.items() if v not in (None, False)})
+        return cls(**{k: v for k, v in _given(cls, args).items() if v is not False})
+
+
+def _given(cls: Any, args: Dict[str, Any]) -> Dict[str, Any]:
+    """The fields of ``cls`` taken out of parsed ``args`` (a dict), flags not given (None) left out."""
+    return {k: v for k, v in ((f.name, args.pop(f.name)) for f in fields(cls) if f.name in args) if v is not None}
+
+
+@dataclass(frozen=True)
+class TilingOptions:
+    """Whole scenes (rasters) predicted in tiles: ``tile`` px (None: the config's ``test_config.tile``; 0: off),
+    ``overlap`` px blended on the logits (default 64), ``batch_size`` tiles per forward pass (default 1)."""
+
+    tile: Optional[int] = None
+    overlap: Optional[int] = None
+    batch_size: Optional[int] = None
+
+    def over(self, config_test: Optional[dict]) -> Optional["Tiling"]:
+        """The tiling to use (None: no tiling): these options over a config's ``test_config``."""
+        from .tiled import Tiling
+
+        test = dict(config_test or {})
+        tile = self.tile if self.tile is not None else test.get("tile")
+        if not tile:
+            return None
+        overlap = self.overlap if self.overlap is not None else test.get("overlap", 64)
+        batch_size = self.batch_size if self.batch_size is not None else test.get("batch_size", 1)
+        return Tiling(int(tile), int(overlap), int(batch_size))
+
+    @staticmethod
+    def add_arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--tile", type=int,
+                       help="predict rasters as whole scenes in tiles of this size, bounded memory (0: off)")
+        p.add_argument("--overlap", type=int, help="tile overlap in pixels, blended on the logits (default 64)")
+        p.add_argument("--batch_size", type=int, help="tiles per forward pass (default 1; more helps on a GPU)")
+
+    @classmethod
+    def pop_arguments(cls, args: Dict[str, Any]) -> "TilingOptions":
+        return cls(**_given(cls, args))
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How inference runs: ``backend`` (auto or one of BACKENDS), ``precision`` (fp32 / bf16),
+    ``threads`` (default: OMP_NUM_THREADS or all cores), ``cache_dir`` for exported models,
+    ``max_memory`` ('4G', '512M'; default half the available memory) for one forward pass."""
+
+    backend: str = "auto"
+    precision: str = "fp32"
+    threads: Optional[int] = None
+    cache_dir: Optional[str] = None
+    max_memory: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("auto",) + BACKENDS:
+            raise ValueError(f"backend must be auto or one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"inference precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+    def thread_count(self) -> int:
+        return self.threads or int(os.environ.get("OMP_NUM_THREADS", 0) or 0) or os.cpu_count() or 1
+
+    def memory_budget(self) -> "MemoryBudget":
+        from .memory import MemoryBudget
+
+        return MemoryBudget.create(self.max_memory)
+
+    @staticmethod
+    def add_arguments(p: argparse.ArgumentParser) -> None:
+        """``--backend --precision --threads --cache_dir --max_memory``."""
+        p.add_argument("--backend", choices=("auto",) + BACKENDS, default="auto",
+                       help="inference runtime (default auto: the fastest installed, OpenVINO on a CPU)")
+        p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                       help="bf16 runs through OpenVINO on CPUs with avx512_bf16 / AMX")
+        p.add_argument("--threads", type=int, help="runtime threads (default: OMP_NUM_THREADS or all cores)")
+        p.add_argument("--cache_dir", help="where exported / converted models are cached "
+                                           "(default: beside the checkpoint, else ~/.cache/paddle_segformer)")
+        p.add_argument("--max_memory", help="memory budget of one forward pass, e.g. 4G or 512M (default: half "
+                                            "the memory available); larger images are predicted in tiles")
+
+    @classmethod
+    def pop_arguments(cls, args: Dict[str, Any]) -> "RuntimeOptions":
+        return cls(**_given(cls, args))

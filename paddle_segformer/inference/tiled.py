@@ -154,18 +154,17 @@ def predict_array(logits_fn: LogitsFn, chw: np.ndarray, num_classes: int, tiling
 
 
 def predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.ndarray], src: str, dst: str,
-                  num_classes: int, tile: int = 512, overlap: int = 64, batch_size: int = 1,
-                  colormap: Optional[dict] = None, nodata_label: int = 255, progress: bool = True,
+                  num_classes: int, tiling: Tiling = Tiling(), colormap: Optional[dict] = None,
+                  nodata_label: int = 255, progress: bool = True,
                   nodata_fill: Optional[np.ndarray] = None) -> RasterMeta:
     """Predict the raster ``src`` tile by tile into the label GeoTIFF ``dst`` (georeferencing copied).
 
     ``preprocess`` maps raw (h, w, C) pixels to normalised float32 (h, w, C) pixel by pixel. Memory holds
-    one strip of ``tile`` rows (:class:`StripAccumulator`), independent of the scene's height; each
+    one strip of ``tiling.tile`` rows (:class:`StripAccumulator`), independent of the scene's height; each
     finished strip is written. Source nodata pixels are given ``nodata_fill`` (raw per-band values,
     e.g. the normaliser's zero point, as in training) before ``preprocess`` and labelled
     ``nodata_label`` in the output.
     """
-    tiling = Tiling(tile, overlap, batch_size)
     import rasterio
 
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
