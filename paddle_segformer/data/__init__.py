@@ -1,1 +1,2 @@
-"""Datasets (need paddle) and the pure-python split logic."""
+"""Datasets (competition tiles, GeoTIFFs, Cityscapes), transforms, data checks, label ids, splits, archive
+preparation, and the synthetic data of the demo and the tests."""

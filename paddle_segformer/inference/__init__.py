@@ -1,1 +1,2 @@
-"""Prediction: folder predictor (dynamic model) and exported static-model runtime."""
+"""Prediction: the inference graph, the runtimes, the artifact cache, the memory budget, tiling, the predictor,
+folder and scene prediction, the static export."""
