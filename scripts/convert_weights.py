@@ -28,11 +28,13 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.to == "hf":
         from paddle_segformer.integration.config import training_settings
-        from paddle_segformer.weights.checkpoint import read_tensors
         from paddle_segformer.weights.convert import to_hf
+        from paddle_segformer.weights.reader import checkpoint_file, read_checkpoint
 
         training = training_settings(args.config) if args.config else None
-        out, info = to_hf(read_tensors(args.src), args.out, args.variant, training=training)
+        src = checkpoint_file(args.src)
+        out, info = to_hf(read_checkpoint(src, args.trust_pickle), args.out, args.variant, training=training,
+                          source=src)
         print(f"{args.src} -> {out} (MiT-{info.variant.upper()}, Hugging Face SegformerConfig + model.safetensors)")
     else:
         from paddle_segformer.weights.convert import convert_file

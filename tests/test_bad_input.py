@@ -12,7 +12,8 @@ from paddle_segformer.data.check import DataCheckError
 from paddle_segformer.data.dataset import RSParcelDataset
 from paddle_segformer.integration.config import load_config
 from paddle_segformer.io.image import ImageReadError, list_images, read_image, read_label
-from paddle_segformer.weights.loading import CheckpointError, load_pretrained
+from paddle_segformer.weights.loading import load_pretrained
+from paddle_segformer.weights.reader import CheckpointError
 
 from .conftest import REPO
 

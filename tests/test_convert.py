@@ -9,10 +9,10 @@ import pytest
 from paddle_segformer.models.backbone import mit
 from paddle_segformer.models.segformer import SegFormer
 from paddle_segformer.variants import MIT_VARIANTS
-from paddle_segformer.weights.checkpoint import describe, load_any, read_tensors
+from paddle_segformer.weights.checkpoint import describe, load_any, read_state_dict
 from paddle_segformer.weights.convert import convert_file, to_hf
 from paddle_segformer.weights.loading import load_state_dict_strict
-from paddle_segformer.weights.rules import ConversionError
+from paddle_segformer.weights.reader import CheckpointError, read_checkpoint
 
 from .conftest import REPO
 
@@ -255,7 +255,7 @@ def test_paddleseg_format_and_variant_inference(tmp_path):
 def test_variant_is_checked_and_inferred():
     state = {k: v.numpy() for k, v in SegFormer(2, mit("b2")).state_dict().items()}
     assert describe(state)[0] == "b2"
-    with pytest.raises(ConversionError, match="not those of b3"):
+    with pytest.raises(CheckpointError, match="not those of b3"):
         describe(state, "b3")
 
 
@@ -263,16 +263,16 @@ def test_unknown_format_is_named(tmp_path):
     from safetensors.numpy import save_file
 
     save_file({"model.layer1.conv.weight": np.zeros((2, 2), "float32")}, str(tmp_path / "other.safetensors"))
-    with pytest.raises(ConversionError, match=r"other\.safetensors matches no known SegFormer format; "
+    with pytest.raises(CheckpointError, match=r"other\.safetensors matches no known SegFormer format; "
                                               r"expected keys like hf: segformer\.encoder"):
         load_any(str(tmp_path / "other.safetensors"))
     to_hf(SegFormer(7, mit("b0")).state_dict(), str(tmp_path / "hf"))
-    with pytest.raises(ConversionError, match="expected keys like nvlabs"):
+    with pytest.raises(CheckpointError, match="expected keys like nvlabs"):
         load_any(str(tmp_path / "hf"), fmt_name="nvlabs")
-    state = read_tensors(str(tmp_path / "hf"))
+    state = read_checkpoint(str(tmp_path / "hf"))
     state["segformer.encoder.block.0.0.attention.self.rotary.weight"] = np.zeros(2, "float32")
     save_file(state, str(tmp_path / "odd.safetensors"))
-    with pytest.raises(ConversionError, match=r"odd\.safetensors: 1 key\(s\) match no hf rule.*rotary"):
+    with pytest.raises(CheckpointError, match=r"odd\.safetensors: 1 key\(s\) match no hf rule.*rotary"):
         load_any(str(tmp_path / "odd.safetensors"))
 
 
@@ -281,7 +281,7 @@ def test_safetensors_need_no_torch(tmp_path, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "torch", None)  # any `import torch` now fails
     to_hf(SegFormer(7, mit("b0")).state_dict(), str(tmp_path / "hf"))
-    state = read_tensors(str(tmp_path / "hf" / "model.safetensors"))
+    state = read_checkpoint(str(tmp_path / "hf" / "model.safetensors"))
     assert "segformer.encoder.block.0.0.attention.self.query.weight" in state
     back, info = load_any(str(tmp_path / "hf"))
     assert info.format == "hf" and info.num_classes == 7
@@ -313,7 +313,7 @@ def test_convert_weights_cli_both_ways(tmp_path):
     back = subprocess.run([sys.executable, script, "--src", str(tmp_path / "b0.pdparams"), "--to", "hf", "--out",
                            str(tmp_path / "again")], capture_output=True, text=True)
     assert back.returncode == 0, back.stderr
-    first, second = read_tensors(str(tmp_path / "hf")), read_tensors(str(tmp_path / "again"))
+    first, second = read_checkpoint(str(tmp_path / "hf")), read_checkpoint(str(tmp_path / "again"))
     assert set(first) == set(second)
     for key in first:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
@@ -324,7 +324,7 @@ def test_convert_weights_cli_both_ways(tmp_path):
 
 def test_format_named_against_layout(tmp_path):
     _torch().save(_torch_tensors(_official_state("b0", with_prefix=False)), tmp_path / "mit_b0.pth")
-    with pytest.raises(ConversionError, match=r"PyTorch \(out, in\) layout, which is the nvlabs format, not paddleseg"):
+    with pytest.raises(CheckpointError, match=r"PyTorch \(out, in\) layout, which is the nvlabs format, not paddleseg"):
         load_any(str(tmp_path / "mit_b0.pth"), fmt_name="paddleseg")
 
 
@@ -339,7 +339,7 @@ def test_pickles_that_are_not_plain_tensors_need_trust(tmp_path):
     """README: ``--trust_pickle`` allows .pth files that are not plain tensors (only for files you trust)."""
     official = _official_state("b0", with_prefix=False)
     _torch().save({"meta": _Meta("mit_b0"), "state_dict": _torch_tensors(official)}, tmp_path / "odd.pth")
-    with pytest.raises(ConversionError, match=r"(?s)odd\.pth: not loadable as plain weights.*--trust_pickle"):
-        read_tensors(str(tmp_path / "odd.pth"))
-    state = read_tensors(str(tmp_path / "odd.pth"), trust_pickle=True)
+    with pytest.raises(CheckpointError, match=r"(?s)odd\.pth: not loadable as plain weights.*--trust_pickle"):
+        read_checkpoint(str(tmp_path / "odd.pth"))
+    state = read_checkpoint(str(tmp_path / "odd.pth"), trust_pickle=True)
     np.testing.assert_array_equal(state["block1.0.mlp.fc1.weight"], official["block1.0.mlp.fc1.weight"])

@@ -8,7 +8,8 @@ from paddleseg.models.backbones import mix_transformer as paddleseg_mit
 from paddle_segformer.models.backbone import mit
 from paddle_segformer.models.segformer import SegFormer
 from paddle_segformer.variants import MIT_VARIANTS
-from paddle_segformer.weights.loading import compare_state_dicts, load_state_dict_strict
+from paddle_segformer.weights.load_report import compare_state_dicts
+from paddle_segformer.weights.loading import load_state_dict_strict
 
 SLOW = {"b4", "b5"}
 

@@ -7,7 +7,7 @@ import paddle
 import pytest
 
 from paddle_segformer.cli.train import train
-from paddle_segformer.weights.loading import CheckpointError
+from paddle_segformer.weights.reader import CheckpointError
 
 from .conftest import write_config
 

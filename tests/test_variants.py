@@ -52,7 +52,7 @@ def test_light_modules_import_without_paddle():
             "paddle_segformer.io.image, paddle_segformer.report.metrics, paddle_segformer.report.baseline, "
             "paddle_segformer.data.synthetic, paddle_segformer.cli.data_split, paddle_segformer.report.palettes, "
             "paddle_segformer.weights.bands, paddle_segformer.weights.rules, paddle_segformer.weights.formats, "
-            "paddle_segformer.weights.checkpoint; "
+            "paddle_segformer.weights.checkpoint, paddle_segformer.weights.reader; "
             "bad = [m for m in ('paddle', 'paddleseg') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,7 +8,8 @@ import pytest
 from paddle_segformer.models.backbone import mit
 from paddle_segformer.models.segformer import SegFormer
 from paddle_segformer.weights.bands import adapt_in_channels
-from paddle_segformer.weights.loading import CheckpointError, load_pretrained, pretrained_target
+from paddle_segformer.weights.loading import load_pretrained, pretrained_target
+from paddle_segformer.weights.reader import CheckpointError
 
 RGB_WEIGHT = np.random.default_rng(0).standard_normal((8, 3, 7, 7)).astype("float32")
 

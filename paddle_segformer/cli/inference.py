@@ -11,14 +11,17 @@ if TYPE_CHECKING:
     import paddle
 
     from ..inference.tiled import Tiling
-    from ..weights.loading import LoadReport
+    from ..weights.load_report import LoadReport
 
 
 def load_model_weights(model: "paddle.nn.Layer", model_path: str) -> "LoadReport":
     """Strictly load a trained checkpoint (file or iter_N folder) for evaluation / prediction."""
-    from ..weights.loading import load_state_dict_strict, read_state_dict
+    from ..weights.checkpoint import read_state_dict
+    from ..weights.loading import load_state_dict_strict
+    from ..weights.reader import checkpoint_file
 
-    return load_state_dict_strict(model, read_state_dict(model_path), source=model_path, allow_new_classes=False)
+    path = checkpoint_file(model_path)  # an iter_N folder: the file read from it, named in the report
+    return load_state_dict_strict(model, read_state_dict(path), source=path, allow_new_classes=False)
 
 
 def build_predictor(builder: Any, config: str, model_path: str, test: InferenceOptions, device: str,

@@ -19,12 +19,15 @@ if TYPE_CHECKING:
 
 def check_resume(model: "paddle.nn.Layer", resume_model: str) -> None:
     """Fail early, naming the file, if a resume folder is incomplete or does not fit the model."""
-    from ..weights.loading import CheckpointError, compare_state_dicts, read_state_dict
+    from ..weights.checkpoint import read_state_dict
+    from ..weights.load_report import compare_state_dicts
+    from ..weights.reader import CheckpointError
 
     for name in ("model.pdparams", "model.pdopt"):
         if not os.path.isfile(os.path.join(resume_model, name)):
             raise CheckpointError(f"cannot resume: {os.path.join(resume_model, name)} not found")
-    report = compare_state_dicts(model.state_dict(), read_state_dict(resume_model), source=resume_model)
+    weights = os.path.join(resume_model, "model.pdparams")
+    report = compare_state_dicts(model.state_dict(), read_state_dict(weights), source=weights)
     if not report.ok or report.unexpected:
         raise CheckpointError("cannot resume: checkpoint does not match the model\n" + report.summary())
     from ..engine.divergence import iteration_of

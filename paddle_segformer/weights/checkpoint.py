@@ -1,12 +1,10 @@
-"""Read foreign checkpoints into numpy, convert them to our keys, describe what they hold.
+"""Checkpoints read by :func:`~.reader.read_checkpoint`, converted to our keys and described.
 
-``torch`` is imported only to read ``.pth`` / ``.bin`` pickles; safetensors and ``.pdparams``
-need neither torch nor (for safetensors) paddle.
+Nothing here imports paddle or torch; the reader imports them only for the files that need them.
 """
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -14,73 +12,10 @@ import numpy as np
 
 from ..variants import MIT_VARIANTS
 from . import formats
-from .rules import ConversionError, Format, detect, to_ours
+from .reader import checkpoint_file, is_paddle_file, read_checkpoint
+from .rules import CheckpointError, Format, detect, to_ours
 
 logger = logging.getLogger(__name__)
-
-HF_FILES = ("model.safetensors", "pytorch_model.bin")
-_CONTAINERS = ("state_dict", "model", "model_state", "module")
-
-
-def _as_numpy(value: object) -> np.ndarray:
-    if hasattr(value, "detach"):  # torch.Tensor
-        return value.detach().cpu().numpy()
-    if hasattr(value, "numpy"):  # paddle.Tensor
-        return value.numpy()
-    return np.asarray(value)
-
-
-def read_tensors(path: str, trust_pickle: bool = False) -> Dict[str, np.ndarray]:
-    """Any supported checkpoint file (or HF folder) -> {key: numpy array}."""
-    if os.path.isdir(path):
-        names = HF_FILES + ("model.pdparams",)  # a Hugging Face folder or a PaddleSeg iter_N folder
-        found = [os.path.join(path, name) for name in names if os.path.isfile(os.path.join(path, name))]
-        if not found:
-            raise ConversionError(f"{path}: folder holds none of {', '.join(names)}")
-        path = found[0]
-    if not os.path.isfile(path):
-        raise ConversionError(f"checkpoint not found: {path}")
-    lower = path.lower()
-    try:
-        if lower.endswith(".safetensors"):
-            from safetensors.numpy import load_file
-
-            state = load_file(path)
-        elif lower.endswith((".pdparams", ".pdparam")):
-            import paddle
-
-            state = paddle.load(path)
-        elif lower.endswith((".pth", ".pt", ".bin", ".ckpt")):
-            state = _read_torch(path, trust_pickle)
-        else:
-            raise ConversionError(f"{path}: unknown checkpoint type (expected .pth/.bin/.safetensors/.pdparams)")
-    except ConversionError:
-        raise
-    except Exception as exc:  # corrupt files raise many types
-        raise ConversionError(f"cannot read checkpoint {path}: {exc}") from exc
-    for key in _CONTAINERS:  # mmseg {'meta', 'state_dict'}, training dumps {'model': ...}
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-            break
-    if not isinstance(state, dict) or not state:
-        raise ConversionError(f"{path}: holds no state dict")
-    return {k[len("module."):] if k.startswith("module.") else k: _as_numpy(v) for k, v in state.items()
-            if hasattr(v, "shape")}
-
-
-def _read_torch(path: str, trust_pickle: bool) -> dict:
-    try:
-        import torch
-    except ImportError as exc:
-        raise ConversionError(f"{path}: reading .pth/.bin needs PyTorch (pip install torch); "
-                              "safetensors files do not") from exc
-    try:
-        return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
-    except Exception as exc:
-        if trust_pickle:
-            raise
-        raise ConversionError(f"{path}: not loadable as plain weights ({exc}); if you trust the file, convert "
-                              "it once with scripts/convert_weights.py --trust_pickle") from exc
 
 
 def _add_prefixes(state: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
@@ -97,7 +32,7 @@ def _add_prefixes(state: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
 def find_format(state: Mapping[str, np.ndarray], name: Optional[str] = None, path: str = "") -> Format:
     """The format named (``hf``, ``nvlabs``, ``paddleseg``) or the one the keys reveal."""
     if name is not None and name not in formats.FORMATS:
-        raise ConversionError(f"unknown format {name!r}; known: {', '.join(formats.FORMATS)}")
+        raise CheckpointError(f"{path or 'checkpoint'}: unknown format {name!r}; known: {', '.join(formats.FORMATS)}")
     candidates = formats.FORMATS[name] if name else formats.ALL
     fmt = detect(state, candidates)
     if fmt is None and "backbone.block1.0.attn.kv.weight" in state:  # backbone only: tell by the layout
@@ -106,7 +41,7 @@ def find_format(state: Mapping[str, np.ndarray], name: Optional[str] = None, pat
         guess = formats.PADDLESEG if paddle_layout else formats.NVLABS
         if name not in (None, guess.name):
             layout = "Paddle (in, out)" if paddle_layout else "PyTorch (out, in)"
-            raise ConversionError(f"{path or 'checkpoint'}: has the official key names but its Linear weights are "
+            raise CheckpointError(f"{path or 'checkpoint'}: has the official key names but its Linear weights are "
                                   f"in {layout} layout, which is the {guess.name} format, not {name}")
         fmt = guess
     if fmt is None:
@@ -114,7 +49,7 @@ def find_format(state: Mapping[str, np.ndarray], name: Optional[str] = None, pat
                     "nvlabs": "backbone.patch_embed1.*, backbone.block1.0.attn.q.*, decode_head.linear_fuse.conv.*",
                     "paddleseg": "backbone.patch_embed1.*, linear_fuse._conv.*"}
         wanted = {name: expected[name]} if name else expected
-        raise ConversionError(f"{path or 'checkpoint'} matches no known SegFormer format; expected keys like "
+        raise CheckpointError(f"{path or 'checkpoint'} matches no known SegFormer format; expected keys like "
                               + "; ".join(f"{k}: {v}" for k, v in wanted.items())
                               + f". It has e.g. {list(state)[:4]}")
     return fmt
@@ -142,7 +77,7 @@ def describe(state: Mapping[str, np.ndarray], variant: Optional[str] = None) -> 
     try:
         dims = tuple(int(state[f"backbone.patch_embed{i}.proj.weight"].shape[0]) for i in range(1, 5))
     except KeyError as exc:
-        raise ConversionError(f"no patch embedding weights ({exc.args[0]}): not a MiT checkpoint") from exc
+        raise CheckpointError(f"no patch embedding weights ({exc.args[0]}): not a MiT checkpoint") from exc
     depths = tuple(len({k.split(".")[2] for k in state if k.startswith(f"backbone.block{i}.")}) for i in range(1, 5))
     matches = [k for k, spec in MIT_VARIANTS.items() if spec.embed_dims == dims and spec.depths == depths]
     if variant is not None:
@@ -151,12 +86,12 @@ def describe(state: Mapping[str, np.ndarray], variant: Optional[str] = None) -> 
         try:
             variant = variant_key(variant)
         except KeyError as exc:
-            raise ConversionError(str(exc.args[0])) from exc
+            raise CheckpointError(str(exc.args[0])) from exc
         spec = MIT_VARIANTS[variant]
         if (spec.embed_dims, spec.depths) != (dims, depths):
-            raise ConversionError(f"checkpoint has embed dims {dims} and depths {depths}, not those of {variant}")
+            raise CheckpointError(f"checkpoint has embed dims {dims} and depths {depths}, not those of {variant}")
     elif not matches:
-        raise ConversionError(f"embed dims {dims} and depths {depths} match no MiT variant")
+        raise CheckpointError(f"embed dims {dims} and depths {depths} match no MiT variant")
     variant = variant or matches[0]
     in_channels = int(state["backbone.patch_embed1.proj.weight"].shape[1])
     pred = state.get("linear_pred.weight")
@@ -167,14 +102,15 @@ def describe(state: Mapping[str, np.ndarray], variant: Optional[str] = None) -> 
 
 def convert_state(state: Mapping[str, np.ndarray], fmt_name: Optional[str] = None, variant: Optional[str] = None,
                   source: str = "") -> Tuple[Dict[str, np.ndarray], CheckpointInfo]:
-    """Foreign state (numpy) -> (our state with full-model keys, info)."""
+    """Foreign state (numpy) -> (our state with full-model keys, info); errors name ``source``."""
+    where = source or "checkpoint"
     state = _add_prefixes(state)
-    fmt = find_format(state, fmt_name, source)
+    fmt = find_format(state, fmt_name, where)
     try:
         ours, dropped = to_ours(state, fmt)
-    except ConversionError as exc:
-        raise ConversionError(f"{source or 'checkpoint'}: {exc}") from exc
-    name, in_channels, num_classes, decoder_dim = describe(ours, variant)
+        name, in_channels, num_classes, decoder_dim = describe(ours, variant)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{where}: {exc}") from exc
     info = CheckpointInfo(source, fmt.name, name, in_channels, num_classes, decoder_dim, dropped)
     if dropped:
         logger.info("%s: left out %d key(s) not used by SegFormer (%s)", source or fmt.name, len(dropped),
@@ -184,5 +120,21 @@ def convert_state(state: Mapping[str, np.ndarray], fmt_name: Optional[str] = Non
 
 def load_any(path: str, fmt_name: Optional[str] = None, variant: Optional[str] = None,
              trust_pickle: bool = False) -> Tuple[Dict[str, np.ndarray], CheckpointInfo]:
-    """Read and convert ``path``; returns our full-model keys (``backbone.*`` for backbone-only files)."""
-    return convert_state(read_tensors(path, trust_pickle), fmt_name, variant, source=path)
+    """Read (:func:`~.reader.read_checkpoint`) and convert ``path``; returns our full-model keys
+    (``backbone.*`` for backbone-only files)."""
+    path = checkpoint_file(path)
+    return convert_state(read_checkpoint(path, trust_pickle), fmt_name, variant, source=path)
+
+
+def read_state_dict(path: str, trust_pickle: bool = False) -> Dict[str, np.ndarray]:
+    """A checkpoint as a state dict with our keys, for loading into a model.
+
+    A ``.pdparams`` file (or a folder holding ``model.pdparams``, which wins over Hugging Face files
+    beside it: see :func:`~.reader.checkpoint_file`) is taken as it is, key for key; NVlabs ``.pth`` and
+    Hugging Face files or folders are converted (:func:`load_any`).
+    """
+    path = checkpoint_file(path)
+    if is_paddle_file(path):
+        return read_checkpoint(path, trust_pickle)
+    state, _ = load_any(path, trust_pickle=trust_pickle)
+    return state

@@ -12,7 +12,7 @@ from ..io.atomic import atomic_path
 from ..variants import MIT_VARIANTS
 from . import formats
 from .checkpoint import CheckpointInfo, convert_state, load_any
-from .rules import from_ours
+from .rules import CheckpointError, from_ours
 
 logger = logging.getLogger(__name__)
 
@@ -76,17 +76,22 @@ def hf_config(variant: str, in_channels: int, num_classes: Optional[int], decode
 
 
 def to_hf(state: Mapping[str, np.ndarray], out_dir: str, variant: Optional[str] = None,
-          label_names: Optional[List[str]] = None,
-          training: Optional[Mapping[str, float]] = None) -> Tuple[str, CheckpointInfo]:
+          label_names: Optional[List[str]] = None, training: Optional[Mapping[str, float]] = None,
+          source: str = "") -> Tuple[str, CheckpointInfo]:
     """Our weights (full-model or backbone keys, numpy or paddle) -> ``out_dir`` with
     ``model.safetensors`` + ``config.json`` that ``transformers`` ``from_pretrained`` loads; ``training``
-    (dropouts, ignore index: :func:`~paddle_segformer.integration.config.training_settings` of the training config) goes into config.json."""
+    (dropouts, ignore index: :func:`~paddle_segformer.integration.config.training_settings` of the training
+    config) goes into config.json. ``source`` (the file ``state`` was read from) names errors."""
     from safetensors.numpy import save_file
 
     numpy_state = {k: np.ascontiguousarray(np.asarray(v.numpy() if hasattr(v, "numpy") else v))
                    for k, v in state.items()}
-    ours, info = convert_state(numpy_state, "paddleseg", variant)
-    hf_state = from_ours(ours, formats.HF)
+    where = source or f"weights for {out_dir}"
+    ours, info = convert_state(numpy_state, "paddleseg", variant, source=where)
+    try:
+        hf_state = from_ours(ours, formats.HF)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{where}: {exc}") from exc
     if not info.backbone_only:
         hf_state["decode_head.batch_norm.num_batches_tracked"] = np.zeros((), np.int64)
     os.makedirs(out_dir, exist_ok=True)

@@ -23,8 +23,9 @@ FIELDS = {"stage": r"\d+", "block": r"\d+", "p": r"weight|bias"}
 KINDS = ("copy", "linear", "kv0", "kv1")
 
 
-class ConversionError(ValueError):
-    """A checkpoint that does not fit a format; the message lists the keys at fault."""
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, does not fit a format or does not fit the model; the message names
+    the file (callers add it to the engine's messages) and the keys at fault. The one error type of weights/."""
 
 
 def _compile(template: str) -> Pattern[str]:
@@ -76,7 +77,7 @@ def _linear(array: np.ndarray, key: str) -> np.ndarray:
 
 
 def to_ours(state: Mapping[str, np.ndarray], fmt: Format) -> Tuple[Dict[str, np.ndarray], List[str]]:
-    """Foreign keys -> our keys. Returns (state, dropped keys). Unknown keys raise ConversionError."""
+    """Foreign keys -> our keys. Returns (state, dropped keys). Unknown keys raise CheckpointError."""
     out: Dict[str, np.ndarray] = {}
     halves: Dict[str, Dict[str, np.ndarray]] = {}
     dropped, unknown = [], []
@@ -95,10 +96,10 @@ def to_ours(state: Mapping[str, np.ndarray], fmt: Format) -> Tuple[Dict[str, np.
         else:
             (dropped if fmt.ignored(key) else unknown).append(key)
     if unknown:
-        raise ConversionError(f"{len(unknown)} key(s) match no {fmt.name} rule, e.g. {unknown[:5]}")
+        raise CheckpointError(f"{len(unknown)} key(s) match no {fmt.name} rule, e.g. {unknown[:5]}")
     for target, parts in halves.items():
         if set(parts) != {"kv0", "kv1"}:
-            raise ConversionError(f"{target}: the checkpoint has only the {'key' if 'kv0' in parts else 'value'} half")
+            raise CheckpointError(f"{target}: the checkpoint has only the {'key' if 'kv0' in parts else 'value'} half")
         axis = 1 if parts["kv0"].ndim == 2 else 0  # after the transpose, outputs are columns
         out[target] = np.concatenate([parts["kv0"], parts["kv1"]], axis=axis)
     return out, dropped
@@ -123,7 +124,7 @@ def from_ours(state: Mapping[str, np.ndarray], fmt: Format) -> Dict[str, np.ndar
                 part = np.split(array, 2, axis=axis)[0 if rule.kind == "kv0" else 1]
             out[target] = part if rule.kind == "copy" else _linear(np.ascontiguousarray(part), key)
     if unknown:
-        raise ConversionError(f"{len(unknown)} key(s) have no {fmt.name} counterpart, e.g. {unknown[:5]}")
+        raise CheckpointError(f"{len(unknown)} key(s) have no {fmt.name} counterpart, e.g. {unknown[:5]}")
     return out
 
 
