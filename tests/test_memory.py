@@ -174,14 +174,14 @@ class _ValSet:
 def test_validation_image_over_budget_is_evaluated_in_a_sliding_window(
         tiny_config, random_checkpoint, mixed_folder, caplog):
     from paddle_segformer.cli.inference import build_predictor
-    from paddle_segformer.inference.backends import RuntimeOptions
+    from paddle_segformer.inference.choice import RuntimeOptions, choose_runtime
     from paddle_segformer.inference.evaluate import evaluate_dataset, slide_when_too_large
     from paddle_segformer.inference.tiled import Tiling
     from paddle_segformer.integration.config import load_config
 
     dataset = _ValSet(mixed_folder / "big.png")
     _, builder = load_config(str(tiny_config))
-    runtime = RuntimeOptions("openvino")
+    runtime = choose_runtime(RuntimeOptions("openvino"))
     test = InferenceOptions()
     _, whole = build_predictor(builder, str(tiny_config), str(random_checkpoint), test, "cpu", runtime)
     budget = MemoryBudget(int(_budget_between("openvino")), "test")

@@ -11,6 +11,7 @@ from .runtime import logger
 if TYPE_CHECKING:
     import paddle
 
+    from ..inference.choice import RuntimeChoice
     from ..weights.loading import LoadReport
 
 
@@ -22,8 +23,8 @@ def load_model_weights(model: "paddle.nn.Layer", model_path: str) -> "LoadReport
 
 
 def add_runtime_args(p: argparse.ArgumentParser) -> None:
-    """``--backend --precision --threads --cache_dir`` (see paddle_segformer.inference.backends)."""
-    from ..inference.backends import BACKENDS, PRECISIONS
+    """``--backend --precision --threads --cache_dir`` (see paddle_segformer.inference.choice)."""
+    from ..inference.choice import BACKENDS, PRECISIONS
 
     p.add_argument("--backend", choices=("auto",) + BACKENDS, default="auto",
                    help="inference runtime (default auto: the fastest installed, OpenVINO on a CPU)")
@@ -37,28 +38,27 @@ def add_runtime_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_predictor(builder: Any, config: str, model_path: str, test: InferenceOptions, device: str,
-                    runtime: Optional[Any] = None, memory: Optional[Any] = None,
+                    runtime: Optional["RuntimeChoice"] = None, memory: Optional[Any] = None,
                     tiling: Optional[Any] = None) -> Tuple[Any, Any]:
     """(model, Predictor): the config's model with ``model_path`` loaded strictly, its eval transforms,
-    the test-time options ``test`` (test_config + flags), the runtime ``runtime`` (RuntimeOptions) asks for, and the
-    memory budget ``memory`` (MemoryBudget; inputs over it are tiled with ``tiling`` or automatic tiles)."""
-    from ..inference.backends import RuntimeOptions, create_backend
+    the test-time options ``test`` (test_config + flags), the runtime ``runtime`` chose (a RuntimeChoice;
+    default: choose_runtime for ``test`` on ``device``), and the memory budget ``memory`` (MemoryBudget;
+    inputs over it are tiled with ``tiling`` or automatic tiles)."""
+    from ..inference.backends import start_runtime
+    from ..inference.choice import choose_runtime
     from ..inference.predictor import Predictor
 
+    choice = runtime or choose_runtime(test=test, device=device)
     model = build(builder, "model", config)
     load_model_weights(model, model_path)
     dataset_cls = build(builder, "val_dataset_class", config)
     channels = getattr(dataset_cls, "IMG_CHANNELS", None) or builder.config.val_dataset_cfg.get("img_channels", 3)
-    predictor = Predictor(model, build(builder, "val_transforms", config), img_channels=channels, options=test)
+    predictor = Predictor(model, build(builder, "val_transforms", config), img_channels=channels, options=test,
+                          backend=start_runtime(model, choice, model_path))
     facts = dict(builder.config.val_dataset_cfg, **builder.config.train_dataset_cfg)
     ignore = facts.get("ignore_index", getattr(dataset_cls, "IGNORE_INDEX", 255))  # config, else the class's
     predictor.nodata_label = int(ignore)
     predictor.class_colours = getattr(dataset_cls, "PALETTE", None)
-    if predictor.plain:
-        predictor.backend = create_backend(model, runtime or RuntimeOptions(), model_path, device)
-    elif runtime is not None and runtime.backend not in ("auto", "paddle"):
-        logger.warning("test-time augmentation / sliding window run on Paddle's dynamic graph; "
-                       "--backend %s is not used", runtime.backend)
     if memory is not None:
         predictor.set_memory_budget(memory, tiling)
         logger.info("memory budget of one forward pass: %s", memory)

@@ -35,7 +35,7 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     tiled (test-time augmentation) is skipped and listed (paddle_segformer.inference.memory).
     """
     from ..data.label_ids import label_ids as label_id_scheme
-    from ..inference.backends import RuntimeOptions
+    from ..inference.choice import RuntimeOptions, choose_runtime
     from ..inference.folder import predict_folder
     from ..inference.memory import MemoryBudget
     from ..inference.tiled import Tiling
@@ -51,7 +51,8 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     tiling = {"tile": tile if tile is not None else test_config.get("tile"),  # --tile 0: no tiling
               "overlap": overlap if overlap is not None else test_config.get("overlap", 64),
               "batch_size": batch_size if batch_size is not None else test_config.get("batch_size", 1)}
-    model, predictor = build_predictor(builder, config, model_path, options, device, runtime, memory,
+    model, predictor = build_predictor(builder, config, model_path, options, device,
+                                       choose_runtime(runtime, options, device), memory,
                                        Tiling(**tiling) if tiling["tile"] else None)
     written_ids = label_id_scheme(label_ids, model.num_classes) if label_ids else None
     summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes,

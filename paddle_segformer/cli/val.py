@@ -46,7 +46,7 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     evaluated with a sliding window: blended tiles on the fast runtimes, PaddleSeg's sliding window under
     test-time augmentation (paddle_segformer.inference.memory), with a log line.
     """
-    from ..inference.backends import RuntimeOptions
+    from ..inference.choice import RuntimeOptions, choose_runtime
     from ..inference.evaluate import evaluate_dataset, slide_when_too_large
     from ..inference.memory import MemoryBudget
     from .data_paths import check_dataset_paths
@@ -54,20 +54,21 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
 
     check_data_format(data_format)
     memory = MemoryBudget.create(max_memory)
-    runtime = RuntimeOptions("paddle" if auc_roc else backend, precision, threads, cache_dir)  # no export needed
+    runtime = RuntimeOptions(backend, precision, threads, cache_dir)
     device = select_device(device)
     cfg, builder = load_config(config, opts=opts)
     check_dataset_paths(cfg.dic, config, ["val_dataset"])
     options = (test or InferenceOptions()).over(builder.config.test_config)
     test_config = options.as_dict()
-    model, predictor = build_predictor(builder, config, model_path, options, device, runtime, memory)
+    choice = choose_runtime(runtime, options, device, auc_roc=auc_roc)
+    model, predictor = build_predictor(builder, config, model_path, options, device, choice, memory)
     dataset = build(builder, "val_dataset", config)
     if len(dataset) == 0:
         raise ValueError(f"{config}: val_dataset is empty")
     if not predictor.plain:  # test-time augmentation: PaddleSeg's sliding window where an image is too large
         auto = slide_when_too_large(dataset, predictor.guard, dict(test_config))
         predictor.slide.update({key: auto[key] for key in predictor.slide if key in auto})
-    if not auc_roc:  # any runtime, test-time augmentation and sliding windows included: the full report
+    if not choice.paddleseg_evaluate:  # any runtime, test-time augmentation and sliding windows: the full report
         return _report(evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index), dataset,
                        save_dir)
     test_config = slide_when_too_large(dataset, predictor.guard, test_config)
