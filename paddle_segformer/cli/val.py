@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
@@ -78,10 +76,9 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     for name in ("class_iou", "class_precision", "class_recall", "class_dice"):
         logger.info("%-16s %s", name, np.round(result[name], 4).tolist())
     if save_dir:
-        os.makedirs(save_dir, exist_ok=True)
-        with open(os.path.join(save_dir, "metrics.json"), "w", encoding="utf-8") as handle:
-            json.dump({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in result.items()}, handle,
-                      indent=2)
+        from ..report.evaluation import write_metrics
+
+        logger.info("report: %s", write_metrics(save_dir, result))
     return result
 
 
