@@ -143,13 +143,14 @@ def row(args, variant: str, attention: str, side: int, cache_dir: str) -> str:
 
 def table(args) -> None:
     """The machine, the budget, then one row per variant, attention and side, printed as measured."""
-    from paddle_segformer.inference.backends import AUTO_ORDER, installed
+    from paddle_segformer.inference.choice import choose_runtime
     from paddle_segformer.inference.memory import MemoryBudget, MemoryGuard, ModelShape, format_size
+    from paddle_segformer.inference.options import RuntimeOptions
     from paddle_segformer.machine import describe_machine
     from paddle_segformer.variants import get_variant
 
     budget = MemoryBudget.create(args.max_memory)
-    runtime = args.backend if args.backend != "auto" else next(n for n in AUTO_ORDER if installed(n))
+    runtime = choose_runtime(RuntimeOptions(args.backend)).candidates[0]
 
     def guard_of(variant: str, attention: str) -> MemoryGuard:
         spec = get_variant(variant)

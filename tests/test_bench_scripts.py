@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from paddle_segformer.inference.backends import AUTO_ORDER
+from paddle_segformer.inference.choice import AUTO_ORDER
 
 from .conftest import REPO, env_with_threads
 

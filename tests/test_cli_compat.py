@@ -1,4 +1,5 @@
 """Article-era commands: config names looked up under configs/, missing data explained, PaddleSeg's flags."""
+import json
 import logging
 import os
 import shutil
@@ -156,8 +157,10 @@ def test_val_auc_roc_as_in_paddleseg(tiny_config, tiny_data, random_checkpoint, 
         Image.fromarray(label).save(path)
     cfg = write_config(tmp_path / "clean.yml", clean)
     capsys.readouterr()
-    result = evaluate(str(cfg), str(random_checkpoint), auc_roc=True)
+    result = evaluate(str(cfg), str(random_checkpoint), auc_roc=True, save_dir=str(tmp_path / "eval"))
     assert "Auc_roc:" in capsys.readouterr().out and 0 <= result["miou"] <= 1
+    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8"))  # report.write_metrics
+    assert saved["miou"] == pytest.approx(result["miou"]) and len(saved["class_dice"]) == len(result["class_dice"])
 
 
 def test_legacy_flag_helpers():

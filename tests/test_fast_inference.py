@@ -7,8 +7,9 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from paddle_segformer.inference import artifacts, backends
-from paddle_segformer.inference.backends import cpu_has_bf16, create_backend
+from paddle_segformer.inference import artifacts, backends, choice
+from paddle_segformer.inference.backends import create_backend
+from paddle_segformer.inference.choice import cpu_has_bf16
 from paddle_segformer.inference.graph import InferenceGraph
 from paddle_segformer.inference.options import RuntimeOptions
 from paddle_segformer.inference.shapes import ShapeSpecialised, symbolic_dims
@@ -93,7 +94,7 @@ def test_upsample_labels_on_regions_and_borders():
 
 def _backend_names():
     names = ["paddle", "inference", "onnxruntime", "openvino"]
-    return [n if backends.installed(n) else pytest.param(n, marks=pytest.mark.skip(reason=f"{n} not installed"))
+    return [n if choice.installed(n) else pytest.param(n, marks=pytest.mark.skip(reason=f"{n} not installed"))
             for n in names]
 
 
@@ -133,7 +134,7 @@ def test_sessions_are_specialised_to_shapes_that_repeat():
         symbolic_dims(["N", 3, "H", "W"], (3, 64, 96))
 
 
-@pytest.mark.skipif(not (cpu_has_bf16() and backends.installed("openvino")), reason="needs a bf16 CPU and OpenVINO")
+@pytest.mark.skipif(not (cpu_has_bf16() and choice.installed("openvino")), reason="needs a bf16 CPU and OpenVINO")
 def test_bf16_runs_and_mostly_agrees(model_b0, tmp_path):
     backend = create_backend(model_b0, RuntimeOptions(precision="bf16", cache_dir=str(tmp_path)))
     assert (backend.name, backend.precision) == ("openvino", "bf16")
@@ -143,19 +144,19 @@ def test_bf16_runs_and_mostly_agrees(model_b0, tmp_path):
 
 
 def test_bf16_without_cpu_support_is_refused_clearly(model_b0, monkeypatch):
-    monkeypatch.setattr(backends, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(choice, "cpu_has_bf16", lambda: False)
     with pytest.raises(ValueError, match="avx512_bf16"):
         create_backend(model_b0, RuntimeOptions(precision="bf16"))
     with pytest.raises(ValueError, match="OpenVINO"):
         create_backend(model_b0, RuntimeOptions(backend="onnxruntime", precision="bf16"))
 
 
-@pytest.mark.skipif(not (backends.installed("onnxruntime") and backends.installed("openvino")),
+@pytest.mark.skipif(not (choice.installed("onnxruntime") and choice.installed("openvino")),
                     reason="needs onnxruntime and openvino (requirements.txt)")
 def test_auto_explains_its_choice_and_falls_back(model_b0, tmp_path, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="paddle_segformer.inference.backends")
     backend = create_backend(model_b0, RuntimeOptions(cache_dir=str(tmp_path)))
-    assert backend.name == backends.AUTO_ORDER[0] == "openvino"
+    assert backend.name == choice.AUTO_ORDER[0] == "openvino"
     assert "inference runtime: openvino" in caplog.text and "fastest" in caplog.text
 
     def broken(*args, **kwargs):
@@ -168,7 +169,7 @@ def test_auto_explains_its_choice_and_falls_back(model_b0, tmp_path, monkeypatch
     assert create_backend(model_b0, RuntimeOptions(), device="gpu:0").name == "paddle"
 
 
-@pytest.mark.skipif(not backends.installed("onnxruntime"), reason="needs paddle2onnx (requirements.txt)")
+@pytest.mark.skipif(not choice.installed("onnxruntime"), reason="needs paddle2onnx (requirements.txt)")
 def test_export_is_cached_by_content(model_b0, tmp_path, monkeypatch):
     ckpt_dir = tmp_path / "best_model"
     ckpt_dir.mkdir()
@@ -251,7 +252,7 @@ def test_evaluation_through_a_runtime_equals_paddleseg(tiny_config, random_check
 
     _, builder = load_config(str(tiny_config))
     model, predictor = build_predictor(builder, str(tiny_config), str(random_checkpoint), InferenceOptions(), "cpu")
-    assert predictor.backend is not None and predictor.backend.name == backends.AUTO_ORDER[0]
+    assert predictor.backend is not None and predictor.backend.name == choice.AUTO_ORDER[0]
     dataset = builder.val_dataset
     ours = evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index, progress=False)
     miou, acc, class_iou, class_precision, kappa = core.evaluate(model, dataset, print_detail=False)

@@ -173,16 +173,17 @@ class _ValSet:
 def test_validation_image_over_budget_is_evaluated_in_a_sliding_window(
         tiny_config, random_checkpoint, mixed_folder, caplog):
     from paddle_segformer.cli.inference import build_predictor
+    from paddle_segformer.inference.choice import choose_runtime
     from paddle_segformer.inference.evaluate import evaluate_dataset, slide_when_too_large
     from paddle_segformer.inference.tiled import Tiling
     from paddle_segformer.integration.config import load_config
 
     dataset = _ValSet(mixed_folder / "big.png")
     _, builder = load_config(str(tiny_config))
-    runtime = RuntimeOptions("openvino")
+    runtime = choose_runtime(RuntimeOptions("openvino"))
     test = InferenceOptions()
     _, whole = build_predictor(builder, str(tiny_config), str(random_checkpoint), test, "cpu", runtime)
-    bounded = RuntimeOptions("openvino", max_memory=_budget_between("openvino"))
+    bounded = choose_runtime(RuntimeOptions("openvino", max_memory=_budget_between("openvino")))
     _, tiled = build_predictor(builder, str(tiny_config), str(random_checkpoint), test, "cpu", bounded, Tiling(128, 0))
     with caplog.at_level(logging.INFO):
         result = evaluate_dataset(tiled, dataset, 4, progress=False)

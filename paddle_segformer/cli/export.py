@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import List, Optional
-
-import yaml
 
 from ..integration.config import build, load_config
 from .legacy_flags import export_input_size, legacy_output_op
@@ -17,13 +14,13 @@ def export_model(config: str, model_path: Optional[str], save_dir: str = "output
                  output_op: str = "argmax", input_shape: Optional[List[int]] = None,
                  opts: Optional[List[str]] = None, without_argmax: bool = False,
                  with_softmax: bool = False) -> str:
-    """Build, load strictly, and save the static model plus a ``deploy.yaml``; returns save_dir.
+    """Build, load strictly, and save the static model plus a ``deploy.yaml``; returns save_dir
+    (the export itself: :func:`paddle_segformer.inference.static.export_deploy`).
 
     ``input_shape`` is H W or PaddleSeg's N C H W (the batch stays dynamic); ``without_argmax`` /
     ``with_softmax`` are PaddleSeg's older spellings of ``output_op`` none / softmax.
     """
-    from ..inference.memory import ModelShape
-    from ..inference.static import MODEL_STEM, export
+    from ..inference.static import export_deploy
     from .inference import load_model_weights
 
     output_op = legacy_output_op(output_op, without_argmax, with_softmax)
@@ -34,18 +31,8 @@ def export_model(config: str, model_path: Optional[str], save_dir: str = "output
         load_model_weights(model, model_path)
     else:
         logger.warning("no --model_path: exporting randomly initialised weights")
-    export(model, save_dir, in_channels=model.backbone.in_channels, output_op=output_op,
-           input_size=export_input_size(input_shape, model.backbone.in_channels))
-    files = sorted(os.listdir(save_dir))
-    deploy = {"Deploy": {"model": next(f for f in files if f.startswith(MODEL_STEM + ".") and
-                                       f.endswith((".json", ".pdmodel"))),
-                         "params": f"{MODEL_STEM}.pdiparams", "output_op": output_op,
-                         "transforms": cfg.val_dataset_cfg.get("transforms", [{"type": "Normalize"}]),
-                         "num_classes": model.num_classes, "in_channels": model.backbone.in_channels,
-                         "memory": ModelShape.of_model(model).to_dict()}}
-    with open(os.path.join(save_dir, "deploy.yaml"), "w", encoding="utf-8") as handle:
-        yaml.safe_dump(deploy, handle, sort_keys=False)
-    return save_dir
+    return export_deploy(model, save_dir, output_op, export_input_size(input_shape, model.backbone.in_channels),
+                         cfg.val_dataset_cfg.get("transforms"))
 
 
 def build_parser() -> argparse.ArgumentParser:

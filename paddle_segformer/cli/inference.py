@@ -10,6 +10,7 @@ from .runtime import logger
 if TYPE_CHECKING:
     import paddle
 
+    from ..inference.choice import RuntimeChoice
     from ..inference.tiled import Tiling
     from ..weights.load_report import LoadReport
 
@@ -25,29 +26,27 @@ def load_model_weights(model: "paddle.nn.Layer", model_path: str) -> "LoadReport
 
 
 def build_predictor(builder: Any, config: str, model_path: str, test: InferenceOptions, device: str,
-                    runtime: Optional[RuntimeOptions] = None, tiling: Optional["Tiling"] = None) -> Tuple[Any, Any]:
+                    choice: Optional["RuntimeChoice"] = None, tiling: Optional["Tiling"] = None) -> Tuple[Any, Any]:
     """(model, Predictor): the config's model with ``model_path`` loaded strictly, its eval transforms,
-    the test-time options ``test`` (test_config + flags), the runtime ``runtime`` asks for (default: the fastest
-    installed), and its memory budget (inputs over it are tiled with ``tiling`` or automatic tiles)."""
-    runtime = runtime or RuntimeOptions()
-    from ..inference.backends import create_backend
+    the test-time options ``test`` (test_config + flags), the runtime ``choice`` made (default:
+    :func:`~paddle_segformer.inference.choice.choose_runtime` for ``test`` on ``device``), and the memory
+    budget of its options (inputs over it are tiled with ``tiling`` or automatic tiles)."""
+    from ..inference.backends import start_runtime
+    from ..inference.choice import choose_runtime
     from ..inference.predictor import Predictor
 
+    choice = choice or choose_runtime(test=test, device=device)
     model = build(builder, "model", config)
     load_model_weights(model, model_path)
     dataset_cls = build(builder, "val_dataset_class", config)
     channels = getattr(dataset_cls, "IMG_CHANNELS", None) or builder.config.val_dataset_cfg.get("img_channels", 3)
-    predictor = Predictor(model, build(builder, "val_transforms", config), img_channels=channels, options=test)
+    predictor = Predictor(model, build(builder, "val_transforms", config), img_channels=channels, options=test,
+                          backend=start_runtime(model, choice, model_path))
     facts = dict(builder.config.val_dataset_cfg, **builder.config.train_dataset_cfg)
     ignore = facts.get("ignore_index", getattr(dataset_cls, "IGNORE_INDEX", 255))  # config, else the class's
     predictor.nodata_label = int(ignore)
     predictor.class_colours = getattr(dataset_cls, "PALETTE", None)
-    if predictor.plain:
-        predictor.backend = create_backend(model, runtime, model_path, device)
-    elif runtime.backend not in ("auto", "paddle"):
-        logger.warning("test-time augmentation / sliding window run on Paddle's dynamic graph; "
-                       "--backend %s is not used", runtime.backend)
-    memory = runtime.memory_budget()
+    memory = choice.options.memory_budget()
     predictor.set_memory_budget(memory, tiling)
     logger.info("memory budget of one forward pass: %s", memory)
     return model, predictor

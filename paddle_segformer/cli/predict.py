@@ -31,6 +31,7 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     (official Cityscapes labelIds) instead of class ids (paddle_segformer.data.label_ids).
     """
     from ..data.label_ids import label_ids as label_id_scheme
+    from ..inference.choice import choose_runtime
     from ..inference.folder import predict_folder
     from .inference import build_predictor
 
@@ -40,7 +41,8 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     test_config = dict(builder.config.test_config or {})
     options = (test or InferenceOptions()).over(test_config)
     scenes = (tiling or TilingOptions()).over(test_config)
-    model, predictor = build_predictor(builder, config, model_path, options, device, runtime, scenes)
+    model, predictor = build_predictor(builder, config, model_path, options, device,
+                                       choose_runtime(runtime or RuntimeOptions(), options, device), scenes)
     written_ids = label_id_scheme(label_ids, model.num_classes) if label_ids else None
     summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes, tiling=scenes,
                              colours=colours, label_ids=written_ids)

@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
@@ -46,27 +43,27 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     evaluated with a sliding window: blended tiles on the fast runtimes, PaddleSeg's sliding window under
     test-time augmentation (paddle_segformer.inference.memory), with a log line.
     """
+    from ..inference.choice import choose_runtime
     from ..inference.evaluate import evaluate_dataset, slide_when_too_large
     from .data_paths import check_dataset_paths
     from .inference import build_predictor
 
     check_data_format(data_format)
     runtime = runtime or RuntimeOptions()
-    if auc_roc:  # PaddleSeg's loop on the dynamic graph: no export needed
-        runtime = replace(runtime, backend="paddle")
     device = select_device(device)
     cfg, builder = load_config(config, opts=opts)
     check_dataset_paths(cfg.dic, config, ["val_dataset"])
     options = (test or InferenceOptions()).over(builder.config.test_config)
     test_config = options.as_dict()
-    model, predictor = build_predictor(builder, config, model_path, options, device, runtime)
+    choice = choose_runtime(runtime, options, device, auc_roc=auc_roc)
+    model, predictor = build_predictor(builder, config, model_path, options, device, choice)
     dataset = build(builder, "val_dataset", config)
     if len(dataset) == 0:
         raise ValueError(f"{config}: val_dataset is empty")
     if not predictor.plain:  # test-time augmentation: PaddleSeg's sliding window where an image is too large
         auto = slide_when_too_large(dataset, predictor.guard, dict(test_config))
         predictor.slide.update({key: auto[key] for key in predictor.slide if key in auto})
-    if not auc_roc:  # any runtime, test-time augmentation and sliding windows included: the full report
+    if not choice.paddleseg_evaluate:  # any runtime, test-time augmentation and sliding windows: the full report
         return _report(evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index), dataset,
                        save_dir)
     test_config = slide_when_too_large(dataset, predictor.guard, test_config)
@@ -76,10 +73,9 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     for name in ("class_iou", "class_precision", "class_recall", "class_dice"):
         logger.info("%-16s %s", name, np.round(result[name], 4).tolist())
     if save_dir:
-        os.makedirs(save_dir, exist_ok=True)
-        with open(os.path.join(save_dir, "metrics.json"), "w", encoding="utf-8") as handle:
-            json.dump({k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in result.items()}, handle,
-                      indent=2)
+        from ..report.evaluation import write_metrics
+
+        logger.info("report: %s", write_metrics(save_dir, result))
     return result
 
 

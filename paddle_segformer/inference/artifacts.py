@@ -27,6 +27,7 @@ import paddle
 import paddle.nn as nn
 
 from ..io.cache import user_cache_dir
+from .static import export_static
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +73,8 @@ def cache_roots(model_path: Optional[str] = None, cache_dir: Optional[str] = Non
 
 
 def _save_paddle(graph: nn.Layer, in_channels: int, folder: str) -> None:
-    spec = [paddle.static.InputSpec([None, in_channels, None, None], "float32", "x")]
-    static = paddle.jit.to_static(graph, input_spec=spec, full_graph=True)
-    paddle.jit.save(static, os.path.join(folder, "model"))
+    """``graph`` as a Paddle static model in ``folder``, through the package's one export (dynamic shapes)."""
+    export_static(graph, folder, in_channels)
 
 
 def _flush_c_stdout() -> None:

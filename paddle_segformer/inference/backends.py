@@ -1,16 +1,10 @@
 """Runtimes for the inference graph: one call, (N, C, H, W) normalised float32 -> (N, K, h, w) logits
-at stride 4 (h = ceil(H / 4)), whichever engine computes it.
-
-``auto`` picks the fastest runtime that is installed, in the order measured by
-``scripts/bench_inference.py`` on this project's CPUs: OpenVINO, ONNX Runtime, Paddle Inference,
-then Paddle's dynamic graph (with sessions specialised to repeated input shapes OpenVINO f32 took
-87 / 521 ms for B0 / B3 at 512^2 where ONNX Runtime took 118 / 724). On a GPU it keeps Paddle's
-dynamic graph (the CPU runtimes would be slower). bf16 runs through OpenVINO on CPUs with bf16
-instructions (avx512_bf16 or AMX).
+at stride 4 (h = ceil(H / 4)), whichever engine computes it. Which one runs is decided in
+:mod:`paddle_segformer.inference.choice`; :func:`start_runtime` starts it and logs the one line saying
+what runs and why.
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 from typing import Dict, Optional, Tuple
 
@@ -18,31 +12,14 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from ..machine import cpu_info
 from .artifacts import artifact
+from .choice import RuntimeChoice, choose_runtime
 from .graph import InferenceGraph
-from .options import BACKENDS, PRECISIONS, RuntimeOptions  # noqa: F401  (BACKENDS, PRECISIONS: re-exported)
+from .options import RuntimeOptions
 from .shapes import ShapeSpecialised, symbolic_dims
 from .upsample import set_threads
 
 logger = logging.getLogger(__name__)
-
-AUTO_ORDER = ("openvino", "onnxruntime", "inference", "paddle")  # fastest first (bench_inference.py)
-BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
-def cpu_has_bf16() -> bool:
-    """True when /proc/cpuinfo lists avx512_bf16 or amx_bf16."""
-    return any(flag in cpu_info()["flags"] for flag in BF16_FLAGS)
-
-
-def installed(name: str) -> bool:
-    """Whether the runtime ``name`` can be used here (its Python package is importable)."""
-    module = {"onnxruntime": "onnxruntime", "openvino": "openvino"}.get(name)
-    if module is None:
-        return True
-    needs = [module, "paddle2onnx"]
-    return all(importlib.util.find_spec(m) is not None for m in needs)
 
 
 class Backend:
@@ -166,54 +143,35 @@ class OpenVinoBackend(Backend):
 CLASSES = {cls.name: cls for cls in (PaddleBackend, InferenceBackend, OnnxRuntimeBackend, OpenVinoBackend)}
 
 
-def _candidates(options: RuntimeOptions, device: str) -> tuple:
-    """Backends to try in order, and why (for the one log line of ``auto``)."""
-    if options.backend != "auto":
-        return (options.backend,), "asked for"
-    if options.precision == "bf16":
-        return ("openvino",), "bf16 on a CPU runs through OpenVINO"
-    if device.startswith("gpu"):
-        return ("paddle",), "a GPU is in use (the CPU runtimes would be slower)"
-    ready = tuple(name for name in AUTO_ORDER if installed(name))
-    return ready, "fastest installed runtime (order measured by scripts/bench_inference.py)"
-
-
-def check_precision(options: RuntimeOptions, backend: str, device: str = "cpu") -> None:
-    """bf16 needs OpenVINO and a CPU with bf16 instructions; say so before any work starts."""
-    if options.precision != "bf16":
-        return
-    if backend != "openvino":
-        raise ValueError(f"--precision bf16 for inference runs through OpenVINO, not {backend} "
-                         "(Paddle 3.3.1 has no bf16 CPU matmul kernel); use --backend openvino or auto")
-    if device.startswith("gpu") or not cpu_has_bf16():
-        raise ValueError("--precision bf16 needs a CPU with bf16 instructions (avx512_bf16 or amx_bf16); "
-                         "this one has neither: use --precision fp32")
-    if not installed("openvino"):
-        raise ValueError("--precision bf16 needs OpenVINO: pip install openvino")
-
-
-def create_backend(model: nn.Layer, options: RuntimeOptions = RuntimeOptions(), model_path: Optional[str] = None,
-                   device: str = "cpu") -> Backend:
-    """The runtime ``options`` ask for (``auto``: the fastest that works here) for a loaded ``model``.
+def start_runtime(model: nn.Layer, choice: RuntimeChoice, model_path: Optional[str] = None) -> Optional[Backend]:
+    """The runtime ``choice`` names for a loaded ``model`` (None when the model runs on the dynamic graph
+    through PaddleSeg); one log line says what runs and why.
 
     Exports and conversions are made on first use and cached (paddle_segformer.inference.artifacts).
-    With ``auto`` a runtime that fails to start is logged and the next one tried.
+    Under ``auto`` a runtime that fails to start is logged and the next candidate tried.
     """
+    if choice.dynamic:
+        logger.info(choice.describe())
+        return None
     graph = InferenceGraph(model)
-    set_threads(options.thread_count())  # the label kernel that follows every runtime
-    names, why = _candidates(options, device)
-    for name in names:
-        check_precision(options, name, device)
+    set_threads(choice.options.thread_count())  # the label kernel that follows every runtime
     errors = []
-    for name in names:
+    for name in choice.candidates:
         try:
-            backend = CLASSES[name](graph, options, model_path)
+            backend = CLASSES[name](graph, choice.options, model_path)
         except Exception as exc:  # an optional runtime that cannot start: try the next one under auto
-            if options.backend != "auto":
+            if not choice.fallback:
                 raise
             logger.warning("runtime %s could not start (%s); trying the next one", name, exc)
             errors.append(f"{name}: {exc}")
             continue
-        logger.info("inference runtime: %s, %s (%s)", name, options.precision, why)
+        logger.info(choice.describe(name))
         return backend
     raise RuntimeError("no inference runtime could start: " + "; ".join(errors))
+
+
+def create_backend(model: nn.Layer, options: RuntimeOptions = RuntimeOptions(), model_path: Optional[str] = None,
+                   device: str = "cpu") -> Backend:
+    """The fast runtime ``options`` ask for (``auto``: the fastest that works here) for a loaded ``model``:
+    :func:`start_runtime` of :func:`~paddle_segformer.inference.choice.choose_runtime`."""
+    return start_runtime(model, choose_runtime(options, device=device), model_path)

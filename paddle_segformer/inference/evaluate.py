@@ -50,11 +50,12 @@ def slide_when_too_large(dataset: Any, budget: Optional["MemoryGuard"], test_con
     image's forward pass (at the largest test-time scale) would exceed the budget of ``budget`` (a
     MemoryGuard; its model shape and budget are used, for the dynamic graph); one log line says so.
     Image sizes are read from the files' headers."""
+    from .choice import DYNAMIC
     from .memory import MemoryGuard, tile_overlap
 
     if budget is None or test_config.get("is_slide"):
         return test_config
-    guard = MemoryGuard(budget.shape, budget.budget, "dynamic")
+    guard = MemoryGuard(budget.shape, budget.budget, DYNAMIC)
     scale = max(np.atleast_1d(test_config.get("scales", 1.0))) if test_config.get("aug_eval") else 1.0
     sizes = {_image_size(item[0]) for item in getattr(dataset, "file_list", [])}
     too_large = [(h, w) for h, w in sizes if not guard.plan(round(h * scale), round(w * scale)).fits]

@@ -1,6 +1,7 @@
 """Predict single images with a model: through a fast runtime (paddle_segformer.inference.backends)
 when one is given, else on Paddle's dynamic graph through ``paddleseg.core.infer``, which also does
-test-time augmentation and sliding windows."""
+test-time augmentation and sliding windows. Which of the two is decided in
+:mod:`paddle_segformer.inference.choice`, not here."""
 from __future__ import annotations
 
 import logging
@@ -15,6 +16,7 @@ from paddleseg.transforms import Compose
 
 from ..io.raster import RasterMeta, read_model_input
 from .backends import Backend
+from .choice import DYNAMIC
 from .memory import MemoryBudget, MemoryGuard, MemoryRefused, ModelShape, tile_overlap
 from .options import InferenceOptions
 from .pixel_lut import PixelLUT
@@ -43,9 +45,10 @@ class Loaded:
 class Predictor:
     """Wraps a model and its eval transforms. ``predict(img)`` -> (H, W) class ids (int32).
 
-    With a ``backend`` (see :func:`~paddle_segformer.inference.backends.create_backend`) plain
-    predictions run through it; test-time augmentation and sliding windows (``options``, an
-    :class:`~paddle_segformer.inference.options.InferenceOptions`) run on ``model`` through PaddleSeg's ``infer``.
+    With a ``backend`` (see :func:`~paddle_segformer.inference.backends.start_runtime`) predictions run
+    through it, else on ``model`` through PaddleSeg's ``infer``, which also does test-time augmentation and
+    sliding windows (``options``, an :class:`~paddle_segformer.inference.options.InferenceOptions`); a backend
+    with those is refused (:func:`~paddle_segformer.inference.choice.choose_runtime` never pairs them).
     """
 
     def __init__(self, model: paddle.nn.Layer, transforms: Sequence, img_channels: int = 3,
@@ -57,7 +60,10 @@ class Predictor:
         options = options or InferenceOptions()
         self.slide = options.slide  # a dict of its own: evaluation may switch the window on per dataset
         self.aug = options.aug
-        self.backend = backend if self.plain else None
+        if backend is not None and not self.plain:
+            raise ValueError(f"the {backend.name} runtime cannot run test-time augmentation / sliding windows: "
+                             "they run on the model through PaddleSeg's infer (see inference.choice)")
+        self.backend = backend
         self.lut = PixelLUT.of(self.transforms.transforms, img_channels)  # None unless only Normalize
         self.nodata_label = NODATA_LABEL  # label of source nodata pixels: the dataset's ignore index
         self.class_colours: Optional[List[Tuple[int, int, int]]] = None  # the dataset's, for the outputs
@@ -68,9 +74,13 @@ class Predictor:
         """Inputs whose forward pass would exceed ``budget`` are predicted in tiles (``tiling``, else the
         largest tile that fits) or, where tiling is impossible, refused before the pass
         (:meth:`predict_within_budget`). Call after the backend is set: the estimate is the runtime's."""
-        runtime = self.backend.name if self.backend is not None else "dynamic"
-        self.guard = MemoryGuard(ModelShape.of_model(self.model), budget, runtime)
+        self.guard = MemoryGuard(ModelShape.of_model(self.model), budget, self.runtime)
         self.tiling = tiling
+
+    @property
+    def runtime(self) -> str:
+        """What runs the forward passes: the backend's name, or ``dynamic`` (the model through PaddleSeg)."""
+        return self.backend.name if self.backend is not None else DYNAMIC
 
     @property
     def plain(self) -> bool:

@@ -1,19 +1,28 @@
-"""Export to a static inference model (``paddle.jit.save``) and run it with Paddle Inference."""
+"""The one static export (``paddle.jit.save``), its ``deploy.yaml`` (writer beside reader) and Paddle
+Inference on the result.
+
+:func:`export_static` saves a layer: export.py's model with its output op (:func:`export_deploy`, which
+also writes ``deploy.yaml``), and the runtimes' cached inference graph
+(:mod:`paddle_segformer.inference.artifacts`). :class:`StaticPredictor` runs either.
+"""
 from __future__ import annotations
 
 import logging
 import os
-from typing import Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import paddle
 import paddle.nn as nn
 
+from ..io.atomic import atomic_write_bytes
 from .memory import MemoryBudget, MemoryGuard, MemoryRefused, ModelShape
 
 logger = logging.getLogger(__name__)
 
 MODEL_STEM = "model"
+DEPLOY = "deploy.yaml"
+OUTPUT_OPS = ("argmax", "softmax", "none")
 
 
 class ExportHead(nn.Layer):
@@ -22,7 +31,7 @@ class ExportHead(nn.Layer):
 
     def __init__(self, model: nn.Layer, output_op: str = "argmax"):
         super().__init__()
-        if output_op not in ("argmax", "softmax", "none"):
+        if output_op not in OUTPUT_OPS:
             raise ValueError(f"output_op must be argmax, softmax or none, got {output_op!r}")
         self.model = model
         self.output_op = output_op
@@ -36,21 +45,29 @@ class ExportHead(nn.Layer):
         return logit
 
 
-def export(model: nn.Layer, save_dir: str, in_channels: int = 3, output_op: str = "argmax",
-           input_size: Optional[tuple] = None) -> str:
-    """Save ``model`` as a static graph under ``save_dir/model.*``; returns the path prefix.
-
-    ``input_size`` (H, W) fixes the spatial size; by default batch, height and width are dynamic.
-    """
-    model.eval()
+def export_static(layer: nn.Layer, folder: str, in_channels: int = 3,
+                  input_size: Optional[Tuple[int, int]] = None) -> str:
+    """Save ``layer`` (eval mode) as a static graph ``folder/model.*`` taking ``x``: (N, ``in_channels``, H, W)
+    float32; returns the path prefix. The batch is dynamic; so are H and W unless ``input_size`` (H, W)."""
+    layer.eval()
     h, w = input_size if input_size else (None, None)
     spec = [paddle.static.InputSpec([None, in_channels, h, w], "float32", "x")]
-    static = paddle.jit.to_static(ExportHead(model, output_op), input_spec=spec, full_graph=True)
-    os.makedirs(save_dir, exist_ok=True)
-    prefix = os.path.join(save_dir, MODEL_STEM)
+    static = paddle.jit.to_static(layer, input_spec=spec, full_graph=True)
+    os.makedirs(folder, exist_ok=True)
+    prefix = os.path.join(folder, MODEL_STEM)
     paddle.jit.save(static, prefix)
-    logger.info("exported static model to %s (%s)", save_dir, ", ".join(sorted(os.listdir(save_dir))))
     return prefix
+
+
+def export_deploy(model: nn.Layer, save_dir: str, output_op: str = "argmax",
+                  input_size: Optional[Tuple[int, int]] = None, transforms: Optional[List[Any]] = None) -> str:
+    """export.py's export: ``model`` with its output op (:class:`ExportHead`) saved by :func:`export_static`
+    under ``save_dir``, plus the ``deploy.yaml`` describing it (:func:`write_deploy`); returns ``save_dir``."""
+    in_channels = model.backbone.in_channels
+    export_static(ExportHead(model, output_op), save_dir, in_channels, input_size)
+    write_deploy(save_dir, model, output_op, transforms)
+    logger.info("exported static model to %s (%s)", save_dir, ", ".join(sorted(os.listdir(save_dir))))
+    return save_dir
 
 
 def _model_file(model_dir: str) -> str:
@@ -61,16 +78,37 @@ def _model_file(model_dir: str) -> str:
     raise FileNotFoundError(f"{model_dir}: no {MODEL_STEM}.json or {MODEL_STEM}.pdmodel (run export.py first)")
 
 
-def export_guard(model_dir: str, budget: Optional[MemoryBudget] = None) -> Optional[MemoryGuard]:
-    """The memory guard of an export made by export.py (its deploy.yaml describes the model's shape);
-    None for a folder without that description (the runtimes' cached exports: the predictor guards them)."""
-    path = os.path.join(model_dir, "deploy.yaml")
+def write_deploy(save_dir: str, model: nn.Layer, output_op: str, transforms: Optional[List[Any]] = None) -> str:
+    """``save_dir/deploy.yaml`` (PaddleSeg's layout) for the export there: model and params files, output op,
+    eval ``transforms`` (default: Normalize), classes, bands and the model's shape for the memory guard."""
+    import yaml
+
+    deploy = {"Deploy": {"model": os.path.basename(_model_file(save_dir)), "params": f"{MODEL_STEM}.pdiparams",
+                         "output_op": output_op,
+                         "transforms": [{"type": "Normalize"}] if transforms is None else transforms,
+                         "num_classes": model.num_classes, "in_channels": model.backbone.in_channels,
+                         "memory": ModelShape.of_model(model).to_dict()}}
+    path = os.path.join(save_dir, DEPLOY)
+    atomic_write_bytes(path, yaml.safe_dump(deploy, sort_keys=False).encode("utf-8"))
+    return path
+
+
+def read_deploy(model_dir: str) -> Optional[Dict[str, Any]]:
+    """The ``Deploy`` section of ``model_dir/deploy.yaml``; None without that file (the runtimes' cached
+    exports have none)."""
+    path = os.path.join(model_dir, DEPLOY)
     if not os.path.isfile(path):
         return None
     import yaml
 
     with open(path, encoding="utf-8") as handle:
-        shape = (yaml.safe_load(handle) or {}).get("Deploy", {}).get("memory")
+        return (yaml.safe_load(handle) or {}).get("Deploy", {})
+
+
+def export_guard(model_dir: str, budget: Optional[MemoryBudget] = None) -> Optional[MemoryGuard]:
+    """The memory guard of an export made by export.py (its deploy.yaml describes the model's shape);
+    None for a folder without that description (the runtimes' cached exports: the predictor guards them)."""
+    shape = (read_deploy(model_dir) or {}).get("memory")
     return MemoryGuard(ModelShape.from_dict(shape), budget or MemoryBudget.create(), "export") if shape else None
 
 

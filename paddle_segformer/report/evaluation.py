@@ -13,7 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -103,7 +103,7 @@ class EvalReport:
         """metrics.json, confusion_matrix.csv, confusion_matrix.png in ``save_dir`` (each written atomically)."""
         out = Path(save_dir)
         paths = {"json": out / "metrics.json", "csv": out / "confusion_matrix.csv", "png": out / "confusion_matrix.png"}
-        atomic_write_bytes(paths["json"], json.dumps(self.to_json(), indent=2).encode("utf-8"))
+        write_metrics(out, self.to_json())
         atomic_write_bytes(paths["csv"], self.csv().encode("utf-8"))
         atomic_write_bytes(paths["png"], self.heat_map())
         return paths
@@ -127,6 +127,28 @@ class EvalReport:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100)
         return buf.getvalue()
+
+
+def write_metrics(save_dir: PathLike, metrics: Mapping[str, Any]) -> Path:
+    """``save_dir/metrics.json``, written atomically, indented by 2: the one metrics.json writer
+    (:meth:`EvalReport.write`, and val.py's PaddleSeg AUC-ROC path). Numpy arrays and scalars become JSON
+    lists and numbers; NaN (no score) becomes null, so any JSON reader takes the file."""
+    path = Path(save_dir) / "metrics.json"
+    atomic_write_bytes(path, json.dumps(_jsonable(metrics), indent=2).encode("utf-8"))
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with numpy arrays / scalars as Python lists / numbers and NaN as None."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    return _num(value) if isinstance(value, float) else value
 
 
 def draw_confusion(fig, ax, confusion: np.ndarray, class_names: Sequence[str]) -> None:
