@@ -26,6 +26,7 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from ..io.atomic import publish_dir, temp_dir_beside
 from ..io.cache import user_cache_dir
 from .static import export_static
 
@@ -126,10 +127,10 @@ WRITERS = {"paddle": _save_paddle, "onnx": save_onnx}
 def _build_into(root: Path, key: str, kind: str, build: Callable[[str], None]) -> Path:
     final = root / key / kind
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=final.parent, prefix=f".{kind}.", suffix=".part")
+    tmp = temp_dir_beside(final)
     try:
         build(tmp)
-        os.replace(tmp, final)  # a concurrent builder may have won: then ours is dropped below
+        publish_dir(tmp, final)  # a concurrent builder may have won: then ours is dropped below
     except OSError:
         if not (final / KINDS[kind]).is_file():
             raise

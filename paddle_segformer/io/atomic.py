@@ -1,33 +1,93 @@
-"""Atomic writes: a file appears under its final name complete or not at all (a temporary file beside
-it, renamed over it on success, deleted on error). Used for every output and checkpoint. Imports no paddle."""
+"""Atomic, durable writes: a file appears under its final name complete or not at all, and once it is there
+it survives a power cut. Used for every output and checkpoint. Imports no paddle.
+
+A write goes to a hidden temporary file beside the target, created with the mode an ordinary ``open``
+would give (0666 less the umask: 0644 under umask 022, as ``cv2.imwrite`` or ``paddle.save`` would make
+it; ``tempfile.mkstemp`` would make it 0600, readable by its owner only); the file is fsync'ed, renamed
+over the target, and the folder fsync'ed so that the rename itself is on disk. On any error the
+temporary file is deleted and the target keeps what it held before.
+"""
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Union
 
 PathLike = Union[str, os.PathLike]
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read from /proc where Linux offers it (``os.umask`` can only be read by setting it,
+    which races with other threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 def temp_beside(path: PathLike) -> str:
-    """Create an empty hidden ``.NAME.*.part`` file in ``path``'s folder (made if needed); return its path."""
+    """Create an empty hidden ``.NAME.*.part`` file in ``path``'s folder (made if needed); return its path.
+    Its mode is what ``open(path, "w")`` would give (0666 less the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    return tmp
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the kernel applies the umask
+        except FileExistsError:
+            continue
+        return str(tmp)
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def fsync_file(path: PathLike) -> None:
+    """Flush a file's data to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: PathLike) -> None:
+    """Flush a folder's entries (a rename into it) to the disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # Windows: folders cannot be opened, and renames there need no folder fsync
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(tmp: PathLike, path: PathLike) -> None:
+    """Make the finished temporary file ``tmp`` durable and rename it over ``path`` (durably too)."""
+    fsync_file(tmp)
+    os.replace(tmp, path)
+    fsync_dir(Path(path).parent)
 
 
 @contextmanager
 def atomic_path(path: PathLike) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` on success, delete it on error,
-    so nothing half-written ever stands under the final name."""
+    """Yield a temporary path beside ``path``; on success make it durable and rename it over ``path``
+    (:func:`publish`), on error delete it, so nothing half-written ever stands under the final name."""
     tmp = temp_beside(path)
     try:
         yield tmp
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -35,9 +95,30 @@ def atomic_path(path: PathLike) -> Iterator[str]:
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    """Write ``data`` to a temporary file beside ``path``, then make it durable and rename it over ``path``."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         handle.write(data)
+
+
+def temp_dir_beside(path: PathLike) -> str:
+    """Create an empty hidden folder beside ``path`` for building a folder atomically, with the mode
+    ``mkdir`` would give (0777 less the umask; ``tempfile.mkdtemp`` makes it 0700)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.chmod(tmp, 0o777 & ~current_umask())
+    return tmp
+
+
+def publish_dir(tmp: PathLike, path: PathLike) -> None:
+    """Make every file under the finished folder ``tmp`` durable and rename it to ``path`` (which must not
+    exist, or be an empty folder), then make the rename durable."""
+    for folder, _, files in os.walk(tmp):
+        for name in files:
+            fsync_file(os.path.join(folder, name))
+        fsync_dir(folder)
+    os.replace(tmp, path)
+    fsync_dir(Path(path).parent)
 
 
 def atomic_save(obj: Any, path: str, **kwargs: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .atomic import temp_beside
+from .atomic import publish, temp_beside
 from .image import RASTER_EXTS, ImageReadError, PathLike, read_image
 
 # (row, col, height, width): the package's (H, W) order everywhere (tiling, strips, tests); rasterio's
@@ -172,7 +172,7 @@ class LabelRasterWriter:
 
     def close(self) -> None:
         self._dst.close()
-        os.replace(self.tmp, self.path)
+        publish(self.tmp, self.path)
 
     def abort(self) -> None:
         self._dst.close()
