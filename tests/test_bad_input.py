@@ -223,3 +223,18 @@ def test_bad_data_stops_training_before_it_starts(broken_data, tmp_path, capsys)
     assert len(_error_lines(err)) == 1
     assert f"\n  {bad_label}: label values [7] are outside 0..3" in err
     assert not (tmp_path / "out").exists()  # no training step, no checkpoint folder
+
+
+def test_export_without_weights_is_refused_unless_asked(tiny_config, tmp_path, capsys):
+    """Before: export.py without --model_path exported random weights with a warning and exit 0."""
+    from paddle_segformer.cli.export import main
+    from paddle_segformer.cli.runtime import run_cli
+
+    out = tmp_path / "export"
+    assert run_cli(main, ["--config", str(tiny_config), "--save_dir", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: export.py needs --model_path (the trained weights to export); --random_weights exports randomly "
+        "initialised weights instead"]
+    assert not out.exists()  # refused before anything was built or written
+    assert run_cli(main, ["--config", str(tiny_config), "--save_dir", str(out), "--random_weights"]) == 0
+    assert (out / "deploy.yaml").is_file()
