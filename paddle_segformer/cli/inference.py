@@ -16,13 +16,18 @@ if TYPE_CHECKING:
 
 
 def load_model_weights(model: "paddle.nn.Layer", model_path: str) -> "LoadReport":
-    """Strictly load a trained checkpoint (file or iter_N folder) for evaluation / prediction."""
+    """Strictly load a trained checkpoint (file or iter_N folder) for evaluation / prediction / export; one
+    that does not fit the config's model is refused, naming what it holds and the configs it fits."""
+    from ..integration.config_facts import naming_the_fitting_config
     from ..weights.checkpoint import read_state_dict
     from ..weights.loading import load_state_dict_strict
-    from ..weights.reader import checkpoint_file
+    from ..weights.reader import CheckpointError, checkpoint_file
 
     path = checkpoint_file(model_path)  # an iter_N folder: the file read from it, named in the report
-    return load_state_dict_strict(model, read_state_dict(path), source=path, allow_new_classes=False)
+    try:
+        return load_state_dict_strict(model, read_state_dict(path), source=path, allow_new_classes=False)
+    except CheckpointError as exc:
+        raise naming_the_fitting_config(exc) from None
 
 
 def build_predictor(builder: Any, config: str, model_path: str, test: InferenceOptions, device: str,

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 def check_resume(model: "paddle.nn.Layer", resume_model: str) -> None:
     """Fail early, naming the file, if a resume folder is incomplete or does not fit the model."""
+    from ..integration.config_facts import naming_the_fitting_config
     from ..weights.checkpoint import read_state_dict
+    from ..weights.facts import weight_facts
     from ..weights.load_report import compare_state_dicts
     from ..weights.reader import CheckpointError
 
@@ -27,9 +29,13 @@ def check_resume(model: "paddle.nn.Layer", resume_model: str) -> None:
         if not os.path.isfile(os.path.join(resume_model, name)):
             raise CheckpointError(f"cannot resume: {os.path.join(resume_model, name)} not found")
     weights = os.path.join(resume_model, "model.pdparams")
-    report = compare_state_dicts(model.state_dict(), read_state_dict(weights), source=weights)
+    state = read_state_dict(weights)
+    report = compare_state_dicts(model.state_dict(), state, source=weights)
     if not report.ok or report.unexpected:
-        raise CheckpointError("cannot resume: checkpoint does not match the model\n" + report.summary())
+        held, wanted = weight_facts(state), weight_facts(model.state_dict())
+        facts = f": it holds {held}, the model is {wanted}" if held and wanted and held != wanted else ""
+        raise naming_the_fitting_config(CheckpointError(
+            f"cannot resume: checkpoint does not match the model{facts}\n" + report.summary(), held, wanted))
     from ..engine.divergence import iteration_of
 
     try:

@@ -38,7 +38,8 @@ def config_roots() -> List[Path]:
     return unique
 
 
-def _configs_under(root: Path) -> List[Path]:
+def configs_under(root: Path) -> List[Path]:
+    """The leaf configs under a ``configs`` folder (``_base_`` left out), sorted."""
     return sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES and "_base_" not in p.relative_to(root).parts)
 
 
@@ -46,7 +47,8 @@ def _candidates(name: str) -> List[str]:
     return [name] if name.endswith(SUFFIXES) else [name + s for s in SUFFIXES]
 
 
-def _short(path: Path) -> str:
+def short_path(path: Path) -> str:
+    """``path`` relative to the working directory where it can be."""
     try:
         return os.path.relpath(path)
     except ValueError:  # another drive (Windows)
@@ -70,17 +72,17 @@ def resolve_config(path: str) -> str:
                 return _found(path, root / candidate)
     names = _candidates(Path(path).name)
     for root in roots:
-        matches = [p for p in _configs_under(root) if p.name in names]
+        matches = [p for p in configs_under(root) if p.name in names]
         if len(matches) > 1:
-            raise ConfigError(f"config file not found: {path}; several configs under {_short(root)}/ have that "
-                              f"name: {', '.join(_short(m) for m in matches)}")
+            raise ConfigError(f"config file not found: {path}; several configs under {short_path(root)}/ have that "
+                              f"name: {', '.join(short_path(m) for m in matches)}")
         if matches:
             return _found(path, matches[0])
     raise ConfigError(f"config file not found: {path}{_closest(Path(path).name, roots)}")
 
 
 def _found(name: str, path: Path) -> str:
-    shown = _short(path)
+    shown = short_path(path)
     logger.info("config %s: using %s", name, shown)
     return shown
 
@@ -88,7 +90,7 @@ def _found(name: str, path: Path) -> str:
 def _closest(name: str, roots: List[Path]) -> str:
     if not roots:
         return " (and there is no configs/ folder here to look it up in)"
-    known = sorted({_short(p) for root in roots for p in _configs_under(root)})
+    known = sorted({short_path(p) for root in roots for p in configs_under(root)})
     by_stem = {}
     for path in known:
         by_stem.setdefault(Path(path).stem, []).append(path)

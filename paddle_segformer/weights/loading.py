@@ -15,6 +15,7 @@ import paddle.nn as nn
 
 from .bands import adapt_in_channels
 from .checkpoint import read_state_dict
+from .facts import weight_facts
 from .load_report import LoadReport, compare_state_dicts, shape_of
 from .reader import checkpoint_file
 from .rules import CheckpointError
@@ -50,13 +51,14 @@ def _adapt_bands(model_sd: Mapping, state: Dict[str, object], strategy: str) -> 
 def load_state_dict_strict(layer: nn.Layer, state: Mapping, source: str = "checkpoint",
                            allow_missing: bool = False, allow_new_classes: bool = True, strict: bool = True,
                            band_adapt: Optional[str] = None) -> LoadReport:
-    """Load ``state`` into ``layer``; raise :class:`CheckpointError` on missing or mis-shaped keys.
+    """Load ``state`` into ``layer``; raise :class:`CheckpointError` on missing, unexpected or mis-shaped keys.
 
     With ``allow_new_classes`` a shape mismatch confined to ``linear_pred.*`` (a different class
     count) keeps the layer's fresh classifier and says so. With ``band_adapt`` (see
     :mod:`paddle_segformer.weights.bands`) a first conv made for another band count is adapted instead of
-    refused. ``strict=False`` loads what fits and reports the rest loudly. Unexpected keys are
-    reported, never loaded.
+    refused. Unexpected keys (a deeper variant's extra blocks, another model's layers) are as fatal as
+    missing ones: a B3 checkpoint never runs as a truncated B2. ``strict=False`` loads what fits and
+    reports the rest loudly; unexpected keys are then never loaded.
     """
     model_sd = layer.state_dict()
     state = dict(state)
@@ -67,10 +69,9 @@ def load_state_dict_strict(layer: nn.Layer, state: Mapping, source: str = "check
             k.startswith(CLASSIFIER_PREFIX) for k, _, _ in report.mismatched):
         report.reinitialised = [k for k, _, _ in report.mismatched]
         report.mismatched = []
-    if (report.missing and not allow_missing) or report.mismatched:
+    if (report.missing and not allow_missing) or report.mismatched or report.unexpected:
         if strict:
-            raise CheckpointError("weights do not fit the model (strict loading; pretrained_strict: false "
-                                  "loads what fits): " + report.summary())
+            raise _does_not_fit(model_sd, state, report)
         report.skipped = True
     new_state = {k: state[k] for k in report.loaded}
     for key, value in new_state.items():
@@ -83,9 +84,14 @@ def load_state_dict_strict(layer: nn.Layer, state: Mapping, source: str = "check
     return report
 
 
-def strip_prefix(state: Mapping, prefix: str) -> Dict[str, object]:
-    """Keys under ``prefix`` with it removed (other keys kept as they are)."""
-    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state.items()}
+def _does_not_fit(model_sd: Mapping, state: Mapping, report: LoadReport) -> CheckpointError:
+    """The error of a strict load that failed: what the checkpoint holds, what the model is, the keys."""
+    held, wanted = weight_facts(state), weight_facts(model_sd)
+    facts = ""
+    if held is not None and wanted is not None and held != wanted:
+        facts = f"the checkpoint holds {held}; the model is {wanted}. "
+    return CheckpointError(f"weights do not fit the model: {facts}(strict loading; pretrained_strict: false loads "
+                           "what fits)\n" + report.summary(), held=held, wanted=wanted)
 
 
 def load_pretrained(layer: nn.Layer, path_or_url: str, what: str = "model", strict: bool = True,
@@ -93,13 +99,14 @@ def load_pretrained(layer: nn.Layer, path_or_url: str, what: str = "model", stri
     """Load a pretrained file into a backbone (``what='backbone'``) or a whole model, strictly.
 
     Any supported format works (``.pdparams``, NVlabs ``.pth``, Hugging Face folder / files). A
-    whole-model checkpoint given as a backbone is accepted: its ``backbone.`` keys are used and
-    the decoder keys reported as unexpected.
+    whole-model checkpoint given as a backbone is accepted: its ``backbone.`` keys are used, the decoder's
+    left out.
     """
     path = checkpoint_file(resolve_path(path_or_url))  # the file a folder is read from, named in the report
     state = read_state_dict(path)
-    if what == "backbone" and any(k.startswith("backbone.") for k in state):
-        state = strip_prefix(state, "backbone.")
+    if what == "backbone" and any(k.startswith("backbone.") for k in state):  # a whole model: its encoder
+        state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+        logger.info("%s: a whole-model checkpoint given as backbone weights: its backbone.* keys are used", path)
     return load_state_dict_strict(layer, state, source=f"{what} weights {path}", strict=strict,
                                   band_adapt=band_adapt)
 

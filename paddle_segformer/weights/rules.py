@@ -25,7 +25,14 @@ KINDS = ("copy", "linear", "kv0", "kv1")
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read, does not fit a format or does not fit the model; the message names
-    the file (callers add it to the engine's messages) and the keys at fault. The one error type of weights/."""
+    the file (callers add it to the engine's messages) and the keys at fault. The one error type of weights/.
+
+    When weights do not fit a model, ``held`` and ``wanted`` are the :class:`~.facts.WeightFacts` of the
+    checkpoint and of the model (for a caller that can name the config fitting the checkpoint)."""
+
+    def __init__(self, message: str, held: Optional[object] = None, wanted: Optional[object] = None):
+        super().__init__(message)
+        self.held, self.wanted = held, wanted
 
 
 def _compile(template: str) -> Pattern[str]:
