@@ -104,9 +104,8 @@ def test_checkpoint_saves_are_atomic(tiny_config, tmp_path, monkeypatch, registe
 
 def test_apply_is_idempotent():
     assert compat.apply() == []
-    assert set(compat.applied()) == {"cross_entropy_dtype", "train_loss_0d", "calculate_area_0d",
-                                     "atomic_checkpoints", "dataloader_errors", "config_driven_datasets", "legacy_config",
-                                     "poly_defaults"}
+    assert set(compat.applied()) == {"cross_entropy_dtype", "train_loop", "calculate_area_0d",
+                                     "dataloader_errors", "config_driven_datasets", "legacy_config", "poly_defaults"}
 
 
 class _Failing(paddle.io.Dataset):

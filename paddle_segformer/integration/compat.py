@@ -4,12 +4,13 @@ Each fix is small, idempotent and has a test showing the unpatched code fails he
 
 - ``cross_entropy_dtype``: ``CrossEntropyLoss._post_process_loss`` mixes float32 and int64
   (``ones_like(label)``, ``label * mask``), which Paddle 3 refuses to promote.
-- ``train_loss_0d``: ``core/train.py`` logs ``l[0]`` of each loss, but losses are 0-D now; the
-  training loop's ``loss_computation`` is wrapped to hand back shape-[1] losses.
+- ``train_loop``: the permanent rows of :data:`paddle_segformer.engine.hooks.HOOKS`, put over
+  ``paddleseg.core.train``: ``train_loss_0d`` (``core/train.py`` logs ``l[0]`` of each loss, but losses are
+  0-D now: its ``loss_computation`` hands back shape-[1] losses) and ``atomic_checkpoints`` (``core/train.py``
+  writes checkpoints in place, so an interrupted save left a truncated ``model.pdparams``: its
+  ``paddle.save`` writes a temporary file and renames it, and its end-of-training ``paddle.flops``
+  printout goes to the debug log).
 - ``calculate_area_0d``: ``metrics.calculate_area`` concatenates 0-D sums; stacking works.
-- ``atomic_checkpoints``: ``core/train.py`` writes checkpoints in place, so an interrupted save
-  leaves a truncated ``model.pdparams``; its ``paddle.save`` is routed through a write to a
-  temporary file and a rename (and its end-of-training ``paddle.flops`` printout goes to the debug log).
 - ``dataloader_errors`` (Paddle itself): with ``num_workers=0`` the DataLoader reads samples in a
   thread; an exception there (a corrupt image, a bad label) kills the thread and the training or
   evaluation loop waits forever. The error is handed to the main thread and raised there. With
@@ -30,15 +31,12 @@ Two more give configs of PaddleSeg 2.4-2.7 the meaning they had there (see
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import paddle
 import paddle.nn.functional as F
-
-from ..io.atomic import atomic_save
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +51,6 @@ def _fix(name: str):
         return fn
 
     return decorate
-
-
-def _train_module():
-    return importlib.import_module("paddleseg.core.train")  # the module, not the function
 
 
 def post_process_loss(self: Any, logit: paddle.Tensor, label: paddle.Tensor,
@@ -96,16 +90,11 @@ def _fix_cross_entropy() -> None:
     CrossEntropyLoss._post_process_loss = post_process_loss
 
 
-@_fix("train_loss_0d")
-def _fix_train_loss() -> None:
-    module = _train_module()
-    original = module.loss_computation
-    ORIGINALS["train_loss_0d"] = original
+@_fix("train_loop")
+def _fix_train_loop() -> None:
+    from ..engine.hooks import install_permanent
 
-    def loss_computation(*args, **kwargs):
-        return [loss.reshape([1]) if loss.ndim == 0 else loss for loss in original(*args, **kwargs)]
-
-    module.loss_computation = loss_computation
+    ORIGINALS.update(install_permanent())  # keyed by hook: train_loss_0d, atomic_checkpoints
 
 
 def calculate_area(pred: paddle.Tensor, label: paddle.Tensor, num_classes: int,
@@ -136,42 +125,6 @@ def _fix_calculate_area() -> None:
 
     ORIGINALS["calculate_area_0d"] = metrics.calculate_area
     metrics.calculate_area = calculate_area
-
-
-def quiet_flops(net: Any, input_size: List[int], *args: Any, **kwargs: Any) -> Any:
-    """``paddle.flops`` with its stdout (a "Cannot find suitable count function" line per layer type and
-    a table) moved to the debug log. ``paddleseg.core.train`` calls it once at the end of training and
-    discards the result; for SegFormer its count is wrong anyway (it misses the attention matmuls:
-    :mod:`paddle_segformer.models.flops` has the right one)."""
-    import contextlib
-    import io
-
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        result = paddle.flops(net, input_size, *args, **kwargs)
-    logger.debug("paddle.flops at the end of training:\n%s", printed.getvalue())
-    return result
-
-
-class _PaddleAtomicSave:
-    """Stands in for the ``paddle`` module inside ``paddleseg.core.train`` only: atomic saves, and
-    :func:`quiet_flops` for the FLOP count the loop prints at its end."""
-
-    def __init__(self, module: Any):
-        self._module = module
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._module, name)
-
-    save = staticmethod(atomic_save)
-    flops = staticmethod(quiet_flops)
-
-
-@_fix("atomic_checkpoints")
-def _fix_atomic_checkpoints() -> None:
-    module = _train_module()
-    ORIGINALS["atomic_checkpoints"] = module.paddle
-    module.paddle = _PaddleAtomicSave(module.paddle)
 
 
 def worker_error(exc: BaseException) -> BaseException:
