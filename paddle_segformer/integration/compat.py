@@ -17,17 +17,14 @@ Each fix is small, idempotent and has a test showing the unpatched code fails he
   worker processes the loop stopped with a ``SystemError`` ("Blocking queue is killed") and the
   worker's traceback; there too the dataset's error, with its own message, reaches the main thread.
 
-- ``config_driven_datasets``: ``SegBuilder.model`` / ``.loss`` read the class count, band count and
-  ignore index from the train dataset's class; a dataset type whose facts are written in its config
-  block (``GeoTiffDataset``) gets them from there, so ``SegBuilder(Config(path)).model`` builds.
-
-Two more give configs of PaddleSeg 2.4-2.7 the meaning they had there (see
+One more gives configs of PaddleSeg 2.4-2.7 the meaning they had there (see
 :mod:`paddle_segformer.integration.legacy_config`):
 
 - ``legacy_config``: ``Config`` reads the deprecated top-level ``learning_rate`` block and the other
   2.4-2.7 forms 2.8 refuses or reads differently.
-- ``poly_defaults``: ``SegBuilder.lr_scheduler`` gives ``PolynomialDecay`` the 2.4-2.7 defaults
-  ``end_lr: 0`` and ``power: 0.9``; 2.8 leaves Paddle's ``end_lr=1e-4``, so 6e-5 climbs to 1e-4.
+
+PaddleSeg's ``SegBuilder`` (dataset facts from the config block, 2.4-2.7's ``PolynomialDecay`` defaults) is
+patched in one place of its own: :mod:`paddle_segformer.integration.builder`.
 """
 from __future__ import annotations
 
@@ -175,22 +172,6 @@ def _fix_dataloader_errors() -> None:
         dataloader_iter._DataLoaderIterMultiProcess, worker_error)
 
 
-@_fix("config_driven_datasets")
-def _fix_config_driven_datasets() -> None:
-    from paddleseg.cvlibs.builder import SegBuilder
-    from paddleseg.utils.utils import CachedProperty
-
-    original = SegBuilder.__dict__["train_dataset_class"]
-    ORIGINALS["config_driven_datasets"] = original
-
-    def train_dataset_class(self):  # the name is the cache key of PaddleSeg's CachedProperty
-        cls = original.func(self)
-        facts = getattr(cls, "with_config_facts", None)
-        return facts(self.config.train_dataset_cfg) if facts is not None else cls
-
-    SegBuilder.train_dataset_class = CachedProperty(train_dataset_class)
-
-
 @_fix("legacy_config")
 def _fix_legacy_config() -> None:
     from paddleseg.cvlibs.config import Config
@@ -208,27 +189,6 @@ def _fix_legacy_config() -> None:
         return dic
 
     Config._parse_from_yaml = classmethod(_parse_from_yaml)
-
-
-@_fix("poly_defaults")
-def _fix_poly_defaults() -> None:
-    from paddleseg.cvlibs.builder import SegBuilder
-    from paddleseg.utils.utils import CachedProperty
-
-    from .legacy_config import fill_poly_defaults
-
-    original = SegBuilder.__dict__["lr_scheduler"]
-    ORIGINALS["poly_defaults"] = original
-
-    def lr_scheduler(self):  # the name is the cache key of PaddleSeg's CachedProperty
-        filled = fill_poly_defaults(self.config.dic.get("lr_scheduler"))
-        if filled:
-            logger.info("lr_scheduler PolynomialDecay: %s not set, using PaddleSeg 2.4-2.7's default%s %s",
-                        " and ".join(filled), "s" if len(filled) > 1 else "",
-                        ", ".join(f"{k}={v}" for k, v in filled.items()))
-        return original.func(self)
-
-    SegBuilder.lr_scheduler = CachedProperty(lr_scheduler)
 
 
 def apply() -> List[str]:
