@@ -18,8 +18,9 @@ def register() -> Dict[str, Any]:
     """Register SegFormer, SegFormer_B0..B5, MixVisionTransformer(_B0..B5) and the datasets with PaddleSeg
     (idempotent).
 
-    Also applies the fixes of :mod:`paddle_segformer.integration.compat`: PaddleSeg 2.8 on Paddle 3, and configs of
-    PaddleSeg 2.4-2.7 read as they were read there.
+    Also applies the fixes of :mod:`paddle_segformer.integration.compat` (PaddleSeg 2.8 on Paddle 3, and configs
+    of PaddleSeg 2.4-2.7 read as they were read there) and patches PaddleSeg's ``SegBuilder`` as the package's
+    tools use it (:mod:`paddle_segformer.integration.builder`).
     """
     from .integration.registry import register as _register
 

@@ -15,6 +15,7 @@ from paddle.amp.auto_cast import amp_state
 from paddle.base.framework import OpProtoHolder, _dygraph_tracer
 
 from paddle_segformer.cli import train as train_cli
+from paddle_segformer.engine import hooks
 from paddle_segformer.models import amp_policy, layers
 from paddle_segformer.models.amp_policy import ISLANDS, auto_cast_lists, black_list, fp32_layer_types
 from paddle_segformer.models.segformer import SegFormer
@@ -128,8 +129,8 @@ def test_paddleseg_loops_run_with_the_policy(level, tiny_config, tmp_path, monke
     assert len(decorated) == (1 if level == "O2" else 0)  # O2: PaddleSeg's decorate, with our float32 layers
     if decorated:
         assert set(fp32_layer_types()) <= set(decorated[0]["excluded_layers"])
-    for name in amp_policy.PADDLESEG_LOOPS:  # removed after training
-        assert not isinstance(importlib.import_module(name).paddle, amp_policy._PolicyPaddle)
+    for name in (hooks.TRAIN, hooks.VAL):  # removed after training
+        assert not isinstance(importlib.import_module(name).paddle, amp_policy.PolicyPaddle)
 
 
 def test_bf16_forward_uses_the_policy(tiny_config, monkeypatch, registered):

@@ -8,6 +8,8 @@ import pytest
 
 from paddle_segformer.integration import compat
 
+from .test_builder import _rates, _schedule_config
+
 
 @pytest.fixture(autouse=True)
 def _applied():
@@ -104,9 +106,8 @@ def test_checkpoint_saves_are_atomic(tiny_config, tmp_path, monkeypatch, registe
 
 def test_apply_is_idempotent():
     assert compat.apply() == []
-    assert set(compat.applied()) == {"cross_entropy_dtype", "train_loss_0d", "calculate_area_0d",
-                                     "atomic_checkpoints", "dataloader_errors", "config_driven_datasets", "legacy_config",
-                                     "poly_defaults"}
+    assert set(compat.applied()) == {"cross_entropy_dtype", "train_loop", "calculate_area_0d",
+                                     "dataloader_errors", "legacy_config"}
 
 
 class _Failing(paddle.io.Dataset):
@@ -155,41 +156,6 @@ def test_dataloader_error_reaches_the_consumer(monkeypatch):
     assert not thread.is_alive()
 
 
-def _schedule_config(tmp_path, schedule: dict, iters: int = 3):
-    import yaml
-
-    dic = {"batch_size": 2, "iters": iters, "model": {"type": "SegFormer_B0", "num_classes": 4},
-           "train_dataset": {"type": "Dataset", "dataset_root": str(tmp_path), "train_path": "x.txt",
-                             "num_classes": 4, "mode": "train", "transforms": [{"type": "Normalize"}]},
-           "optimizer": {"type": "AdamW"}, "loss": {"types": [{"type": "CrossEntropyLoss"}], "coef": [1]}}
-    dic.update(schedule)
-    path = tmp_path / "schedule.yml"
-    path.write_text(yaml.safe_dump(dic), encoding="utf-8")
-    return str(path)
-
-
-def _rates(scheduler, n):
-    rates = []
-    for _ in range(n):
-        rates.append(scheduler.last_lr)
-        scheduler.step()
-    return rates
-
-
-def test_polynomial_decay_defaults_original_rises_fixed_decays_to_zero(tmp_path):
-    from paddleseg.cvlibs import Config, SegBuilder
-
-    path = _schedule_config(tmp_path, {"lr_scheduler": {"type": "PolynomialDecay", "learning_rate": 6e-5,
-                                                        "power": 1}})
-    unpatched = _rates(compat.ORIGINALS["poly_defaults"].func(SegBuilder(Config(path))), 3)
-    assert unpatched[2] > unpatched[1] > unpatched[0]  # 2.8 on its own: 6e-5 climbs towards 1e-4
-    np.testing.assert_allclose(unpatched, [6e-5, 7.3333e-5, 8.6667e-5], rtol=1e-4)
-    fixed = _rates(SegBuilder(Config(path)).lr_scheduler, 4)
-    np.testing.assert_allclose(fixed, [6e-5, 4e-5, 2e-5, 0.0], atol=1e-12)  # 2.4-2.7: decays to 0
-    unset = _schedule_config(tmp_path, {"lr_scheduler": {"type": "PolynomialDecay", "learning_rate": 6e-5}})
-    np.testing.assert_allclose(_rates(SegBuilder(Config(unset)).lr_scheduler, 2), [6e-5, 6e-5 * (2 / 3) ** 0.9])
-
-
 def test_learning_rate_block_original_refused_fixed_read(tmp_path, monkeypatch):
     from paddleseg.cvlibs import Config, SegBuilder
 
@@ -202,22 +168,3 @@ def test_learning_rate_block_original_refused_fixed_read(tmp_path, monkeypatch):
     monkeypatch.setattr(Config, "_parse_from_yaml", compat.ORIGINALS["legacy_config"])
     with pytest.raises(RuntimeError, match="No lr_scheduler specified"):  # PaddleSeg 2.8 on its own
         Config(path)
-
-
-def test_paddleseg_builder_sizes_a_geotiff_model_original_fails(tmp_path, monkeypatch, registered):
-    """README: ``SegBuilder(Config(path)).model`` with PaddleSeg's own builder, for the GeoTIFF example config."""
-    from paddleseg.cvlibs import Config, SegBuilder
-
-    from paddle_segformer.models.segformer import SegFormer
-
-    from .conftest import CONFIGS
-
-    path = str(CONFIGS / "geotiff" / "segformer_b0_rgbn.yml")
-    builder = SegBuilder(Config(path))
-    model = builder.model
-    assert isinstance(model, SegFormer) and model.num_classes == 4 and model.backbone.in_channels == 4
-    assert builder.loss["types"][0].ignore_index == 255
-    monkeypatch.setattr(SegBuilder, "train_dataset_class", compat.ORIGINALS["config_driven_datasets"])
-    # PaddleSeg 2.8 on its own: the class's facts are None, the encoder is built with in_channels None
-    with pytest.raises(RuntimeError, match=r"(?s)MixVisionTransformer_B0 object.*NoneType"):
-        SegBuilder(Config(path)).model

@@ -52,7 +52,7 @@ class GeoTiffDataset(SegListDataset):
     the dataset is built and logs the class frequencies.
     """
 
-    CONFIG_DRIVEN = True  # see paddle_segformer.cli.runtime.SegFormerBuilder
+    CONFIG_DRIVEN = True  # see paddle_segformer.integration.builder
 
     def __init__(self, mode: str, dataset_root: str, transforms: list, num_classes: int, img_channels: int,
                  train_path: Optional[str] = None, val_path: Optional[str] = None, test_path: Optional[str] = None,

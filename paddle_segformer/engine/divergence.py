@@ -1,6 +1,7 @@
 """Divergence guard for PaddleSeg's training loop: non-finite losses and gradients, never a NaN checkpoint.
 
-Hooks (installed for one ``paddleseg.core.train`` call, removed afterwards):
+What it watches (the stand-ins are put in for one ``paddleseg.core.train`` call, and taken out afterwards,
+by :mod:`paddle_segformer.engine.hooks`):
 
 - the loop's ``loss_computation``: each loss of the iteration is checked for NaN / Inf;
 - ``optimizer.step`` (fp32 path): the global gradient norm is checked; on a non-finite loss or norm
@@ -9,9 +10,8 @@ Hooks (installed for one ``paddleseg.core.train`` call, removed afterwards):
   iterations and stops with :class:`TrainingDiverged` after ``patience`` of them;
 - ``paddle.save`` inside the loop: a state dict with non-finite values is never written (neither
   ``iter_N`` nor ``best_model``); training stops instead;
-- ``paddle.amp`` inside the loop (:class:`~paddle_segformer.engine.loss_scale.ScalerWatch`): the GradScaler
-  PaddleSeg makes for fp16 is kept, its state saved in every ``iter_N`` (``scaler.pdstates``) and
-  restored on resume, and a rollback can lower its loss scale.
+- the GradScaler PaddleSeg makes for fp16 (kept by :class:`~paddle_segformer.engine.loss_scale.ScalerWatch`):
+  its state is saved in every ``iter_N`` (``scaler.pdstates``) and a rollback can lower its loss scale.
 
 With ``policy="rollback"`` a run of ``patience`` bad iterations reloads the last good checkpoint
 (weights and optimizer state; the learning-rate schedule keeps its place), halves the loss scale when
@@ -25,14 +25,12 @@ process checks its weights, and all stop if any holds NaN / Inf (only rank 0 wri
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib
 import logging
 import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, List, Mapping, Optional
+from typing import Any, Callable, List, Mapping, Optional
 
 import numpy as np
 
@@ -116,12 +114,12 @@ class DivergenceGuard:
         self.last_good: Optional[str] = resume_model
         self.save_dir = save_dir  # where rank 0 writes iter_N (other ranks learn N through agree())
         self.save_interval, self.iters = save_interval, iters  # when the loop saves (as paddleseg.core.train)
-        self.weights: Optional[Callable[[], Mapping[str, Any]]] = None  # the model's state (set by guarded_training)
+        self.weights: Optional[Callable[[], Mapping[str, Any]]] = None  # the model's state (set by engine.hooks)
         self.consecutive = 0
         self.skipped = 0
         self.rollbacks = 0
-        self.amp: Optional[ScalerWatch] = None  # the loop's paddle.amp (set by guarded_training)
-        self.restore: Optional[Callable[[str], None]] = None  # reloads a checkpoint (set by guarded_training)
+        self.amp: Optional[ScalerWatch] = None  # the loop's paddle.amp (set by engine.hooks)
+        self.restore: Optional[Callable[[str], None]] = None  # reloads a checkpoint (set by engine.hooks)
         self._loss: Optional[float] = None
         self._norm: Optional[float] = None
         self._verdict: Optional[bool] = None  # this iteration's agreed verdict, once taken
@@ -244,56 +242,3 @@ def restore_checkpoint(model: Any, optimizer: Any, folder: str) -> None:
     optimizer.set_state_dict(paddle.load(os.path.join(folder, "model.pdopt")))
     if position is not None:
         schedule.set_state_dict(position)
-
-
-class _GuardedPaddle:
-    """Stands in for the ``paddle`` module inside ``paddleseg.core.train``: checked saves."""
-
-    def __init__(self, module: Any, guard: DivergenceGuard):
-        self._module, self._guard = module, guard
-        self.amp = guard.amp
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._module, name)
-
-    def save(self, obj: Any, path: str, **kwargs: Any) -> None:
-        self._guard.check_save(obj, path)
-        self._module.save(obj, path, **kwargs)
-        self._guard.saved(path)
-
-
-@contextlib.contextmanager
-def guarded_training(guard: DivergenceGuard, model: Any, optimizer: Any,
-                     resume: Optional[str] = None) -> Iterator[DivergenceGuard]:
-    """Install ``guard``'s hooks into PaddleSeg's training loop for the duration of the block;
-    a GradScaler the loop makes starts from ``resume``'s saved loss-scale state (paddle_segformer.engine.loss_scale)."""
-    module = importlib.import_module("paddleseg.core.train")
-    losses_fn, paddle_ref = module.loss_computation, module.paddle
-    step, clear = optimizer.step, model.clear_gradients
-
-    def loss_computation(*args: Any, **kwargs: Any) -> List[Any]:
-        losses = losses_fn(*args, **kwargs)
-        guard.record_losses(losses)
-        return losses
-
-    def end_iteration(*args: Any, **kwargs: Any) -> Any:
-        result = clear(*args, **kwargs)
-        guard.end_iteration()
-        return result
-
-    guard.amp = ScalerWatch(paddle_ref.amp, resume)
-    module.loss_computation, module.paddle = loss_computation, _GuardedPaddle(paddle_ref, guard)
-
-    def guarded_step(*args: Any, **kwargs: Any) -> Any:
-        return guard.guarded_step(functools.partial(step, *args, **kwargs), list(model.parameters()))
-
-    optimizer.step = guarded_step
-    model.clear_gradients = end_iteration
-    guard.restore = functools.partial(restore_checkpoint, model, optimizer)
-    guard.weights = model.state_dict
-    try:
-        yield guard
-    finally:
-        module.loss_computation, module.paddle = losses_fn, paddle_ref
-        del optimizer.step
-        del model.clear_gradients

@@ -4,41 +4,36 @@ Each fix is small, idempotent and has a test showing the unpatched code fails he
 
 - ``cross_entropy_dtype``: ``CrossEntropyLoss._post_process_loss`` mixes float32 and int64
   (``ones_like(label)``, ``label * mask``), which Paddle 3 refuses to promote.
-- ``train_loss_0d``: ``core/train.py`` logs ``l[0]`` of each loss, but losses are 0-D now; the
-  training loop's ``loss_computation`` is wrapped to hand back shape-[1] losses.
+- ``train_loop``: the permanent rows of :data:`paddle_segformer.engine.hooks.HOOKS`, put over
+  ``paddleseg.core.train``: ``train_loss_0d`` (``core/train.py`` logs ``l[0]`` of each loss, but losses are
+  0-D now: its ``loss_computation`` hands back shape-[1] losses) and ``atomic_checkpoints`` (``core/train.py``
+  writes checkpoints in place, so an interrupted save left a truncated ``model.pdparams``: its
+  ``paddle.save`` writes a temporary file and renames it, and its end-of-training ``paddle.flops``
+  printout goes to the debug log).
 - ``calculate_area_0d``: ``metrics.calculate_area`` concatenates 0-D sums; stacking works.
-- ``atomic_checkpoints``: ``core/train.py`` writes checkpoints in place, so an interrupted save
-  leaves a truncated ``model.pdparams``; its ``paddle.save`` is routed through a write to a
-  temporary file and a rename (and its end-of-training ``paddle.flops`` printout goes to the debug log).
 - ``dataloader_errors`` (Paddle itself): with ``num_workers=0`` the DataLoader reads samples in a
   thread; an exception there (a corrupt image, a bad label) kills the thread and the training or
   evaluation loop waits forever. The error is handed to the main thread and raised there. With
   worker processes the loop stopped with a ``SystemError`` ("Blocking queue is killed") and the
   worker's traceback; there too the dataset's error, with its own message, reaches the main thread.
 
-- ``config_driven_datasets``: ``SegBuilder.model`` / ``.loss`` read the class count, band count and
-  ignore index from the train dataset's class; a dataset type whose facts are written in its config
-  block (``GeoTiffDataset``) gets them from there, so ``SegBuilder(Config(path)).model`` builds.
-
-Two more give configs of PaddleSeg 2.4-2.7 the meaning they had there (see
+One more gives configs of PaddleSeg 2.4-2.7 the meaning they had there (see
 :mod:`paddle_segformer.integration.legacy_config`):
 
 - ``legacy_config``: ``Config`` reads the deprecated top-level ``learning_rate`` block and the other
   2.4-2.7 forms 2.8 refuses or reads differently.
-- ``poly_defaults``: ``SegBuilder.lr_scheduler`` gives ``PolynomialDecay`` the 2.4-2.7 defaults
-  ``end_lr: 0`` and ``power: 0.9``; 2.8 leaves Paddle's ``end_lr=1e-4``, so 6e-5 climbs to 1e-4.
+
+PaddleSeg's ``SegBuilder`` (dataset facts from the config block, 2.4-2.7's ``PolynomialDecay`` defaults) is
+patched in one place of its own: :mod:`paddle_segformer.integration.builder`.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import paddle
 import paddle.nn.functional as F
-
-from ..io.atomic import atomic_save
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +48,6 @@ def _fix(name: str):
         return fn
 
     return decorate
-
-
-def _train_module():
-    return importlib.import_module("paddleseg.core.train")  # the module, not the function
 
 
 def post_process_loss(self: Any, logit: paddle.Tensor, label: paddle.Tensor,
@@ -96,16 +87,11 @@ def _fix_cross_entropy() -> None:
     CrossEntropyLoss._post_process_loss = post_process_loss
 
 
-@_fix("train_loss_0d")
-def _fix_train_loss() -> None:
-    module = _train_module()
-    original = module.loss_computation
-    ORIGINALS["train_loss_0d"] = original
+@_fix("train_loop")
+def _fix_train_loop() -> None:
+    from ..engine.hooks import install_permanent
 
-    def loss_computation(*args, **kwargs):
-        return [loss.reshape([1]) if loss.ndim == 0 else loss for loss in original(*args, **kwargs)]
-
-    module.loss_computation = loss_computation
+    ORIGINALS.update(install_permanent())  # keyed by hook: train_loss_0d, atomic_checkpoints
 
 
 def calculate_area(pred: paddle.Tensor, label: paddle.Tensor, num_classes: int,
@@ -136,42 +122,6 @@ def _fix_calculate_area() -> None:
 
     ORIGINALS["calculate_area_0d"] = metrics.calculate_area
     metrics.calculate_area = calculate_area
-
-
-def quiet_flops(net: Any, input_size: List[int], *args: Any, **kwargs: Any) -> Any:
-    """``paddle.flops`` with its stdout (a "Cannot find suitable count function" line per layer type and
-    a table) moved to the debug log. ``paddleseg.core.train`` calls it once at the end of training and
-    discards the result; for SegFormer its count is wrong anyway (it misses the attention matmuls:
-    :mod:`paddle_segformer.models.flops` has the right one)."""
-    import contextlib
-    import io
-
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        result = paddle.flops(net, input_size, *args, **kwargs)
-    logger.debug("paddle.flops at the end of training:\n%s", printed.getvalue())
-    return result
-
-
-class _PaddleAtomicSave:
-    """Stands in for the ``paddle`` module inside ``paddleseg.core.train`` only: atomic saves, and
-    :func:`quiet_flops` for the FLOP count the loop prints at its end."""
-
-    def __init__(self, module: Any):
-        self._module = module
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._module, name)
-
-    save = staticmethod(atomic_save)
-    flops = staticmethod(quiet_flops)
-
-
-@_fix("atomic_checkpoints")
-def _fix_atomic_checkpoints() -> None:
-    module = _train_module()
-    ORIGINALS["atomic_checkpoints"] = module.paddle
-    module.paddle = _PaddleAtomicSave(module.paddle)
 
 
 def worker_error(exc: BaseException) -> BaseException:
@@ -222,22 +172,6 @@ def _fix_dataloader_errors() -> None:
         dataloader_iter._DataLoaderIterMultiProcess, worker_error)
 
 
-@_fix("config_driven_datasets")
-def _fix_config_driven_datasets() -> None:
-    from paddleseg.cvlibs.builder import SegBuilder
-    from paddleseg.utils.utils import CachedProperty
-
-    original = SegBuilder.__dict__["train_dataset_class"]
-    ORIGINALS["config_driven_datasets"] = original
-
-    def train_dataset_class(self):  # the name is the cache key of PaddleSeg's CachedProperty
-        cls = original.func(self)
-        facts = getattr(cls, "with_config_facts", None)
-        return facts(self.config.train_dataset_cfg) if facts is not None else cls
-
-    SegBuilder.train_dataset_class = CachedProperty(train_dataset_class)
-
-
 @_fix("legacy_config")
 def _fix_legacy_config() -> None:
     from paddleseg.cvlibs.config import Config
@@ -255,27 +189,6 @@ def _fix_legacy_config() -> None:
         return dic
 
     Config._parse_from_yaml = classmethod(_parse_from_yaml)
-
-
-@_fix("poly_defaults")
-def _fix_poly_defaults() -> None:
-    from paddleseg.cvlibs.builder import SegBuilder
-    from paddleseg.utils.utils import CachedProperty
-
-    from .legacy_config import fill_poly_defaults
-
-    original = SegBuilder.__dict__["lr_scheduler"]
-    ORIGINALS["poly_defaults"] = original
-
-    def lr_scheduler(self):  # the name is the cache key of PaddleSeg's CachedProperty
-        filled = fill_poly_defaults(self.config.dic.get("lr_scheduler"))
-        if filled:
-            logger.info("lr_scheduler PolynomialDecay: %s not set, using PaddleSeg 2.4-2.7's default%s %s",
-                        " and ".join(filled), "s" if len(filled) > 1 else "",
-                        ", ".join(f"{k}={v}" for k, v in filled.items()))
-        return original.func(self)
-
-    SegBuilder.lr_scheduler = CachedProperty(lr_scheduler)
 
 
 def apply() -> List[str]:

@@ -1,6 +1,6 @@
 """Configs into models and datasets: PaddleSeg's ``Config`` + ``SegBuilder`` with this package's components
-registered, configs found by name, dataset facts written once (in the dataset block), and errors that
-name the config file (:class:`ConfigError`).
+registered (and the builder patched: :mod:`paddle_segformer.integration.builder`), configs found by name, and
+errors that name the config file (:class:`ConfigError`).
 
 ``--config NAME``: a value that is not a file is looked up as a config name under ``configs/``. The
 article runs ``python train.py --config segformerb3.yml`` from the project root, where the file lives in
@@ -10,17 +10,14 @@ article runs ``python train.py --config segformerb3.yml`` from the project root,
 from __future__ import annotations
 
 import difflib
-import functools
 import logging
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from .builder import ConfigError
+
 logger = logging.getLogger("paddle_segformer")
-
-
-class ConfigError(ValueError):
-    """A config file that cannot be loaded or built; the message names the file."""
 
 
 # ---- configs found by name ----
@@ -101,78 +98,6 @@ def _closest(name: str, roots: List[Path]) -> str:
     return f"; configs available: {', '.join(known[:12])}{' ...' if len(known) > 12 else ''}"
 
 
-# ---- PaddleSeg's builder ----
-
-class _WithoutCopyAdvice:
-    """PaddleSeg's logger as its builder uses it, minus the advice to copy the dataset's facts
-    (num_classes, in_channels, ignore_index) into the model and loss configs: this package writes each
-    fact once, in the dataset, on purpose (the builder still copies them; only the advice goes)."""
-
-    ADVICE = "Add the `"
-
-    def __init__(self, paddleseg_logger: Any):
-        self._logger = paddleseg_logger
-
-    def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
-        if not str(message).startswith(self.ADVICE):
-            self._logger.warning(message, *args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._logger, name)
-
-
-@functools.lru_cache(maxsize=None)
-def _builder_class():
-    """PaddleSeg's SegBuilder (the subclass is made once), taught about datasets whose facts live in their config block."""
-    from functools import cached_property
-
-    from paddleseg.cvlibs import SegBuilder, builder
-
-    if not isinstance(builder.logger, _WithoutCopyAdvice):
-        builder.logger = _WithoutCopyAdvice(builder.logger)
-
-    def configured(cls: Any, cfg: Dict[str, Any]) -> Any:
-        with_facts = getattr(cls, "with_config_facts", None)  # SegListDataset's: facts from the config block
-        if with_facts is None:
-            return cls
-        try:
-            return with_facts(cfg)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-
-    class SegFormerBuilder(SegBuilder):
-        def __init__(self, config: Any, comp_list: Optional[list] = None):
-            super().__init__(config, comp_list)
-            train, val = config.dic.get("train_dataset") or {}, config.dic.get("val_dataset") or {}
-            if train and val and train.get("type") == val.get("type") and getattr(
-                    self.load_component_class(train.get("type")), "CONFIG_DRIVEN", False):
-                for key in ("num_classes", "img_channels", "ignore_index"):  # written once, in train_dataset
-                    if key in train:
-                        val.setdefault(key, train[key])
-
-        def _dataset_class(self, cfg: Dict[str, Any]) -> Any:
-            if not cfg:
-                raise ConfigError("the config has no dataset block")
-            return configured(self.load_component_class(cfg.get("type")), cfg)
-
-        @cached_property
-        def lr_scheduler(self) -> Any:
-            from ..engine.schedule import fill_cosine_period
-
-            fill_cosine_period(self.config.dic.get("lr_scheduler"), self.config.iters)
-            return super().lr_scheduler
-
-        @cached_property
-        def train_dataset_class(self) -> Any:
-            return self._dataset_class(self.config.train_dataset_cfg)
-
-        @cached_property
-        def val_dataset_class(self) -> Any:
-            return self._dataset_class(self.config.val_dataset_cfg)
-
-    return SegFormerBuilder
-
-
 def load_config(path: str, learning_rate: Optional[float] = None, batch_size: Optional[int] = None,
                 iters: Optional[int] = None, opts: Optional[List[str]] = None) -> Tuple[Any, Any]:
     """Register our components, then parse ``path`` with PaddleSeg's Config; returns (cfg, builder).
@@ -180,7 +105,7 @@ def load_config(path: str, learning_rate: Optional[float] = None, batch_size: Op
     A ``path`` that is not a file is looked up as a config name under ``configs/`` (:func:`resolve_config`).
     """
     import yaml
-    from paddleseg.cvlibs import Config
+    from paddleseg.cvlibs import Config, SegBuilder
 
     from .registry import RegistryConflict, register
 
@@ -193,7 +118,7 @@ def load_config(path: str, learning_rate: Optional[float] = None, batch_size: Op
         cfg = Config(path, learning_rate=learning_rate, batch_size=batch_size, iters=iters, opts=opts)
     except (AssertionError, KeyError, TypeError, ValueError, OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: invalid config: {exc}") from exc
-    return cfg, _builder_class()(cfg)
+    return cfg, SegBuilder(cfg)  # patched by register() (paddle_segformer.integration.builder)
 
 
 def build(builder: Any, what: str, path: str) -> Any:

@@ -68,9 +68,10 @@ def register() -> Dict[str, List[str]]:
     Returns ``{"added": [...], "replaced": [...]}`` for this call (empty when already registered).
     """
     from ..models.losses import install_fast_cross_entropy
-    from . import compat
+    from . import builder, compat
 
     compat.apply()  # training through paddleseg.core needs these on Paddle 3.x
+    builder.patch()  # SegBuilder reads dataset facts from the config block, 2.4-2.7's schedule defaults
     install_fast_cross_entropy()  # CrossEntropyLoss on CPU: the compiled kernel (same numbers)
     plan = []
     for mgr, name, obj in components():

@@ -11,21 +11,19 @@
   the layer types passed as ``excluded_layers``; these types are passed.
 - ``cast``: where a list cannot express the island, the layer casts explicitly (named in the entry).
 
-:func:`paddleseg_loops` makes PaddleSeg's training and evaluation loops use this policy instead of
-their own lists (PaddleSeg 2.8 white-lists ``batch_norm`` and passes no ``excluded_layers``); the
+:class:`PolicyPaddle` stands in for ``paddle`` in PaddleSeg's training and evaluation loops (put there
+by :mod:`paddle_segformer.engine.hooks`) so that they use this policy instead of their own lists (PaddleSeg 2.8 white-lists ``batch_norm`` and passes no ``excluded_layers``); the
 model's own bf16 forward (``SegFormer.amp_dtype``) uses :func:`auto_cast_lists` directly.
 """
 from __future__ import annotations
 
 import contextlib
-import importlib
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import paddle
 
 LEVELS = ("O1", "O2")
-PADDLESEG_LOOPS = ("paddleseg.core.train", "paddleseg.core.val")  # modules that call paddle.amp.auto_cast
 
 
 @dataclass(frozen=True)
@@ -147,7 +145,7 @@ class _PolicyAmp:
         return self._module.decorate(*args, excluded_layers=given + fp32_layer_types(), **kwargs)
 
 
-class _PolicyPaddle:
+class PolicyPaddle:
     """Stands in for the ``paddle`` module inside a PaddleSeg loop: its ``amp`` is :class:`_PolicyAmp`."""
 
     def __init__(self, module: Any):
@@ -155,17 +153,3 @@ class _PolicyPaddle:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._module, name)
-
-
-@contextlib.contextmanager
-def paddleseg_loops() -> Iterator[None]:
-    """For the block, PaddleSeg's training and evaluation loops call ``paddle.amp`` with this policy."""
-    modules = [importlib.import_module(name) for name in PADDLESEG_LOOPS]
-    saved = [module.paddle for module in modules]
-    for module in modules:
-        module.paddle = _PolicyPaddle(module.paddle)
-    try:
-        yield
-    finally:
-        for module, original in zip(modules, saved):
-            module.paddle = original
