@@ -54,3 +54,8 @@ def test_bench_memory_prints_measured_and_refused_sizes():
     assert "CPU:" in out and "| variant | attention | side | peak MiB | estimate MiB |" in out
     assert "| B0 | efficient | 96 |" in out and "| B0 | full | 96 |" in out and "failed" not in out
     assert out.count("refused, not run") == 2  # the first size over the budget, per attention
+
+
+def test_bench_image_check_prints_the_check_beside_the_decode():
+    out = _run("scripts/bench_image_check.py", "--sizes", "64")
+    assert "| 64^2 .jpg |" in out and "| 64^2 .png |" in out and "check / decode" in out

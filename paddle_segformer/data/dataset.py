@@ -12,6 +12,7 @@ from paddleseg.transforms import Compose
 from ..io.image import check_label_values, check_same_size, read_image, read_label
 from .check import check_pairs
 from .synthetic import CLASS_NAMES as PARCEL_CLASS_NAMES
+from .transforms import check_depth, depth_problem
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ class SegListDataset(paddle.io.Dataset):
     Arguments mirror PaddleSeg's ``Dataset``. With ``check`` (the default) every train / val pair is
     checked when the dataset is built, before training (readable files, band count, image/label size,
     label values in ``0..num_classes-1`` or ``ignore_index``; see :mod:`paddle_segformer.data.check`),
-    and each sample again as it is loaded.
+    and each sample again as it is loaded. Images keep their depth: a 16-bit PNG / TIFF is refused, naming
+    the file and ``<mode>_dataset.transforms``, when a transform assumes 0..255 (PaddleSeg's Normalize
+    divides by 255; BandNormalize knows the data's range).
     """
 
     NUM_CLASSES: Optional[int] = None
@@ -85,6 +88,8 @@ class SegListDataset(paddle.io.Dataset):
         self.dataset_root = dataset_root
         # Images are handed over as RGB arrays, so Compose must not swap channels again.
         self.transforms = Compose(list(transforms), to_rgb=False, img_channels=self.img_channels)
+        # 16-bit / float images: read at their depth, refused unless the transforms know their range
+        self.depth_problem = depth_problem(list(transforms), f"{self.mode}_dataset.transforms")
         list_path = {"train": train_path, "val": val_path, "test": test_path}[self.mode]
         self.file_list = self.list_files(list_path, separator)
         self.summary = self.check_data() if check and self.mode != "test" else None
@@ -111,7 +116,8 @@ class SegListDataset(paddle.io.Dataset):
 
     def check_data(self) -> dict:
         """Check every pair of the list (raises naming the bad files); returns the class frequencies."""
-        return check_pairs(self.file_list, self.num_classes, self.img_channels, self.ignore_index)
+        return check_pairs(self.file_list, self.num_classes, self.img_channels, self.ignore_index,
+                           depth_problem=self.depth_problem)
 
     def __len__(self) -> int:
         return len(self.file_list)
@@ -129,6 +135,7 @@ class SegListDataset(paddle.io.Dataset):
         """Read and validate sample ``idx``: (H, W, C) float32 image, (H, W) int64 label or None."""
         image_path, label_path = self.file_list[idx]
         image = read_image(image_path, channels=self.img_channels)
+        check_depth(image.dtype, self.depth_problem, image_path)
         return image.astype(np.float32), self.load_label(image, image_path, label_path)
 
     def __getitem__(self, idx: int) -> dict:

@@ -19,9 +19,11 @@ Nothing divides by 255 unless you say so.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+
+from ..io.errors import ImageReadError
 
 MODES = ("meanstd", "minmax", "percentile")
 
@@ -99,3 +101,58 @@ class BandRandomPaddingCrop:
         for key in fields:
             data[key] = data[key][top:top + self.crop_h, left:left + self.crop_w]
         return data
+
+
+# Transforms that work per band on any band count and dtype (flips, numpy crops, OpenCV resizes).
+ANY_BANDS = {"BandNormalize", "BandRandomPaddingCrop", "RandomHorizontalFlip", "RandomVerticalFlip", "Resize",
+             "ResizeByLong", "ResizeByShort", "LimitLong", "ResizeRangeScaling", "ResizeStepScaling"}
+UP_TO_4_BANDS = {"RandomPaddingCrop", "RandomCenterCrop"}  # OpenCV border values take at most 4 bands
+# Why the others are refused (the ones known to go wrong; anything unlisted is refused too).
+EIGHT_BIT_RGB_ONLY = {"RandomDistort": "colour jitter works on 8-bit RGB through PIL",
+                      "Normalize": "it divides by 255; use BandNormalize with statistics of your bands",
+                      "RandomBlur": "it runs OpenCV filters on 8-bit images",
+                      "RandomNoise": "it clips to 0..255",
+                      "ScalePadding": "it casts the image to uint8", "RandomAffine": "it casts the image to uint8",
+                      "Padding": "OpenCV border values take at most 4 bands; use BandRandomPaddingCrop",
+                      "PaddingByAspectRatio": "it pads through Padding (at most 4 bands)",
+                      "RandomRotation": "OpenCV border values take at most 4 bands"}
+
+
+def check_transforms(transforms: List, where: str, bands: int) -> BandNormalize:
+    """Refuse 8-bit-RGB-only transforms; return the BandNormalize of the list (required)."""
+    for op in transforms:
+        name = type(op).__name__
+        if name in ANY_BANDS or (name in UP_TO_4_BANDS and bands <= 4):
+            continue
+        reason = EIGHT_BIT_RGB_ONLY.get(name) or (
+            "OpenCV border values take at most 4 bands; use BandRandomPaddingCrop" if name in UP_TO_4_BANDS
+            else f"it is not known to work per band; usable here: {', '.join(sorted(ANY_BANDS))}")
+        raise ValueError(f"{where}: transform {name} cannot be used on N-band / 16-bit rasters ({reason})")
+    norms = [op for op in transforms if isinstance(op, BandNormalize)]
+    if not norms:
+        raise ValueError(f"{where}: add a BandNormalize transform (per-band statistics; see scripts/band_stats.py)")
+    return norms[0]
+
+
+# Of those, the ones that assume pixel values 0..255 (they divide by 255, clip or cast to uint8).
+ASSUME_0_255 = ("Normalize", "RandomDistort", "RandomBlur", "RandomNoise", "ScalePadding", "RandomAffine")
+
+
+def depth_problem(transforms: List, where: str) -> Optional[str]:
+    """Why ``transforms`` cannot take images of more than 8 bits (16-bit PNG / TIFF, float rasters), or
+    None when they can: a transform that assumes 0..255 would rescale them silently (PaddleSeg's
+    Normalize divides by 255); BandNormalize, flips, crops and resizes keep the data's own range."""
+    for op in transforms:
+        name = type(op).__name__
+        if name in ASSUME_0_255:
+            return (f"{where}: transform {name} assumes 8-bit pixels ({EIGHT_BIT_RGB_ONLY[name]}): put a "
+                    f"BandNormalize with this data's range there (e.g. mode: minmax, min: [0, ...], "
+                    f"max: [65535, ...], or the statistics scripts/band_stats.py prints)")
+    return None
+
+
+def check_depth(dtype: object, problem: Optional[str], path: object) -> None:
+    """Refuse (ImageReadError naming ``path``) pixels of ``dtype`` deeper than 8 bits when ``problem`` (from
+    :func:`depth_problem`) says the transforms assume 0..255: never rescaled to 8 bits behind one's back."""
+    if problem and str(dtype) != "uint8":
+        raise ImageReadError(f"{path}: {dtype} pixels (not 8-bit) would be normalised as if 0..255; {problem}")

@@ -14,6 +14,7 @@ import paddle
 from paddleseg.core import infer
 from paddleseg.transforms import Compose
 
+from ..data.transforms import check_depth, depth_problem
 from ..io.raster import RasterMeta, read_model_input
 from .backends import Backend
 from .choice import DYNAMIC
@@ -65,6 +66,8 @@ class Predictor:
                              "they run on the model through PaddleSeg's infer (see inference.choice)")
         self.backend = backend
         self.lut = PixelLUT.of(self.transforms.transforms, img_channels)  # None unless only Normalize
+        # a 16-bit / float image is refused when the transforms assume 0..255 (never rescaled silently)
+        self.depth_problem = depth_problem(list(transforms), "val_dataset.transforms")
         self.nodata_label = NODATA_LABEL  # label of source nodata pixels: the dataset's ignore index
         self.class_colours: Optional[List[Tuple[int, int, int]]] = None  # the dataset's, for the outputs
         self.guard: Optional[MemoryGuard] = None  # see set_memory_budget
@@ -91,6 +94,7 @@ class Predictor:
         """Raw (h, w, C) -> normalised float32 (h, w, C); only for pixel-wise transforms (tiling)."""
         if self.lut is not None and self.lut.applies(img):
             return self.lut.hwc(img)
+        check_depth(img.dtype, self.depth_problem, "the scene")
         data = {"img": img.astype(np.float32), "trans_info": []}
         for op in self.transforms.transforms:
             if type(op).__name__ not in PIXELWISE:
@@ -148,6 +152,7 @@ class Predictor:
         """Read and transform a file for :meth:`labels` (separate, so that a folder loop does it ahead on
         another thread)."""
         image, model_input, mask, meta = read_model_input(path, self.img_channels, self.nodata_fill())
+        check_depth(image.dtype, self.depth_problem, path)
         if mask is None or not mask.any():  # no nodata filled: the raw pixels (the lookup table takes uint8)
             model_input = image
         return Loaded(image, *self._transform(model_input), mask, meta, str(path))

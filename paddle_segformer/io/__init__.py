@@ -1,1 +1,2 @@
-"""Reading and writing files: atomic writes, images, rasters (GeoTIFF), the cache folder. Imports no paddle."""
+"""Reading and writing files: atomic writes, images (checked whole before decoding), rasters (GeoTIFF),
+the cache folder. Imports no paddle."""

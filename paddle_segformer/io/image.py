@@ -12,14 +12,12 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .atomic import atomic_write_bytes
+from .errors import ImageReadError
+from .integrity import check_complete
 
 PathLike = Union[str, os.PathLike]
 RASTER_EXTS = (".tif", ".tiff")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp") + RASTER_EXTS
-
-
-class ImageReadError(ValueError):
-    """An image or label file cannot be used; the message names the file and the problem."""
 
 
 def _check_file(path: PathLike) -> str:
@@ -44,11 +42,20 @@ def _read_raster(path: str) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(data, (1, 2, 0)))
 
 
+def read_whole(path: str) -> bytes:
+    """The bytes of an image file after :func:`~paddle_segformer.io.integrity.check_complete` found it whole
+    (not empty, a known format by its leading bytes, not cut short)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    check_complete(path, data)
+    return data
+
+
 def _read_cv2(path: str) -> np.ndarray:
     import cv2
 
-    buf = np.fromfile(path, dtype=np.uint8)  # also works for non-ASCII paths
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    # OpenCV decodes a JPEG cut short without an error (grey fill): the structure is checked first
+    img = cv2.imdecode(np.frombuffer(read_whole(path), np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise ImageReadError(f"{path}: not a readable image (corrupt or unsupported format)")
     if img.ndim == 3 and img.shape[2] == 3:
@@ -82,10 +89,13 @@ def read_label(path: PathLike) -> np.ndarray:
     if path.lower().endswith(RASTER_EXTS):
         label = _read_raster(path)
     else:
+        import io as _io
+
         from PIL import Image
 
+        data = read_whole(path)
         try:
-            with Image.open(path) as im:
+            with Image.open(_io.BytesIO(data)) as im:
                 if im.mode not in ("P", "L", "I", "I;16", "1"):
                     raise ImageReadError(f"{path}: label must be single-band (palette or grey), got mode {im.mode}")
                 label = np.asarray(im)
