@@ -12,7 +12,7 @@ import yaml
 from ..variants import variant_key
 from ..weights.facts import WeightFacts
 from ..weights.rules import CheckpointError
-from .config import configs_under, short_path, config_roots
+from .config import config_roots, configs_under, short_path
 
 logger = logging.getLogger(__name__)
 
