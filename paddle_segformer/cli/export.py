@@ -22,12 +22,14 @@ def export_model(config: str, model_path: Optional[str], save_dir: str = "output
     the export is refused unless ``random_weights`` asks for randomly initialised weights (a smoke test).
     """
     from ..inference.static import export_deploy
+    from ..io.paths import check_output_dir
     from .inference import load_model_weights
 
     output_op = legacy_output_op(output_op, without_argmax, with_softmax)
     if not model_path and not random_weights:
         raise ValueError("export.py needs --model_path (the trained weights to export); "
                          "--random_weights exports randomly initialised weights instead")
+    check_output_dir(save_dir)
     select_device("cpu")
     cfg, builder = load_config(config, opts=opts)
     model = build(builder, "model", config)

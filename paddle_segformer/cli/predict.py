@@ -33,9 +33,12 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     from ..data.label_ids import label_ids as label_id_scheme
     from ..inference.choice import choose_runtime
     from ..inference.folder import predict_folder
+    from ..io.image import input_bytes
+    from ..io.paths import check_output_dir
     from .inference import build_predictor
 
     colours = parse_custom_color(custom_color)
+    check_output_dir(save_dir, input_bytes(image_path))  # the outputs take about what the inputs take
     device = select_device(device)
     _, builder = load_config(config, opts=opts)
     test_config = dict(builder.config.test_config or {})

@@ -76,8 +76,8 @@ def run_cli(main: Callable[[Optional[List[str]]], Optional[int]], argv: Optional
             uses_paddle: bool = True) -> int:
     """Run an entry point, the one place where a command sets up its process: thread settings before paddle
     is imported (:func:`~paddle_segformer.machine.prepare_env`; ``uses_paddle=False`` for the data tools,
-    which do not import it) and logging (:func:`setup_logging`). Known input problems print one clear line
-    and exit with status 2; a diverged training run (paddle_segformer.engine.divergence) prints its line and
+    which do not import it) and logging (:func:`setup_logging`). Known input problems and failed writes (a
+    full disk, a read-only mount: earlier checkpoints stay intact) print one clear line and exit with status 2; a diverged training run (paddle_segformer.engine.divergence) prints its line and
     exits with status 4.
     """
     prepare_env(import_paddle=uses_paddle)
@@ -87,7 +87,7 @@ def run_cli(main: Callable[[Optional[List[str]]], Optional[int]], argv: Optional
 
     try:
         return main(argv) or 0
-    except (ConfigError, ImageReadError, FileNotFoundError, ValueError) as exc:  # CheckpointError too
+    except (ConfigError, ImageReadError, OSError, ValueError) as exc:  # CheckpointError, a full disk too
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except TrainingDiverged as exc:

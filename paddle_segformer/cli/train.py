@@ -103,7 +103,9 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
     ``pretrained``: any format (paddle_segformer.weights), whole model or backbone. ``repeats``,
     ``profiler_options``, ``data_format``: PaddleSeg's flags. Missing data stops the run before the
     model is built; every train / val pair is checked when the datasets are built, before training
-    (``skip_data_check`` turns that off); the effective learning-rate schedule is logged before training.
+    (``skip_data_check`` turns that off); the effective learning-rate schedule is logged before training;
+    ``save_dir`` must be a folder that can be written with room for the checkpoints, and the train list must
+    give every process one batch, both checked before training.
     ``divergence``: the NaN / Inf guard's options (paddle_segformer.engine.divergence); raises TrainingDiverged
     when it stops.
     """
@@ -113,11 +115,14 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
 
     from ..engine.divergence import DivergenceGuard, DivergenceOptions
     from ..engine.hooks import training_hooks
+    from ..engine.preflight import check_one_batch, checkpoint_bytes, kept_checkpoints
     from ..engine.schedule import log_schedule
+    from ..io.paths import check_output_dir
     from .data_paths import check_dataset_paths
     from .data_paths import skip_data_check as skip_check
 
     check_data_format(data_format)
+    check_output_dir(save_dir)  # before anything is built: PaddleSeg's loop would delete a file of that name
     device = select_device(device)
     precision = resolve_precision(precision, fp16, device)
     if seed is not None:
@@ -136,6 +141,9 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
         train_dataset, val_dataset = _datasets(builder, config, do_eval, repeats)
         losses = build(builder, "loss", config)
         nranks = paddle.distributed.ParallelEnv().nranks
+        check_one_batch(len(train_dataset), cfg.batch_size, nranks, config)
+        check_output_dir(save_dir, checkpoint_bytes(model) * kept_checkpoints(
+            cfg.iters, save_interval, keep_checkpoint_max, do_eval))
         logger.info("training %s (%s) on %s x%d, precision %s, %d iters, batch %d per process -> %s",
                     type(model).__name__, config, device, nranks, model.amp_dtype or precision, cfg.iters,
                     cfg.batch_size, save_dir)

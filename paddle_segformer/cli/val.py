@@ -45,10 +45,13 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     """
     from ..inference.choice import choose_runtime
     from ..inference.evaluate import evaluate_dataset, slide_when_too_large
+    from ..io.paths import check_output_dir
     from .data_paths import check_dataset_paths
     from .inference import build_predictor
 
     check_data_format(data_format)
+    if save_dir:
+        check_output_dir(save_dir)
     runtime = runtime or RuntimeOptions()
     device = select_device(device)
     cfg, builder = load_config(config, opts=opts)

@@ -88,10 +88,17 @@ def atomic_path(path: PathLike) -> Iterator[str]:
     try:
         yield tmp
         publish(tmp, path)
+    except OSError as exc:  # a full disk, a read-only mount: say which output could not be written
+        _discard(tmp)
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror or exc}") from exc
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _discard(tmp)
         raise
+
+
+def _discard(tmp: str) -> None:
+    if os.path.exists(tmp):
+        os.unlink(tmp)
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:

@@ -174,6 +174,14 @@ def list_images(root: PathLike, exts: Sequence[str] = IMAGE_EXTS, recursive: boo
     return files
 
 
+def input_bytes(root: PathLike) -> int:
+    """The total size of the images :func:`list_images` finds under ``root`` (0 when there are none)."""
+    try:
+        return sum(os.path.getsize(path) for path in list_images(root))
+    except (OSError, ValueError):  # no images, an unreadable list: the prediction itself reports it
+        return 0
+
+
 def encode_png(array: np.ndarray, palette: Optional[Iterable[int]] = None) -> bytes:
     """A uint8 (H, W) label (optionally with a palette) or (H, W, 3) RGB array as PNG bytes.
 
