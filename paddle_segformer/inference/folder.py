@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -165,23 +165,18 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
             closing(read_ahead(load, len(files), PREFETCH)) as reads:
         for i, read in enumerate(reads):
             try:
-                loaded = read.result()
-                if loaded is None:
-                    _predict_scene(predictor, files[i], targets[i]["geotiff"], outputs, tiling)
+                write = _predict_one(predictor, read.result(), files[i], targets[i], outputs, tiling, writer)
+                if write is None:
                     summary.written.append(targets[i]["geotiff"])
                 else:
-                    label = predictor.labels(loaded)
-                    write = writer.submit(outputs.write, targets[i], loaded.image, label, loaded.meta)
                     writes.append((files[i], write))
             except Exception as exc:  # one broken file must not stop the folder
                 _failed(summary, files[i], exc)
-            while len(writes) > MAX_PENDING_WRITES or (writes and writes[0][1].done()):
-                _finish_write(summary, *writes.popleft())
+            _drain(summary, writes, MAX_PENDING_WRITES)
             bar.update(1)
             if on_progress:
                 on_progress(i + 1, len(files))
-        while writes:
-            _finish_write(summary, *writes.popleft())
+        _drain(summary, writes, -1)
     summary.seconds = time.time() - start
     return summary
 
@@ -197,6 +192,24 @@ def _opencv_threads(count: int) -> Iterator[None]:
         yield
     finally:
         cv2.setNumThreads(before)
+
+
+def _predict_one(predictor: Predictor, loaded: Any, path: Path, targets: Dict[str, Path], outputs: Outputs,
+                 tiling: Optional[Tiling], writer: ThreadPoolExecutor) -> Optional[Future]:
+    """Predict one file as read: a scene to tile (``loaded`` None) is written here and None returned; an
+    image's outputs are handed to ``writer`` (the returned future)."""
+    if loaded is None:
+        _predict_scene(predictor, path, targets["geotiff"], outputs, tiling)
+        return None
+    label = predictor.labels(loaded)
+    return writer.submit(outputs.write, targets, loaded.image, label, loaded.meta)
+
+
+def _drain(summary: PredictSummary, writes: Deque[Tuple[Path, Future]], keep: int) -> None:
+    """Collect finished writes in order, waiting on the oldest while more than ``keep`` are pending
+    (``keep`` -1: all of them)."""
+    while writes and (len(writes) > keep or writes[0][1].done()):
+        _finish_write(summary, *writes.popleft())
 
 
 def _predict_scene(predictor: Predictor, path: Path, dst: Path, outputs: Outputs, tiling: Tiling) -> None:
