@@ -221,8 +221,10 @@ def _predict_scene(predictor: Predictor, path: Path, dst: Path, outputs: Outputs
 
 
 def _failed(summary: PredictSummary, path: Path, exc: BaseException) -> None:
-    logger.error("skipping %s: %s", path, exc)
-    summary.failed.append((path, str(exc)))
+    reason = str(exc)
+    reason = reason[len(f"{path}: "):] if reason.startswith(f"{path}: ") else reason  # the path is said once
+    logger.error("skipping %s: %s", path, reason)
+    summary.failed.append((path, reason))
 
 
 def _finish_write(summary: PredictSummary, path: Path, future: Future) -> None:

@@ -116,7 +116,8 @@ def load_config(path: str, learning_rate: Optional[float] = None, batch_size: Op
         raise ConfigError(f"cannot register paddle_segformer with PaddleSeg: {exc}") from exc
     try:
         cfg = Config(path, learning_rate=learning_rate, batch_size=batch_size, iters=iters, opts=opts)
-    except (AssertionError, KeyError, TypeError, ValueError, OSError, yaml.YAMLError) as exc:
+    except (AssertionError, AttributeError, KeyError, TypeError, ValueError, OSError, RuntimeError,
+            yaml.YAMLError) as exc:  # RuntimeError: PaddleSeg's config checker re-raises its rules' errors as it
         raise ConfigError(f"{path}: invalid config: {exc}") from exc
     return cfg, SegBuilder(cfg)  # patched by register() (paddle_segformer.integration.builder)
 
