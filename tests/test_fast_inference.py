@@ -140,7 +140,7 @@ def test_bf16_runs_and_mostly_agrees(model_b0, tmp_path):
     assert (backend.name, backend.precision) == ("openvino", "bf16")
     x = np.random.default_rng(0).standard_normal((1, 3, 128, 128)).astype("float32")
     ref = _reference(model_b0, x)[0].argmax(0)
-    assert _agreement(upsample_labels(backend(x)[0], (128, 128)), ref) >= 0.9
+    assert _agreement(upsample_labels(backend(x)[0], (128, 128)), ref) >= 0.99  # measured 0.9958 (seeds 0-4: >= 0.994)
 
 
 def test_bf16_without_cpu_support_is_refused_clearly(model_b0, monkeypatch):

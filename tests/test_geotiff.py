@@ -131,8 +131,9 @@ def test_predict_writes_georeferenced_labels_and_tiles_match_whole(tmp_path, reg
             tiling=TilingOptions(tile=64, overlap=24, batch_size=2))
     with rasterio.open(tmp_path / "tiles" / "geotiff" / "T0001.tif") as out:
         tiled = out.read(1)
-    # a random-weight transformer attends globally, so tiles see less context; most pixels still agree
-    assert (tiled == reference).mean() > 0.8
+    # a random-weight transformer attends globally, so tiles see less context: 85.6 % of the pixels agree here
+    # (measured); the blending itself is tested exactly with a local model in test_tiled_blending_differs_only...
+    assert (tiled == reference).mean() >= 0.85
     assert not (tmp_path / "tiles" / "label").exists()  # tiled mode writes the GeoTIFF only
 
 
