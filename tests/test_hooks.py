@@ -1,6 +1,7 @@
 """The stand-ins over paddleseg.core.train (paddle_segformer.engine.hooks): in place as HOOKS declares them,
 outermost first, during a run; only the permanent ones before and after it, also when training raises."""
 import importlib
+import shutil
 
 import paddle
 import pytest
@@ -11,7 +12,7 @@ from paddle_segformer.engine.divergence import DivergenceGuard, DivergenceOption
 
 seg_train = importlib.import_module("paddleseg.core.train")
 seg_val = importlib.import_module("paddleseg.core.val")
-SLOTS = [(hooks.TRAIN, "paddle"), (hooks.TRAIN, "loss_computation"), (hooks.VAL, "paddle"),
+SLOTS = [(hooks.TRAIN, "paddle"), (hooks.TRAIN, "loss_computation"), (hooks.TRAIN, "shutil"), (hooks.VAL, "paddle"),
          (hooks.OPTIMIZER, "step"), (hooks.MODEL, "clear_gradients")]
 
 
@@ -32,7 +33,7 @@ def test_the_order_is_written_once():
 def _permanent_only(model, optimizer):
     assert hooks.stack(seg_train.paddle) == hooks.declared(hooks.TRAIN, "paddle")[-1:] == ["atomic_checkpoints"]
     assert hooks.stack(seg_train.loss_computation) == ["train_loss_0d"]
-    assert seg_val.paddle is paddle
+    assert seg_val.paddle is paddle and seg_train.shutil is shutil
     assert "step" not in vars(optimizer) and "clear_gradients" not in vars(model)
 
 

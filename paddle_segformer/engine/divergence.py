@@ -10,6 +10,8 @@ by :mod:`paddle_segformer.engine.hooks`):
   iterations and stops with :class:`TrainingDiverged` after ``patience`` of them;
 - ``paddle.save`` inside the loop: a state dict with non-finite values is never written (neither
   ``iter_N`` nor ``best_model``); training stops instead;
+- ``shutil.rmtree`` (``keep_checkpoint_max``): the last good checkpoint, which a rollback or the stop
+  message's resume needs, is spared until a newer good one exists (:meth:`DivergenceGuard.protects`);
 - the GradScaler PaddleSeg makes for fp16 (kept by :class:`~paddle_segformer.engine.loss_scale.ScalerWatch`):
   its state is saved in every ``iter_N`` (``scaler.pdstates``) and a rollback can lower its loss scale.
 
@@ -220,6 +222,10 @@ class DivergenceGuard:
             os.rmdir(folder)  # only if PaddleSeg's makedirs left it empty
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         raise TrainingDiverged(self._message(f"not writing {path}: non-finite values in {shown}"))
+
+    def protects(self, folder: str) -> bool:
+        """Whether ``folder`` is the last good checkpoint (a rollback or a resume needs it: never deleted)."""
+        return self.last_good is not None and os.path.abspath(folder) == os.path.abspath(self.last_good)
 
     def saved(self, path: str) -> None:
         """Note a written file: an ``iter_N`` folder is the last good checkpoint once its optimizer state

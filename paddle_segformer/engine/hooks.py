@@ -1,9 +1,10 @@
 """The one place where stand-ins are put over what ``paddleseg.core.train`` looks up, in one declared order.
 
-PaddleSeg's loop reads ``paddle``, ``loss_computation``, ``optimizer.step`` and ``model.clear_gradients`` when
-it runs; this package changes what it finds there (as mmengine's hooks change a runner, with declared
-priorities). :data:`HOOKS` is the whole list, **outermost first**: on each slot the loop calls the first row's
-stand-in, which calls the next row's, down to PaddleSeg's or Paddle's own object.
+PaddleSeg's loop reads ``paddle``, ``shutil``, ``loss_computation``, ``optimizer.step``
+and ``model.clear_gradients`` when it runs; this package changes what it finds
+there (as mmengine's hooks change a runner, with declared priorities). :data:`HOOKS` is the whole list,
+**outermost first**: on each slot the loop calls the first row's stand-in, which calls the next row's, down to
+PaddleSeg's or Paddle's own object.
 
 Two lifetimes:
 
@@ -73,6 +74,8 @@ HOOKS: Tuple[Hook, ...] = (  # outermost first
     Hook("divergence_guard", OPTIMIZER, "step", lambda inner, run: proxies.guarded_step(inner, run.guard, run.model)),
     Hook("divergence_guard", MODEL, "clear_gradients", lambda inner, run: proxies.counted_iterations(inner, run.guard)),
     Hook("divergence_guard", TRAIN, "paddle", lambda inner, run: proxies.CheckedSavePaddle(inner, run.guard)),
+    # ... keep_checkpoint_max never deletes the last good checkpoint
+    Hook("divergence_guard", TRAIN, "shutil", lambda inner, run: proxies.SparingShutil(inner, run.guard)),
     # loss scale: the loop's GradScaler kept (saved with iter_N, restored on resume, lowered on rollback)
     Hook("loss_scale", TRAIN, "paddle", _watched_scaler),
     # float32 islands: auto_cast / decorate with this package's lists, in training and evaluation

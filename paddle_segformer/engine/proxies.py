@@ -1,4 +1,4 @@
-"""Stand-ins for what ``paddleseg.core.train`` looks up at run time: its ``paddle`` module, its
+"""Stand-ins for what ``paddleseg.core.train`` looks up at run time: its ``paddle`` and ``shutil`` modules, its
 ``loss_computation``, the optimizer's ``step`` and the model's ``clear_gradients``.
 
 Each stand-in wraps one inner object (the original or the next stand-in) and changes one thing;
@@ -10,6 +10,7 @@ import contextlib
 import functools
 import io
 import logging
+import os
 from typing import TYPE_CHECKING, Any, Callable, List
 
 from ..io.atomic import atomic_save
@@ -22,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 
 class PaddleProxy:
-    """Stands in for the ``paddle`` module (or a stand-in of it): every name it does not define is the inner one's."""
+    """Stands in for a module (``paddle``, ``shutil``) or a stand-in of it: every name it does not define is the
+    inner one's."""
 
     def __init__(self, inner: Any):
         self._inner = inner
@@ -73,6 +75,27 @@ class CheckedSavePaddle(PaddleProxy):
         self._guard.check_save(obj, path)
         self._inner.save(obj, path, **kwargs)
         self._guard.saved(path)
+
+
+class SparingShutil(PaddleProxy):
+    """``shutil`` for PaddleSeg's loop, whose ``rmtree`` (``keep_checkpoint_max``: the oldest ``iter_N``) spares
+    the guard's last good checkpoint, and deletes it at a later call once a newer good one exists."""
+
+    def __init__(self, inner: Any, guard: "DivergenceGuard"):
+        super().__init__(inner)
+        self._guard = guard
+        self._spared: List[str] = []
+
+    def rmtree(self, path: str, *args: Any, **kwargs: Any) -> None:
+        waiting, self._spared = self._spared + [path], []
+        for folder in waiting:
+            if self._guard.protects(folder):
+                self._spared.append(folder)
+                if folder == path:
+                    logger.info("keep_checkpoint_max: keeping %s, the last good checkpoint (a rollback or a "
+                                "resume needs it), until a newer good one is written", folder)
+            elif os.path.exists(folder) or folder == path:
+                self._inner.rmtree(folder, *args, **kwargs)
 
 
 def losses_1d(inner: Callable[..., List[Any]]) -> Callable[..., List[Any]]:
