@@ -4,6 +4,9 @@ What it watches (the stand-ins are put in for one ``paddleseg.core.train`` call,
 by :mod:`paddle_segformer.engine.hooks`):
 
 - the loop's ``loss_computation``: each loss of the iteration is checked for NaN / Inf;
+- the model's ``forward`` (training mode): its running state (BatchNorm statistics) is copied first
+  (:mod:`paddle_segformer.engine.running_state`), so a skipped iteration puts it back: a NaN born in the
+  forward pass (a poisoned input, an activation overflowing) leaves neither weights nor statistics changed;
 - ``optimizer.step`` (fp32 path): the global gradient norm is checked; on a non-finite loss or norm
   the update is skipped (as ``GradScaler`` does in fp16), so the weights stay finite;
 - ``model.clear_gradients`` (called once at the end of every iteration): counts consecutive bad
@@ -38,6 +41,7 @@ import numpy as np
 
 from .loss_scale import ScalerWatch, lower_loss_scale, save_scaler_state
 from .rank_agreement import agree, world_size
+from .running_state import RunningState
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +126,7 @@ class DivergenceGuard:
         self.rollbacks = 0
         self.amp: Optional[ScalerWatch] = None  # the loop's paddle.amp (set by engine.hooks)
         self.restore: Optional[Callable[[str], None]] = None  # reloads a checkpoint (set by engine.hooks)
+        self.running: Optional[RunningState] = None  # the model's running state before its forward (engine.hooks)
         self._loss: Optional[float] = None
         self._norm: Optional[float] = None
         self._verdict: Optional[bool] = None  # this iteration's agreed verdict, once taken
@@ -167,6 +172,8 @@ class DivergenceGuard:
             self.consecutive = 0
             return
         self.consecutive += 1
+        if self.running is not None:
+            self.running.restore()  # in every process: the iteration is skipped everywhere
         what = (f"loss {loss}" + ("" if norm is None else f", gradient norm {norm}")) if own else \
             "loss or gradient norm in another process"
         if self.consecutive < self.options.patience:

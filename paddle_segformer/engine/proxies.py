@@ -1,5 +1,5 @@
 """Stand-ins for what ``paddleseg.core.train`` looks up at run time: its ``paddle`` and ``shutil`` modules, its
-``loss_computation``, the optimizer's ``step`` and the model's ``clear_gradients``.
+``loss_computation``, the optimizer's ``step`` and the model's ``forward`` and ``clear_gradients``.
 
 Each stand-in wraps one inner object (the original or the next stand-in) and changes one thing;
 :mod:`paddle_segformer.engine.hooks` decides where they sit and in which order.
@@ -18,6 +18,7 @@ from ..io.atomic import atomic_save
 if TYPE_CHECKING:
     from .divergence import DivergenceGuard
     from .loss_scale import ScalerWatch
+    from .running_state import RunningState
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,18 @@ def guarded_step(inner: Callable[..., Any], guard: "DivergenceGuard", model: Any
         return guard.guarded_step(functools.partial(inner, *args, **kwargs), list(model.parameters()))
 
     return step
+
+
+def state_kept_forward(inner: Callable[..., Any], running: "RunningState", model: Any) -> Callable[..., Any]:
+    """``model.forward`` that first copies the running state (BatchNorm statistics) when training, for the
+    guard to put back if the iteration is skipped."""
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if model.training:
+            running.take()
+        return inner(*args, **kwargs)
+
+    return forward
 
 
 def counted_iterations(inner: Callable[..., Any], guard: "DivergenceGuard") -> Callable[..., Any]:
