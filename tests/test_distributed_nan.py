@@ -4,10 +4,12 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
+import paddle
 import pytest
 
 from paddle_segformer.engine import divergence
-from paddle_segformer.engine.divergence import DivergenceGuard, DivergenceOptions, TrainingDiverged
+from paddle_segformer.engine.divergence import DivergenceGuard, DivergenceOptions, TrainingDiverged, non_finite_keys
 
 from .conftest import REPO, env_with_threads
 
@@ -29,12 +31,12 @@ def test_another_process_verdict_is_taken_here(tmp_path, monkeypatch):
     assert steps == [] and f"last good checkpoint: {tmp_path / 'iter_4'};" in str(info.value)
 
 
-def _launch(tmp_path, config, nan_in, policy="stop"):
+def _launch(tmp_path, config, nan_in, policy="stop", iters=12, fails=True):
     """Two processes of dist_nan_worker.py (train.py with a NaN in one process); returns their logs."""
     log = tmp_path / "log"
     cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir", str(log),
            str(REPO / "tests" / "dist_nan_worker.py"), "--config", str(config), "--iters",
-           "12", "--save_interval", "1", "--keep_checkpoint_max", "20", "--log_iters", "1", "--save_dir",
+           str(iters), "--save_interval", "1", "--keep_checkpoint_max", "20", "--log_iters", "1", "--save_dir",
            str(tmp_path / "out"), "--nan_patience", "2", "--nan_policy", policy, "--device", "cpu"]
     launcher = subprocess.Popen(cmd, cwd=tmp_path, env=dict(env_with_threads(1), NAN_IN=nan_in),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -44,7 +46,7 @@ def _launch(tmp_path, config, nan_in, policy="stop"):
         if launcher.poll() is None:
             os.killpg(launcher.pid, signal.SIGKILL)
             launcher.wait()
-    assert launcher.returncode != 0
+    assert (launcher.returncode != 0) == fails, launcher.returncode
     return {p.name: p.read_text(errors="replace") for p in sorted(log.glob("workerlog.*"))}
 
 
@@ -86,3 +88,21 @@ def test_nan_weights_in_the_saving_process_stop_both(tiny_config, tmp_path):
         assert f"not writing iter_2; last good checkpoint: {out / 'iter_1'};" in error, error
     assert any("linear_fuse._batch_norm._mean" in error for error in errors)
     assert not (out / "iter_2").exists()
+
+
+@pytest.mark.slow
+def test_nan_born_in_one_process_forward_restores_every_process_statistics(tiny_config, tmp_path):
+    # rank 1's activation is NaN in iteration 2 only: both processes skip that update and both put their
+    # BatchNorm statistics back (rank 0's moved with finite values, rank 1's with NaN); the run goes on
+    logs = _launch(tmp_path, tiny_config, "activation", iters=4, fails=False)
+    for text in logs.values():
+        skipped = [line[line.index("iteration"):] for line in text.splitlines() if "update skipped" in line]
+        assert len(skipped) == 1 and skipped[0].startswith("iteration 2: non-finite"), skipped
+    for rank in (0, 1):
+        running = [np.load(tmp_path / f"running_rank{rank}_{n}.npy") for n in (1, 2, 3, 4)]
+        assert all(np.isfinite(r).all() for r in running), rank
+        assert not np.array_equal(running[0], running[1]), rank  # iteration 1 moved them
+        assert np.array_equal(running[1], running[2]), rank  # iteration 2 (skipped) left them as they were
+    saved = [paddle.load(str(tmp_path / "out" / f"iter_{i}" / "model.pdparams")) for i in (1, 2)]
+    assert all(np.array_equal(saved[0][k].numpy(), saved[1][k].numpy()) for k in saved[0])
+    assert non_finite_keys(paddle.load(str(tmp_path / "out" / "iter_4" / "model.pdparams"))) == []

@@ -159,3 +159,31 @@ def test_lower_loss_scale_halves_an_enabled_scaler():
     assert lower_loss_scale(scaler) == 512.0 and scaler.state["incr_count"] == 7
     assert lower_loss_scale(None) is None
     assert lower_loss_scale(paddle.amp.GradScaler()) is None  # CPU: disabled, nothing to lower
+
+
+@pytest.mark.parametrize("policy", ["stop", "rollback"])
+def test_keep_checkpoint_max_spares_the_last_good_checkpoint(policy, tiny_config, tmp_path, capsys, caplog,
+                                                             monkeypatch, registered):
+    # NaN losses at iterations 3..5: iter_4 is written during the bad run (finite weights, not good), and
+    # PaddleSeg's keep_checkpoint_max 1 would delete iter_2, the one the stop message and the rollback need
+    _nan_from(monkeypatch, 3, 5 if policy == "rollback" else None)
+    out = tmp_path / "o"
+    with caplog.at_level(logging.WARNING, logger="paddle_segformer"):
+        status = run_cli(main, ["--config", str(tiny_config), "--save_dir", str(out), "--iters", "8",
+                                "--save_interval", "2", "--keep_checkpoint_max", "1", "--do_eval", "--seed", "0",
+                                "--device", "cpu", "--nan_patience", "3", "--nan_policy", policy])
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    if policy == "stop":
+        assert status == 4 and len(errors) == 1, errors
+        assert f"last good checkpoint: {out / 'iter_2'};" in errors[0]
+        assert f"--resume_model {out / 'iter_2'}" in errors[0]
+        assert sorted(os.listdir(out)) == ["best_model", "iter_2", "iter_4"]  # iter_2 spared, for the resume
+        _finite_checkpoint(out / "iter_2")
+    else:
+        assert status == 0, errors
+        rolled = [r.getMessage() for r in caplog.records if "rolled back" in r.getMessage()]
+        assert len(rolled) == 1 and rolled[0].startswith("iteration 5: 3 consecutive"), rolled
+        assert str(out / "iter_2") in rolled[0]
+        assert sorted(os.listdir(out)) == ["best_model", "iter_8"]  # spared iter_2 removed once iter_6 was good
+        _finite_checkpoint(out / "iter_8")
+    assert (out / "best_model" / "model.pdparams").is_file()

@@ -1,6 +1,7 @@
 """The stand-ins over paddleseg.core.train (paddle_segformer.engine.hooks): in place as HOOKS declares them,
 outermost first, during a run; only the permanent ones before and after it, also when training raises."""
 import importlib
+import shutil
 
 import paddle
 import pytest
@@ -11,8 +12,8 @@ from paddle_segformer.engine.divergence import DivergenceGuard, DivergenceOption
 
 seg_train = importlib.import_module("paddleseg.core.train")
 seg_val = importlib.import_module("paddleseg.core.val")
-SLOTS = [(hooks.TRAIN, "paddle"), (hooks.TRAIN, "loss_computation"), (hooks.VAL, "paddle"),
-         (hooks.OPTIMIZER, "step"), (hooks.MODEL, "clear_gradients")]
+SLOTS = [(hooks.TRAIN, "paddle"), (hooks.TRAIN, "loss_computation"), (hooks.TRAIN, "shutil"), (hooks.VAL, "paddle"),
+         (hooks.OPTIMIZER, "step"), (hooks.MODEL, "forward"), (hooks.MODEL, "clear_gradients")]
 
 
 def test_permanent_rows_are_innermost_on_every_slot():
@@ -32,8 +33,8 @@ def test_the_order_is_written_once():
 def _permanent_only(model, optimizer):
     assert hooks.stack(seg_train.paddle) == hooks.declared(hooks.TRAIN, "paddle")[-1:] == ["atomic_checkpoints"]
     assert hooks.stack(seg_train.loss_computation) == ["train_loss_0d"]
-    assert seg_val.paddle is paddle
-    assert "step" not in vars(optimizer) and "clear_gradients" not in vars(model)
+    assert seg_val.paddle is paddle and seg_train.shutil is shutil
+    assert "step" not in vars(optimizer) and not {"forward", "clear_gradients"} & set(vars(model))
 
 
 def _seen_stacks(monkeypatch, fail_at=None):

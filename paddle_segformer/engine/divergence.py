@@ -4,12 +4,17 @@ What it watches (the stand-ins are put in for one ``paddleseg.core.train`` call,
 by :mod:`paddle_segformer.engine.hooks`):
 
 - the loop's ``loss_computation``: each loss of the iteration is checked for NaN / Inf;
+- the model's ``forward`` (training mode): its running state (BatchNorm statistics) is copied first
+  (:mod:`paddle_segformer.engine.running_state`), so a skipped iteration puts it back: a NaN born in the
+  forward pass (a poisoned input, an activation overflowing) leaves neither weights nor statistics changed;
 - ``optimizer.step`` (fp32 path): the global gradient norm is checked; on a non-finite loss or norm
   the update is skipped (as ``GradScaler`` does in fp16), so the weights stay finite;
 - ``model.clear_gradients`` (called once at the end of every iteration): counts consecutive bad
   iterations and stops with :class:`TrainingDiverged` after ``patience`` of them;
 - ``paddle.save`` inside the loop: a state dict with non-finite values is never written (neither
   ``iter_N`` nor ``best_model``); training stops instead;
+- ``shutil.rmtree`` (``keep_checkpoint_max``): the last good checkpoint, which a rollback or the stop
+  message's resume needs, is spared until a newer good one exists (:meth:`DivergenceGuard.protects`);
 - the GradScaler PaddleSeg makes for fp16 (kept by :class:`~paddle_segformer.engine.loss_scale.ScalerWatch`):
   its state is saved in every ``iter_N`` (``scaler.pdstates``) and a rollback can lower its loss scale.
 
@@ -36,6 +41,7 @@ import numpy as np
 
 from .loss_scale import ScalerWatch, lower_loss_scale, save_scaler_state
 from .rank_agreement import agree, world_size
+from .running_state import RunningState
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +126,7 @@ class DivergenceGuard:
         self.rollbacks = 0
         self.amp: Optional[ScalerWatch] = None  # the loop's paddle.amp (set by engine.hooks)
         self.restore: Optional[Callable[[str], None]] = None  # reloads a checkpoint (set by engine.hooks)
+        self.running: Optional[RunningState] = None  # the model's running state before its forward (engine.hooks)
         self._loss: Optional[float] = None
         self._norm: Optional[float] = None
         self._verdict: Optional[bool] = None  # this iteration's agreed verdict, once taken
@@ -165,6 +172,8 @@ class DivergenceGuard:
             self.consecutive = 0
             return
         self.consecutive += 1
+        if self.running is not None:
+            self.running.restore()  # in every process: the iteration is skipped everywhere
         what = (f"loss {loss}" + ("" if norm is None else f", gradient norm {norm}")) if own else \
             "loss or gradient norm in another process"
         if self.consecutive < self.options.patience:
@@ -220,6 +229,10 @@ class DivergenceGuard:
             os.rmdir(folder)  # only if PaddleSeg's makedirs left it empty
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         raise TrainingDiverged(self._message(f"not writing {path}: non-finite values in {shown}"))
+
+    def protects(self, folder: str) -> bool:
+        """Whether ``folder`` is the last good checkpoint (a rollback or a resume needs it: never deleted)."""
+        return self.last_good is not None and os.path.abspath(folder) == os.path.abspath(self.last_good)
 
     def saved(self, path: str) -> None:
         """Note a written file: an ``iter_N`` folder is the last good checkpoint once its optimizer state

@@ -1,9 +1,10 @@
 """The one place where stand-ins are put over what ``paddleseg.core.train`` looks up, in one declared order.
 
-PaddleSeg's loop reads ``paddle``, ``loss_computation``, ``optimizer.step`` and ``model.clear_gradients`` when
-it runs; this package changes what it finds there (as mmengine's hooks change a runner, with declared
-priorities). :data:`HOOKS` is the whole list, **outermost first**: on each slot the loop calls the first row's
-stand-in, which calls the next row's, down to PaddleSeg's or Paddle's own object.
+PaddleSeg's loop reads ``paddle``, ``shutil``, ``loss_computation``, ``optimizer.step``, ``model.forward``
+(through ``model(images)``) and ``model.clear_gradients`` when it runs; this package changes what it finds
+there (as mmengine's hooks change a runner, with declared priorities). :data:`HOOKS` is the whole list,
+**outermost first**: on each slot the loop calls the first row's stand-in, which calls the next row's, down to
+PaddleSeg's or Paddle's own object.
 
 Two lifetimes:
 
@@ -29,6 +30,7 @@ from ..models.amp_policy import PolicyPaddle
 from . import proxies
 from .divergence import DivergenceGuard, restore_checkpoint
 from .loss_scale import ScalerWatch
+from .running_state import RunningState
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,11 @@ HOOKS: Tuple[Hook, ...] = (  # outermost first
     Hook("divergence_guard", OPTIMIZER, "step", lambda inner, run: proxies.guarded_step(inner, run.guard, run.model)),
     Hook("divergence_guard", MODEL, "clear_gradients", lambda inner, run: proxies.counted_iterations(inner, run.guard)),
     Hook("divergence_guard", TRAIN, "paddle", lambda inner, run: proxies.CheckedSavePaddle(inner, run.guard)),
+    # ... running state (BatchNorm statistics) copied before each training forward, put back on a skip
+    Hook("divergence_guard", MODEL, "forward",
+         lambda inner, run: proxies.state_kept_forward(inner, run.guard.running, run.model)),
+    # ... keep_checkpoint_max never deletes the last good checkpoint
+    Hook("divergence_guard", TRAIN, "shutil", lambda inner, run: proxies.SparingShutil(inner, run.guard)),
     # loss scale: the loop's GradScaler kept (saved with iter_N, restored on resume, lowered on rollback)
     Hook("loss_scale", TRAIN, "paddle", _watched_scaler),
     # float32 islands: auto_cast / decorate with this package's lists, in training and evaluation
@@ -145,6 +152,7 @@ def training_hooks(guard: DivergenceGuard, model: Any, optimizer: Any,
     run = TrainingRun(guard, model, optimizer, resume)
     guard.restore = functools.partial(restore_checkpoint, model, optimizer)
     guard.weights = model.state_dict
+    guard.running = RunningState(model)
     removals: List[Callable[[], None]] = []
     try:
         for hook in reversed(HOOKS):  # innermost first

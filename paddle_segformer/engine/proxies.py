@@ -1,5 +1,5 @@
-"""Stand-ins for what ``paddleseg.core.train`` looks up at run time: its ``paddle`` module, its
-``loss_computation``, the optimizer's ``step`` and the model's ``clear_gradients``.
+"""Stand-ins for what ``paddleseg.core.train`` looks up at run time: its ``paddle`` and ``shutil`` modules, its
+``loss_computation``, the optimizer's ``step`` and the model's ``forward`` and ``clear_gradients``.
 
 Each stand-in wraps one inner object (the original or the next stand-in) and changes one thing;
 :mod:`paddle_segformer.engine.hooks` decides where they sit and in which order.
@@ -10,6 +10,7 @@ import contextlib
 import functools
 import io
 import logging
+import os
 from typing import TYPE_CHECKING, Any, Callable, List
 
 from ..io.atomic import atomic_save
@@ -17,12 +18,14 @@ from ..io.atomic import atomic_save
 if TYPE_CHECKING:
     from .divergence import DivergenceGuard
     from .loss_scale import ScalerWatch
+    from .running_state import RunningState
 
 logger = logging.getLogger(__name__)
 
 
 class PaddleProxy:
-    """Stands in for the ``paddle`` module (or a stand-in of it): every name it does not define is the inner one's."""
+    """Stands in for a module (``paddle``, ``shutil``) or a stand-in of it: every name it does not define is the
+    inner one's."""
 
     def __init__(self, inner: Any):
         self._inner = inner
@@ -75,6 +78,27 @@ class CheckedSavePaddle(PaddleProxy):
         self._guard.saved(path)
 
 
+class SparingShutil(PaddleProxy):
+    """``shutil`` for PaddleSeg's loop, whose ``rmtree`` (``keep_checkpoint_max``: the oldest ``iter_N``) spares
+    the guard's last good checkpoint, and deletes it at a later call once a newer good one exists."""
+
+    def __init__(self, inner: Any, guard: "DivergenceGuard"):
+        super().__init__(inner)
+        self._guard = guard
+        self._spared: List[str] = []
+
+    def rmtree(self, path: str, *args: Any, **kwargs: Any) -> None:
+        waiting, self._spared = self._spared + [path], []
+        for folder in waiting:
+            if self._guard.protects(folder):
+                self._spared.append(folder)
+                if folder == path:
+                    logger.info("keep_checkpoint_max: keeping %s, the last good checkpoint (a rollback or a "
+                                "resume needs it), until a newer good one is written", folder)
+            elif os.path.exists(folder) or folder == path:
+                self._inner.rmtree(folder, *args, **kwargs)
+
+
 def losses_1d(inner: Callable[..., List[Any]]) -> Callable[..., List[Any]]:
     """``loss_computation`` handing back shape-[1] losses: the loop logs ``l[0]``, losses are 0-D in Paddle 3."""
 
@@ -102,6 +126,18 @@ def guarded_step(inner: Callable[..., Any], guard: "DivergenceGuard", model: Any
         return guard.guarded_step(functools.partial(inner, *args, **kwargs), list(model.parameters()))
 
     return step
+
+
+def state_kept_forward(inner: Callable[..., Any], running: "RunningState", model: Any) -> Callable[..., Any]:
+    """``model.forward`` that first copies the running state (BatchNorm statistics) when training, for the
+    guard to put back if the iteration is skipped."""
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if model.training:
+            running.take()
+        return inner(*args, **kwargs)
+
+    return forward
 
 
 def counted_iterations(inner: Callable[..., Any], guard: "DivergenceGuard") -> Callable[..., Any]:
