@@ -34,11 +34,9 @@ def corrupt(data: bytes, kind: str, rng: np.random.Generator) -> bytes:
     return data[:start] + data[start + int(rng.integers(1, max(n - start, 2))):]
 
 
-def _cases(count: int):
-    return [(seed, KINDS[seed % len(KINDS)]) for seed in range(count)]
-
-
-DEFAULT, SLOW = _cases(5), _cases(40)[5:]
+# seeds 0..4 (one of each kind) in the default run, 5..39 under -m slow
+CASES = [pytest.param(seed, KINDS[seed % len(KINDS)], marks=[pytest.mark.slow] if seed >= 5 else [])
+         for seed in range(40)]
 
 
 def _run(tool: str, args, capsys):
@@ -71,15 +69,8 @@ def _predict_case(seed, kind, data_copy, random_checkpoint, tiny_config, tmp_pat
     assert (victim.stem in written) == (status == 0)
 
 
-@pytest.mark.parametrize("seed, kind", DEFAULT)
+@pytest.mark.parametrize("seed, kind", CASES)
 def test_predict_with_a_corrupted_image(seed, kind, data_copy, random_checkpoint, tiny_config, tmp_path, capsys):
-    _predict_case(seed, kind, data_copy, random_checkpoint, tiny_config, tmp_path, capsys)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("seed, kind", SLOW)
-def test_predict_with_a_corrupted_image_many(seed, kind, data_copy, random_checkpoint, tiny_config, tmp_path,
-                                            capsys):
     _predict_case(seed, kind, data_copy, random_checkpoint, tiny_config, tmp_path, capsys)
 
 
@@ -96,15 +87,10 @@ def _val_label_case(seed, kind, data_copy, random_checkpoint, tmp_path, capsys):
         assert first in err or label.name in err  # the message names the file
 
 
-@pytest.mark.parametrize("seed, kind", DEFAULT)
+@pytest.mark.parametrize("seed, kind", CASES)
 def test_val_with_a_corrupted_label(seed, kind, data_copy, random_checkpoint, tmp_path, capsys):
     _val_label_case(seed, kind, data_copy, random_checkpoint, tmp_path, capsys)
 
-
-@pytest.mark.slow
-@pytest.mark.parametrize("seed, kind", SLOW)
-def test_val_with_a_corrupted_label_many(seed, kind, data_copy, random_checkpoint, tmp_path, capsys):
-    _val_label_case(seed, kind, data_copy, random_checkpoint, tmp_path, capsys)
 
 
 def _checkpoint_case(seed, kind, random_checkpoint, tiny_config, tiny_data, tmp_path, capsys):
@@ -119,17 +105,11 @@ def _checkpoint_case(seed, kind, random_checkpoint, tiny_config, tiny_data, tmp_
         assert str(broken) in err
 
 
-@pytest.mark.parametrize("seed, kind", DEFAULT)
+@pytest.mark.parametrize("seed, kind", CASES)
 def test_predict_with_a_corrupted_checkpoint(seed, kind, random_checkpoint, tiny_config, tiny_data, tmp_path,
                                             capsys):
     _checkpoint_case(seed, kind, random_checkpoint, tiny_config, tiny_data, tmp_path, capsys)
 
-
-@pytest.mark.slow
-@pytest.mark.parametrize("seed, kind", SLOW)
-def test_predict_with_a_corrupted_checkpoint_many(seed, kind, random_checkpoint, tiny_config, tiny_data, tmp_path,
-                                                 capsys):
-    _checkpoint_case(seed, kind, random_checkpoint, tiny_config, tiny_data, tmp_path, capsys)
 
 
 def _yaml_case(seed, kind, tiny_config, tmp_path, capsys):
@@ -141,12 +121,7 @@ def _yaml_case(seed, kind, tiny_config, tmp_path, capsys):
     assert status in (0, 2), err[-2000:]
 
 
-@pytest.mark.parametrize("seed, kind", DEFAULT)
+@pytest.mark.parametrize("seed, kind", CASES)
 def test_train_with_a_corrupted_config(seed, kind, tiny_config, tmp_path, capsys):
     _yaml_case(seed, kind, tiny_config, tmp_path, capsys)
 
-
-@pytest.mark.slow
-@pytest.mark.parametrize("seed, kind", SLOW)
-def test_train_with_a_corrupted_config_many(seed, kind, tiny_config, tmp_path, capsys):
-    _yaml_case(seed, kind, tiny_config, tmp_path, capsys)
