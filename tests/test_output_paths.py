@@ -130,3 +130,20 @@ def test_a_train_list_smaller_than_a_batch_is_refused_before_training(tiny_data,
     assert run_cli(main, args) == 2
     err = capsys.readouterr().err
     assert f"the train list has {samples} sample(s), fewer than one batch of {samples + 1}" in err
+
+
+def test_resume_from_a_folder_killed_while_it_was_saved_names_the_newest_complete_one(tmp_path, registered):
+    """A kill -9 between PaddleSeg's two saves leaves iter_N with model.pdparams and no model.pdopt."""
+    from paddle_segformer.cli.train import check_resume
+    from paddle_segformer.models.backbone import mit
+    from paddle_segformer.models.segformer import SegFormer
+    from paddle_segformer.weights.reader import CheckpointError
+
+    for n, files in ((2, ("model.pdparams", "model.pdopt")), (4, ("model.pdparams", "model.pdopt")),
+                     (6, ("model.pdparams",))):
+        (tmp_path / f"iter_{n}").mkdir()
+        for name in files:
+            (tmp_path / f"iter_{n}" / name).write_bytes(b"x")
+    with pytest.raises(CheckpointError, match=rf"cannot resume: .*iter_6.model\.pdopt not found; the newest "
+                                              rf"complete checkpoint beside it is {tmp_path / 'iter_4'}$"):
+        check_resume(SegFormer(4, mit("b0")), str(tmp_path / "iter_6"))

@@ -25,9 +25,10 @@ def check_resume(model: "paddle.nn.Layer", resume_model: str) -> None:
     from ..weights.load_report import compare_state_dicts
     from ..weights.reader import CheckpointError
 
-    for name in ("model.pdparams", "model.pdopt"):
+    for name in CHECKPOINT_FILES:
         if not os.path.isfile(os.path.join(resume_model, name)):
-            raise CheckpointError(f"cannot resume: {os.path.join(resume_model, name)} not found")
+            raise CheckpointError(f"cannot resume: {os.path.join(resume_model, name)} not found"
+                                  + _newest_complete_beside(resume_model))
     weights = os.path.join(resume_model, "model.pdparams")
     state = read_state_dict(weights)
     report = compare_state_dicts(model.state_dict(), state, source=weights)
@@ -42,6 +43,22 @@ def check_resume(model: "paddle.nn.Layer", resume_model: str) -> None:
         iteration_of(resume_model)
     except ValueError as exc:
         raise CheckpointError(f"cannot resume: folder name must end in _<iteration>, got {resume_model}") from exc
+
+
+CHECKPOINT_FILES = ("model.pdparams", "model.pdopt")
+
+
+def _newest_complete_beside(folder: str) -> str:
+    """'; the newest complete checkpoint beside it is X' for a resume folder missing a file (a run killed
+    while it saved), or '' when there is none."""
+    parent = os.path.dirname(os.path.normpath(folder)) or "."
+    complete = []
+    for name in os.listdir(parent) if os.path.isdir(parent) else []:
+        path = os.path.join(parent, name)
+        if (name.startswith("iter_") and name[5:].isdigit() and os.path.normpath(path) != os.path.normpath(folder)
+                and all(os.path.isfile(os.path.join(path, f)) for f in CHECKPOINT_FILES)):
+            complete.append((int(name[5:]), path))
+    return f"; the newest complete checkpoint beside it is {max(complete)[1]}" if complete else ""
 
 
 def _pretrained_opts(pretrained: Optional[str], opts: Optional[List[str]]) -> Optional[List[str]]:
