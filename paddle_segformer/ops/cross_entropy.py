@@ -83,7 +83,9 @@ class SoftmaxCrossEntropy(PyLayer):
     @staticmethod
     def backward(ctx, d_loss: paddle.Tensor):
         factor = float(d_loss)
-        grad = ctx.grad if factor == 1.0 else ctx.grad * np.float32(factor)
+        grad = ctx.grad
+        if factor != 1.0:
+            grad = np.multiply(grad, np.float32(factor), out=aligned_empty(grad.shape))
         return to_paddle(grad), None
 
 
