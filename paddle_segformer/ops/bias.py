@@ -19,7 +19,10 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.autograd import PyLayer
 
-from .tensors import as_numpy, on_cpu_kernels
+from .tensors import aligned_empty, as_numpy, on_cpu_kernels, to_paddle
+
+# Row chunks of the bias gradient: a fixed number, so that the sums do not depend on the thread count.
+CHUNKS = 64
 
 
 @numba.njit(parallel=True, cache=True)
@@ -77,26 +80,26 @@ class AddBias(PyLayer):
     def forward(ctx, x: paddle.Tensor, bias: paddle.Tensor, axis: int) -> paddle.Tensor:
         ctx.axis = axis % x.ndim
         src, b = as_numpy(x), as_numpy(bias)
-        out = np.empty(src.shape, np.float32)
+        out = aligned_empty(src.shape)
         if ctx.axis == src.ndim - 1:
             _add_rows_kernel(src.reshape(-1, src.shape[-1]), b, out.reshape(-1, src.shape[-1]))
         else:
             _add_kernel(_view(src, ctx.axis), b, _view(out, ctx.axis))
-        return paddle.from_dlpack(out)
+        return to_paddle(out)
 
     @staticmethod
     def backward(ctx, grad: paddle.Tensor):
         g = as_numpy(grad)
         if ctx.axis == g.ndim - 1:
             rows = g.reshape(-1, g.shape[-1])
-            chunks = max(1, min(numba.get_num_threads() * 4, rows.shape[0]))
+            chunks = max(1, min(CHUNKS, rows.shape[0]))
             partial = np.empty((chunks, rows.shape[1]), np.float64)
             _sum_rows_kernel(rows, chunks, partial)
             total = partial.sum(axis=0)
         else:
             total = np.empty(g.shape[ctx.axis], np.float64)
             _sum_kernel(_view(g, ctx.axis), total)
-        return grad, paddle.from_dlpack(total.astype(np.float32))
+        return grad, to_paddle(total.astype(np.float32))
 
 
 def _fast(x: paddle.Tensor, bias: Optional[paddle.Tensor]) -> bool:

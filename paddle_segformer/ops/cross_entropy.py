@@ -20,7 +20,7 @@ import numpy as np
 import paddle
 from paddle.autograd import PyLayer
 
-from .tensors import as_numpy
+from .tensors import aligned_empty, as_numpy, to_paddle
 
 
 @numba.njit(parallel=True, cache=True)
@@ -74,7 +74,7 @@ class SoftmaxCrossEntropy(PyLayer):
         # PaddleSeg: mean(loss) / (mean(mask * coef) + EPS), coef = weight[label] (1 without weights)
         mask_coef = float(weight[y[valid]].sum(dtype=np.float64)) if avg_non_ignore else float(y.size)
         scale = 1.0 / (y.size * (mask_coef / y.size + eps))
-        grad = np.empty(z.shape, np.float32)
+        grad = aligned_empty(z.shape)
         row_loss = np.empty(z.shape[0] * z.shape[2], np.float64)
         _loss_and_grad_kernel(z, y, weight, ignore_index, np.float32(scale), grad, row_loss)
         ctx.grad = grad
@@ -83,8 +83,10 @@ class SoftmaxCrossEntropy(PyLayer):
     @staticmethod
     def backward(ctx, d_loss: paddle.Tensor):
         factor = float(d_loss)
-        grad = ctx.grad if factor == 1.0 else ctx.grad * np.float32(factor)
-        return paddle.from_dlpack(grad), None
+        grad = ctx.grad
+        if factor != 1.0:
+            grad = np.multiply(grad, np.float32(factor), out=aligned_empty(grad.shape))
+        return to_paddle(grad), None
 
 
 def softmax_cross_entropy(logit: paddle.Tensor, label: paddle.Tensor, ignore_index: int = 255,

@@ -16,7 +16,10 @@ import numpy as np
 import paddle
 from paddle.autograd import PyLayer
 
-from .tensors import as_numpy
+from .tensors import aligned_empty, as_numpy, to_paddle
+
+# Row chunks of the weight / bias gradient: a fixed number, so that the sums do not depend on the thread count.
+CHUNKS = 64
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -83,11 +86,11 @@ class DepthwiseTokens(PyLayer):
         batch, _, channels = src.shape
         src = src.reshape(batch, h, w, channels)
         taps = np.ascontiguousarray(as_numpy(weight).reshape(channels, 9).T)  # (9, C)
-        out = np.empty(src.shape, np.float32)
+        out = aligned_empty(src.shape)
         _conv_kernel(src, taps, as_numpy(bias), out)
         ctx.save_for_backward(x)
         ctx.taps, ctx.hw = taps, (h, w)
-        return paddle.from_dlpack(out.reshape(batch, h * w, channels))
+        return to_paddle(out.reshape(batch, h * w, channels))
 
     @staticmethod
     def backward(ctx, grad: paddle.Tensor):
@@ -96,13 +99,12 @@ class DepthwiseTokens(PyLayer):
         g = as_numpy(grad)
         batch, _, channels = g.shape
         g = g.reshape(batch, h, w, channels)
-        grad_x = np.empty(g.shape, np.float32)
+        grad_x = aligned_empty(g.shape)
         # The input gradient is the correlation of the output gradient with the flipped kernel.
         _conv_kernel(g, np.ascontiguousarray(ctx.taps[::-1]), np.zeros(channels, np.float32), grad_x)
-        chunks = max(1, min(numba.get_num_threads() * 4, batch * h))
+        chunks = max(1, min(CHUNKS, batch * h))
         partial = np.empty((chunks, 10, channels), np.float64)
         _param_grad_kernel(as_numpy(x).reshape(batch, h, w, channels), g, chunks, partial)
         sums = partial.sum(axis=0).astype(np.float32)  # (10, C)
         grad_w = np.ascontiguousarray(sums[:9].T).reshape(channels, 1, 3, 3)
-        return (paddle.from_dlpack(grad_x.reshape(batch, h * w, channels)), paddle.from_dlpack(grad_w),
-                paddle.from_dlpack(np.ascontiguousarray(sums[9])))
+        return to_paddle(grad_x.reshape(batch, h * w, channels)), to_paddle(grad_w), to_paddle(sums[9])

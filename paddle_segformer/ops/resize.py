@@ -17,7 +17,7 @@ import numpy as np
 import paddle
 from paddle.autograd import PyLayer
 
-from .tensors import as_numpy
+from .tensors import aligned_empty, as_numpy, to_paddle
 
 
 def taps(n_in: int, n_out: int, align_corners: bool = False) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -79,7 +79,7 @@ def _planes(x: np.ndarray) -> np.ndarray:
 def resize_planes(x: np.ndarray, size: Sequence[int], align_corners: bool = False) -> np.ndarray:
     """(..., h, w) -> (..., H, W) float32, as ``F.interpolate(..., mode='bilinear')``."""
     h, w = x.shape[-2:]
-    out = np.empty((int(np.prod(x.shape[:-2], dtype=np.int64)), int(size[0]), int(size[1])), np.float32)
+    out = aligned_empty((int(np.prod(x.shape[:-2], dtype=np.int64)), int(size[0]), int(size[1])))
     _resize_kernel(_planes(x), _NO_BASE, *taps(h, int(size[0]), align_corners),
                    *taps(w, int(size[1]), align_corners), out)
     return out.reshape(x.shape[:-2] + tuple(out.shape[1:]))
@@ -88,7 +88,7 @@ def resize_planes(x: np.ndarray, size: Sequence[int], align_corners: bool = Fals
 def resize_planes_add(x: np.ndarray, base: np.ndarray, align_corners: bool = False) -> np.ndarray:
     """``base`` (..., H, W) + :func:`resize_planes` of ``x`` (..., h, w) to base's size, in one pass."""
     size = base.shape[-2:]
-    out = np.empty(base.shape, np.float32)
+    out = aligned_empty(base.shape)
     _resize_kernel(_planes(x), _planes(base), *taps(x.shape[-2], size[0], align_corners),
                    *taps(x.shape[-1], size[1], align_corners), out.reshape((-1,) + tuple(size)))
     return out
@@ -97,7 +97,7 @@ def resize_planes_add(x: np.ndarray, base: np.ndarray, align_corners: bool = Fal
 def resize_planes_grad(grad: np.ndarray, size: Sequence[int], align_corners: bool = False) -> np.ndarray:
     """Gradient of :func:`resize_planes`: (..., H, W) output gradient -> (..., h, w) for input size ``size``."""
     h, w = int(size[0]), int(size[1])
-    out = np.empty((int(np.prod(grad.shape[:-2], dtype=np.int64)), h, w), np.float32)
+    out = aligned_empty((int(np.prod(grad.shape[:-2], dtype=np.int64)), h, w))
     big_h, big_w = grad.shape[-2:]
     _resize_grad_kernel(_planes(grad), *taps(h, big_h, align_corners), *taps(w, big_w, align_corners), out)
     return out.reshape(grad.shape[:-2] + (h, w))
@@ -109,12 +109,12 @@ class BilinearResize(PyLayer):
     @staticmethod
     def forward(ctx, x: paddle.Tensor, size: Sequence[int], align_corners: bool) -> paddle.Tensor:
         ctx.geometry = (tuple(x.shape[-2:]), align_corners)
-        return paddle.from_dlpack(resize_planes(as_numpy(x), size, align_corners))
+        return to_paddle(resize_planes(as_numpy(x), size, align_corners))
 
     @staticmethod
     def backward(ctx, grad: paddle.Tensor) -> paddle.Tensor:
         src, align_corners = ctx.geometry
-        return paddle.from_dlpack(resize_planes_grad(as_numpy(grad), src, align_corners))
+        return to_paddle(resize_planes_grad(as_numpy(grad), src, align_corners))
 
 
 class BilinearResizeAdd(PyLayer):
@@ -123,12 +123,12 @@ class BilinearResizeAdd(PyLayer):
     @staticmethod
     def forward(ctx, x: paddle.Tensor, base: paddle.Tensor, align_corners: bool) -> paddle.Tensor:
         ctx.geometry = (tuple(x.shape[-2:]), align_corners)
-        return paddle.from_dlpack(resize_planes_add(as_numpy(x), as_numpy(base), align_corners))
+        return to_paddle(resize_planes_add(as_numpy(x), as_numpy(base), align_corners))
 
     @staticmethod
     def backward(ctx, grad: paddle.Tensor):
         src, align_corners = ctx.geometry
-        return paddle.from_dlpack(resize_planes_grad(as_numpy(grad), src, align_corners)), grad
+        return to_paddle(resize_planes_grad(as_numpy(grad), src, align_corners)), grad
 
 
 def resize_add(x: paddle.Tensor, base: paddle.Tensor, align_corners: bool = False) -> paddle.Tensor:
