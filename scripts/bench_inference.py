@@ -28,6 +28,7 @@ from typing import Dict, List
 import numpy as np
 from bench_harness import RowProcess, gemm_gflops, interleave, row_env
 
+from paddle_segformer.io.atomic import atomic_path
 from paddle_segformer.machine import describe_machine
 from paddle_segformer.models.flops import segformer_macs
 
@@ -142,7 +143,7 @@ def main() -> int:
                                            "rows": {k: {"ms": v["ms"], "rss": v.get("rss")}
                                                     for k, v in results.items()}})
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
+        with atomic_path(args.json) as tmp, open(tmp, "w", encoding="utf-8") as handle:
             json.dump(everything, handle, indent=1)
     return 0
 

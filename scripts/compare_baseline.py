@@ -6,11 +6,13 @@
 import argparse
 import json
 import sys
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 
+from paddle_segformer.cli.runtime import run_cli
 from paddle_segformer.data.synthetic import CLASS_NAMES
+from paddle_segformer.io.atomic import atomic_path
 from paddle_segformer.report.baseline import evaluate_baseline
 
 
@@ -26,7 +28,7 @@ def _dataset_lists(config: str, dataset_root: Optional[str], eval_list: Optional
             read_list_file(eval_list or val["val_path"], dataset_root or val["dataset_root"]))
 
 
-def main() -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True)
     p.add_argument("--metrics", required=True, help="metrics.json written by val.py --save_dir")
@@ -34,7 +36,7 @@ def main() -> int:
     p.add_argument("--eval_list", help="list of the held-out tiles (default: the config's val_path)")
     p.add_argument("--num_classes", type=int, default=len(CLASS_NAMES))
     p.add_argument("--out", help="also write the comparison as JSON here")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     with open(args.metrics, encoding="utf-8") as handle:
         model = json.load(handle)
     train_pairs, val_pairs = _dataset_lists(args.config, args.dataset_root, args.eval_list)
@@ -49,7 +51,7 @@ def main() -> int:
     for label, key, i in rows:
         print(f"{label:<18}" + "".join(f"{(m[key] if i is None else m[key][i]):>18.4f}" for _, m in columns))
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
+        with atomic_path(args.out) as tmp, open(tmp, "w", encoding="utf-8") as handle:
             json.dump({title: {k: (np.asarray(m[k]).tolist()) for k in ("miou", "acc", "kappa", "class_iou")}
                        for title, m in columns}, handle, indent=2)
     best_colour = max(b["miou"] for b in bases.values())
@@ -57,4 +59,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))
