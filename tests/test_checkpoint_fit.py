@@ -100,8 +100,8 @@ def test_resume_names_the_config_that_fits(b2_config, b3_checkpoint, registered,
     folder.mkdir()
     shutil.copy(b3_checkpoint, folder / "model.pdparams")
     (folder / "model.pdopt").write_bytes(b"")
-    with pytest.raises(CheckpointError, match=r"(?s)cannot resume: .*it holds MiT-B3.*configs that fit this "
-                                              r"checkpoint: configs/segformerb3\.yml"):
+    with pytest.raises(CheckpointError, match=r"(?s)cannot resume: .*the checkpoint holds MiT-B3.*configs that "
+                                              r"fit this checkpoint: configs/segformerb3\.yml"):
         check_resume(load_config(str(b2_config))[1].model, str(folder))
 
 
@@ -117,3 +117,16 @@ def test_configs_fitting(variant, classes, bands, expected, registered):
 
     spec = MIT_VARIANTS[variant]
     assert configs_fitting(WeightFacts(variant, spec.depths, spec.embed_dims, bands, classes)) == expected
+
+
+def test_pretrained_weights_that_do_not_fit_name_the_config_that_fits(b2_config, b3_checkpoint, tmp_path, capsys):
+    """Before: the mismatch surfaced as 'cannot build model: Tried to create ...' with no hint."""
+    from paddle_segformer.cli.runtime import run_cli
+    from paddle_segformer.cli.train import main
+
+    args = ["--config", str(b2_config), "--pretrained", str(b3_checkpoint), "--save_dir", str(tmp_path / "out"),
+            "--iters", "1", "--batch_size", "2"]
+    assert run_cli(main, args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: weights do not fit the model: the checkpoint holds MiT-B3")
+    assert "configs that fit this checkpoint: configs/segformerb3.yml" in err

@@ -19,46 +19,39 @@ if TYPE_CHECKING:
 
 def check_resume(model: "paddle.nn.Layer", resume_model: str) -> None:
     """Fail early, naming the file, if a resume folder is incomplete or does not fit the model."""
+    from ..engine.divergence import CHECKPOINT_FILES, iteration_of, newest_complete_checkpoint
     from ..integration.config_facts import naming_the_fitting_config
     from ..weights.checkpoint import read_state_dict
-    from ..weights.facts import weight_facts
     from ..weights.load_report import compare_state_dicts
+    from ..weights.loading import does_not_fit
     from ..weights.reader import CheckpointError
 
     for name in CHECKPOINT_FILES:
         if not os.path.isfile(os.path.join(resume_model, name)):
-            raise CheckpointError(f"cannot resume: {os.path.join(resume_model, name)} not found"
-                                  + _newest_complete_beside(resume_model))
+            newest = newest_complete_checkpoint(os.path.dirname(os.path.normpath(resume_model)) or ".")
+            raise CheckpointError(f"cannot resume: {os.path.join(resume_model, name)} not found" + (
+                f"; the newest complete checkpoint beside it is {newest}" if newest else ""))
     weights = os.path.join(resume_model, "model.pdparams")
     state = read_state_dict(weights)
     report = compare_state_dicts(model.state_dict(), state, source=weights)
     if not report.ok or report.unexpected:
-        held, wanted = weight_facts(state), weight_facts(model.state_dict())
-        facts = f": it holds {held}, the model is {wanted}" if held and wanted and held != wanted else ""
-        raise naming_the_fitting_config(CheckpointError(
-            f"cannot resume: checkpoint does not match the model{facts}\n" + report.summary(), held, wanted))
-    from ..engine.divergence import iteration_of
-
+        raise naming_the_fitting_config(does_not_fit(model.state_dict(), state, report,
+                                                     "cannot resume: the checkpoint does not match the model", ""))
     try:
         iteration_of(resume_model)
     except ValueError as exc:
         raise CheckpointError(f"cannot resume: folder name must end in _<iteration>, got {resume_model}") from exc
 
 
-CHECKPOINT_FILES = ("model.pdparams", "model.pdopt")
+def _model_with_pretrained(builder: Any, config: str) -> Any:
+    """The config's model; ``pretrained:`` weights that do not fit it are refused naming the configs they fit."""
+    from ..integration.config_facts import naming_the_fitting_config
+    from ..weights.reader import CheckpointError
 
-
-def _newest_complete_beside(folder: str) -> str:
-    """'; the newest complete checkpoint beside it is X' for a resume folder missing a file (a run killed
-    while it saved), or '' when there is none."""
-    parent = os.path.dirname(os.path.normpath(folder)) or "."
-    complete = []
-    for name in os.listdir(parent) if os.path.isdir(parent) else []:
-        path = os.path.join(parent, name)
-        if (name.startswith("iter_") and name[5:].isdigit() and os.path.normpath(path) != os.path.normpath(folder)
-                and all(os.path.isfile(os.path.join(path, f)) for f in CHECKPOINT_FILES)):
-            complete.append((int(name[5:]), path))
-    return f"; the newest complete checkpoint beside it is {max(complete)[1]}" if complete else ""
+    try:
+        return build(builder, "model", config)
+    except CheckpointError as exc:
+        raise naming_the_fitting_config(exc) from None
 
 
 def _pretrained_opts(pretrained: Optional[str], opts: Optional[List[str]]) -> Optional[List[str]]:
@@ -149,7 +142,7 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
         check_dataset_paths(cfg.dic, config, ["train_dataset"] + (["val_dataset"] if do_eval else []))
         if skip_data_check:
             skip_check(cfg.dic, ["train_dataset", "val_dataset"])
-        model = build(builder, "model", config)
+        model = _model_with_pretrained(builder, config)
         optimizer = build(builder, "optimizer", config)
         log_schedule(builder.lr_scheduler, cfg.iters)
         precision, amp_level = _mixed_precision(model, precision, amp_level)

@@ -48,6 +48,18 @@ logger = logging.getLogger(__name__)
 EXIT_STATUS = 4  # documented in the README; 2 is for input errors, 3 for partly failed predictions
 POLICIES = ("stop", "rollback")
 _ITER_DIR = re.compile(r"^iter_(\d+)$")
+CHECKPOINT_FILES = ("model.pdparams", "model.pdopt")  # what PaddleSeg's loop writes into an iter_N folder
+
+
+def newest_complete_checkpoint(save_dir: str) -> Optional[str]:
+    """The ``iter_N`` folder under ``save_dir`` with the largest N that holds every file of a checkpoint
+    (a run killed while it saved leaves ``model.pdparams`` without ``model.pdopt``), or None."""
+    found = []
+    for name in os.listdir(save_dir) if os.path.isdir(save_dir) else []:
+        match, path = _ITER_DIR.match(name), os.path.join(save_dir, name)
+        if match and all(os.path.isfile(os.path.join(path, f)) for f in CHECKPOINT_FILES):
+            found.append((int(match.group(1)), path))
+    return max(found)[1] if found else None
 
 
 @dataclass(frozen=True)

@@ -124,14 +124,16 @@ def load_config(path: str, learning_rate: Optional[float] = None, batch_size: Op
 
 def build(builder: Any, what: str, path: str) -> Any:
     """``builder.<what>`` with the config path in any error (unknown type, bad arguments); a data file
-    that fails the dataset's check is reported as itself (its message names the file)."""
+    that fails the dataset's check, and ``pretrained:`` weights that do not fit the model, are reported as
+    themselves (their messages name the file)."""
     from ..io.image import ImageReadError
+    from ..weights.rules import CheckpointError
 
     try:
         return getattr(builder, what)
     except (RuntimeError, AssertionError, KeyError) as exc:
         cause = exc.__cause__ or exc.__context__  # PaddleSeg's builder re-raises as RuntimeError
-        if isinstance(cause, ImageReadError):
+        if isinstance(cause, (ImageReadError, CheckpointError)):
             raise cause from None
         raise ConfigError(f"{path}: cannot build {what}: {exc}") from exc
 

@@ -71,7 +71,7 @@ def load_state_dict_strict(layer: nn.Layer, state: Mapping, source: str = "check
         report.mismatched = []
     if (report.missing and not allow_missing) or report.mismatched or report.unexpected:
         if strict:
-            raise _does_not_fit(model_sd, state, report)
+            raise does_not_fit(model_sd, state, report)
         report.skipped = True
     new_state = {k: state[k] for k in report.loaded}
     for key, value in new_state.items():
@@ -84,14 +84,14 @@ def load_state_dict_strict(layer: nn.Layer, state: Mapping, source: str = "check
     return report
 
 
-def _does_not_fit(model_sd: Mapping, state: Mapping, report: LoadReport) -> CheckpointError:
-    """The error of a strict load that failed: what the checkpoint holds, what the model is, the keys."""
+def does_not_fit(model_sd: Mapping, state: Mapping, report: LoadReport,
+                 lead: str = "weights do not fit the model",
+                 way_out: str = " (strict loading; pretrained_strict: false loads what fits)") -> CheckpointError:
+    """The error of weights that do not fit a model: ``lead``, what the checkpoint holds and what the model is
+    (when they differ), ``way_out``, then the keys of ``report``."""
     held, wanted = weight_facts(state), weight_facts(model_sd)
-    facts = ""
-    if held is not None and wanted is not None and held != wanted:
-        facts = f"the checkpoint holds {held}; the model is {wanted}. "
-    return CheckpointError(f"weights do not fit the model: {facts}(strict loading; pretrained_strict: false loads "
-                           "what fits)\n" + report.summary(), held=held, wanted=wanted)
+    facts = f": the checkpoint holds {held}; the model is {wanted}." if held and wanted and held != wanted else ""
+    return CheckpointError(f"{lead}{facts}{way_out}\n" + report.summary(), held=held, wanted=wanted)
 
 
 def load_pretrained(layer: nn.Layer, path_or_url: str, what: str = "model", strict: bool = True,
