@@ -87,7 +87,7 @@ class _WithoutLecture:
 def _import_paddle_quietly() -> None:
     """Import paddle now that the environment is set, without its lecture, and undo the handler its
     import adds to the root logger (paddle.distributed's ``get_logger``), so that logging is configured
-    by the entry point (:func:`setup_logging`) as if paddle had not been imported yet."""
+    by the entry point (``paddle_segformer.cli.runtime.setup_logging``) as if paddle had not been imported yet."""
     if "paddle" in sys.modules:
         return
     import contextlib

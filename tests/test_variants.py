@@ -52,7 +52,12 @@ def test_light_modules_import_without_paddle():
             "paddle_segformer.io.image, paddle_segformer.report.metrics, paddle_segformer.report.baseline, "
             "paddle_segformer.data.synthetic, paddle_segformer.cli.data_split, paddle_segformer.report.palettes, "
             "paddle_segformer.weights.bands, paddle_segformer.weights.rules, paddle_segformer.weights.formats, "
-            "paddle_segformer.weights.checkpoint, paddle_segformer.weights.reader; "
+            "paddle_segformer.weights.checkpoint, paddle_segformer.weights.reader, "
+            # what run_cli imports before it sets the threads: paddle must not be imported by then
+            "paddle_segformer.machine, paddle_segformer.cli.runtime, paddle_segformer.cli.train, "
+            "paddle_segformer.cli.val, paddle_segformer.cli.predict, paddle_segformer.cli.export, "
+            "paddle_segformer.integration.config, paddle_segformer.integration.builder, "
+            "paddle_segformer.inference.options, paddle_segformer.io.atomic, paddle_segformer.io.paths; "
             "bad = [m for m in ('paddle', 'paddleseg') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -5,6 +5,7 @@ import argparse
 import sys
 from typing import List, Optional
 
+from ..inference.options import OUTPUT_OPS
 from ..integration.config import build, load_config
 from .legacy_flags import export_input_size, legacy_output_op
 from .runtime import logger, run_cli, select_device
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random_weights", action="store_true",
                    help="export randomly initialised weights (a smoke test of the export, not a model)")
     p.add_argument("--save_dir", default="output/inference_model")
-    p.add_argument("--output_op", choices=("argmax", "softmax", "none"), default="argmax")
+    p.add_argument("--output_op", choices=OUTPUT_OPS, default="argmax")
     p.add_argument("--input_shape", type=int, nargs="+", metavar="N",
                    help="fix the input size: H W, or PaddleSeg's N C H W (the batch stays dynamic)")
     p.add_argument("--without_argmax", action="store_true", help="PaddleSeg's older spelling of --output_op none")

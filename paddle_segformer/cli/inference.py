@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Optional, Tuple
 
-from ..inference.options import InferenceOptions, RuntimeOptions
+from ..inference.options import InferenceOptions
 from ..integration.config import build
 from .runtime import logger
 

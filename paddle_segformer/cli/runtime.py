@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any, Callable, List, Optional
+from typing import Callable, List, Optional
 
 from ..integration.config import ConfigError
 from ..machine import prepare_env

@@ -77,12 +77,12 @@ def _eval_options(model: Any, val_dataset: Any, config_test: Optional[dict]) -> 
     """evaluate()'s keys of test_config (not tiling), with PaddleSeg's sliding window switched on when a
     validation image would not fit the memory budget in one pass (paddle_segformer.inference.memory)."""
     from ..inference.evaluate import slide_when_too_large
-    from ..inference.memory import MemoryBudget, MemoryGuard, ModelShape
+    from ..inference.memory import DYNAMIC, MemoryBudget, MemoryGuard, ModelShape
 
     options = InferenceOptions.from_config(config_test).as_dict()
     if val_dataset is None:
         return options
-    guard = MemoryGuard(ModelShape.of_model(model), MemoryBudget.create(), "dynamic")
+    guard = MemoryGuard(ModelShape.of_model(model), MemoryBudget.create(), DYNAMIC)
     return slide_when_too_large(val_dataset, guard, options)
 
 

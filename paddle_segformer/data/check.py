@@ -190,7 +190,7 @@ def _cache_file(pairs: Sequence[Pair], spec: LabelSpec) -> Optional[Path]:
     """Where the summary of ``pairs`` is kept once they pass: named by a hash of the spec and of each
     file's path, size and modification time (a file that changes gets a new name: checked again).
     None when a file cannot be stat'ed (the check itself reports it)."""
-    from ..io.cache import user_cache_dir  # here: data/ does not depend on inference/ otherwise
+    from ..io.cache import user_cache_dir
 
     digest = hashlib.sha256(json.dumps(asdict(spec)).encode())
     try:

@@ -27,6 +27,7 @@ def checkpoint_bytes(model: Any) -> int:
 
 
 def kept_checkpoints(iters: int, save_interval: int, keep_checkpoint_max: int, best_model: bool) -> int:
-    """How many checkpoints a run keeps on disk at once at most (``best_model`` one more)."""
+    """How many checkpoints a run keeps on disk at once at most: ``keep_checkpoint_max``, one more that the
+    divergence guard may spare (its last good one), and ``best_model``."""
     saves = max(1, iters // max(save_interval, 1))
-    return min(saves, max(keep_checkpoint_max, 1)) + int(best_model)
+    return min(saves, max(keep_checkpoint_max, 1) + 1) + int(best_model)

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from ..machine import cpu_info
+from .memory import DYNAMIC
 from .options import InferenceOptions, RuntimeOptions
 
 logger = logging.getLogger(__name__)
 
 AUTO_ORDER = ("openvino", "onnxruntime", "inference", "paddle")  # fastest first (bench_inference.py)
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-DYNAMIC = "dynamic"  # the model on Paddle's dynamic graph through PaddleSeg (also MemoryGuard's name for it)
 
 
 @dataclass(frozen=True)

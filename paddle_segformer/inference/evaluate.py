@@ -50,8 +50,7 @@ def slide_when_too_large(dataset: Any, budget: Optional["MemoryGuard"], test_con
     image's forward pass (at the largest test-time scale) would exceed the budget of ``budget`` (a
     MemoryGuard; its model shape and budget are used, for the dynamic graph); one log line says so.
     Image sizes are read from the files' headers."""
-    from .choice import DYNAMIC
-    from .memory import MemoryGuard, tile_overlap
+    from .memory import DYNAMIC, MemoryGuard, tile_overlap
 
     if budget is None or test_config.get("is_slide"):
         return test_config

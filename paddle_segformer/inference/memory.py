@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
+from ..io.paths import format_size
+
 logger = logging.getLogger(__name__)
 
 FLOAT = 4  # bytes of a float32
@@ -90,6 +92,7 @@ class Coefficients:
 #   be 1.3 GiB), even with full attention (sr 1).
 # - ONNX Runtime and Paddle's dynamic graph hold the scores (matmul, scale, softmax; Paddle's allocator
 #   reuses part of the freed blocks): the fourth power of the side.
+DYNAMIC = "dynamic"  # the model on Paddle's dynamic graph through PaddleSeg (no fast runtime)
 COEFFICIENTS: Dict[str, Coefficients] = {
     "openvino": Coefficients(scores=0.0, hidden=3.0, decoder=3.5, logits=2.2, pixels=50.0),
     # ONNX Runtime holds the scores too (fitted on B0 at 1024^2 and 1536^2 only: 2.9 GiB at 1536^2)
@@ -100,7 +103,7 @@ COEFFICIENTS: Dict[str, Coefficients] = {
     # the model as trained (test-time augmentation, sliding window) and a static export of it: the
     # article's decoder (4D-channel concat) and full-resolution logits; not fitted (assumed: two score
     # copies, the concat, three full-resolution logit copies)
-    "dynamic": Coefficients(scores=2.0, hidden=3.0, decoder=8.0, logits=2.0, pixels=50.0, full_logits=3.0),
+    DYNAMIC: Coefficients(scores=2.0, hidden=3.0, decoder=8.0, logits=2.0, pixels=50.0, full_logits=3.0),
     "export": Coefficients(scores=2.0, hidden=3.0, decoder=8.0, logits=2.0, pixels=50.0, full_logits=3.0),
 }
 
@@ -139,7 +142,7 @@ def estimate_forward_bytes(height: int, width: int, shape: ModelShape, backend: 
     """Peak memory (bytes, beyond what the process held before) of predicting a (batch, C, height,
     width) input with ``backend``: the runtime's forward pass to stride-4 logits and the labels (for
     ``dynamic`` / ``export``: the model's full-resolution logits instead of the label kernel)."""
-    coef = COEFFICIENTS.get(backend, COEFFICIENTS["dynamic"])
+    coef = COEFFICIENTS.get(backend, COEFFICIENTS[DYNAMIC])
     terms = forward_terms(height, width, shape, batch)
     copies = sum(getattr(coef, name) * terms[name] for name in ("scores", "hidden", "decoder", "logits", "pixels"))
     if coef.full_logits:
@@ -159,11 +162,6 @@ def parse_size(text: str) -> int:
     if value <= 0:
         raise ValueError(f"memory size {text!r} must be positive")
     return int(value)
-
-
-def format_size(size: float) -> str:
-    """Bytes -> '1.2 GiB' / '340 MiB'."""
-    return f"{size / 2 ** 30:.1f} GiB" if size >= 2 ** 30 else f"{size / 2 ** 20:.0f} MiB"
 
 
 def available_bytes() -> Optional[int]:

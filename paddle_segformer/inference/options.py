@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 BACKENDS = ("paddle", "inference", "onnxruntime", "openvino")
 PRECISIONS = ("fp32", "bf16")
+OUTPUT_OPS = ("argmax", "softmax", "none")  # what an export ends in (export.py --output_op)
 
 
 @dataclass(frozen=True)
@@ -125,12 +126,11 @@ class TilingOptions:
         from .tiled import Tiling
 
         test = dict(config_test or {})
-        tile = self.tile if self.tile is not None else test.get("tile")
-        if not tile:
+        given = {key: getattr(self, key) if getattr(self, key) is not None else test.get(key)
+                 for key in ("tile", "overlap", "batch_size")}
+        if not given["tile"]:
             return None
-        overlap = self.overlap if self.overlap is not None else test.get("overlap", 64)
-        batch_size = self.batch_size if self.batch_size is not None else test.get("batch_size", 1)
-        return Tiling(int(tile), int(overlap), int(batch_size))
+        return Tiling(**{key: int(value) for key, value in given.items() if value is not None})
 
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:

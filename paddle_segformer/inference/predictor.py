@@ -17,8 +17,7 @@ from paddleseg.transforms import Compose
 from ..data.transforms import check_depth, depth_problem
 from ..io.raster import RasterMeta, read_model_input
 from .backends import Backend
-from .choice import DYNAMIC
-from .memory import MemoryBudget, MemoryGuard, MemoryRefused, ModelShape, tile_overlap
+from .memory import DYNAMIC, MemoryBudget, MemoryGuard, MemoryRefused, ModelShape, tile_overlap
 from .options import InferenceOptions
 from .pixel_lut import PixelLUT
 from .tiled import Tiling, predict_array

@@ -17,12 +17,12 @@ import paddle.nn as nn
 
 from ..io.atomic import atomic_write_bytes
 from .memory import MemoryBudget, MemoryGuard, MemoryRefused, ModelShape
+from .options import OUTPUT_OPS
 
 logger = logging.getLogger(__name__)
 
 MODEL_STEM = "model"
 DEPLOY = "deploy.yaml"
-OUTPUT_OPS = ("argmax", "softmax", "none")
 
 
 class ExportHead(nn.Layer):

@@ -11,45 +11,32 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
-import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Callable, Iterator, Union
 
 PathLike = Union[str, os.PathLike]
-_UMASK_LOCK = threading.Lock()
 
 
-def current_umask() -> int:
-    """The process umask, read from /proc where Linux offers it (``os.umask`` can only be read by setting it,
-    which races with other threads creating files)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    with _UMASK_LOCK:
-        mask = os.umask(0o022)
-        os.umask(mask)
-    return mask
-
-
-def temp_beside(path: PathLike) -> str:
-    """Create an empty hidden ``.NAME.*.part`` file in ``path``'s folder (made if needed); return its path.
-    Its mode is what ``open(path, "w")`` would give (0666 less the umask)."""
+def _create_beside(path: PathLike, make: Callable[[Path], None]) -> str:
+    """Make (with ``make``, which must fail on an existing name) a new hidden ``.NAME.*.part`` entry in
+    ``path``'s folder (made if needed); return its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(100):
         tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
         try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the kernel applies the umask
+            make(tmp)
         except FileExistsError:
             continue
         return str(tmp)
     raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def temp_beside(path: PathLike) -> str:
+    """Create an empty hidden ``.NAME.*.part`` file beside ``path``; return its path. Its mode is what
+    ``open(path, "w")`` would give (0666 less the umask: the kernel applies it)."""
+    return _create_beside(path, lambda tmp: os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
 
 
 def fsync_file(path: PathLike) -> None:
@@ -109,12 +96,8 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
 
 def temp_dir_beside(path: PathLike) -> str:
     """Create an empty hidden folder beside ``path`` for building a folder atomically, with the mode
-    ``mkdir`` would give (0777 less the umask; ``tempfile.mkdtemp`` makes it 0700)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.chmod(tmp, 0o777 & ~current_umask())
-    return tmp
+    ``mkdir`` gives (0777 less the umask; ``tempfile.mkdtemp`` would make it 0700)."""
+    return _create_beside(path, lambda tmp: os.mkdir(tmp, 0o777))
 
 
 def publish_dir(tmp: PathLike, path: PathLike) -> None:

@@ -24,11 +24,13 @@ def _existing_ancestor(path: Path) -> Path:
     return current
 
 
-def format_bytes(size: float) -> str:
-    """'1.5 GiB', '512 MiB', '12 KiB'."""
-    for unit, scale in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+def format_size(size: float) -> str:
+    """Bytes -> '1.2 GiB' / '340 MiB' / '12 KiB' / '80 B'."""
+    if size >= 2 ** 30:
+        return f"{size / 2 ** 30:.1f} GiB"
+    for unit, scale in (("MiB", 2 ** 20), ("KiB", 2 ** 10)):
         if size >= scale:
-            return f"{size / scale:.1f} {unit}"
+            return f"{size / scale:.0f} {unit}"
     return f"{int(size)} B"
 
 
@@ -47,6 +49,6 @@ def check_output_dir(path: PathLike, needs_bytes: int = 0, flag: str = "--save_d
         raise OutputPathError(f"{flag} {path} {what}")
     free = shutil.disk_usage(base).free
     if needs_bytes > free:
-        raise OutputPathError(f"{flag} {path}: {format_bytes(free)} free on its disk, about "
-                              f"{format_bytes(needs_bytes)} needed")
+        raise OutputPathError(f"{flag} {path}: {format_size(free)} free on its disk, about "
+                              f"{format_size(needs_bytes)} needed")
     return path

@@ -19,10 +19,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle.autograd import PyLayer
 
-from .tensors import aligned_empty, as_numpy, on_cpu_kernels, to_paddle
-
-# Row chunks of the bias gradient: a fixed number, so that the sums do not depend on the thread count.
-CHUNKS = 64
+from .tensors import CHUNKS, aligned_empty, as_numpy, on_cpu_kernels, to_paddle
 
 
 @numba.njit(parallel=True, cache=True)

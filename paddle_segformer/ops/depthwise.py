@@ -16,10 +16,7 @@ import numpy as np
 import paddle
 from paddle.autograd import PyLayer
 
-from .tensors import aligned_empty, as_numpy, to_paddle
-
-# Row chunks of the weight / bias gradient: a fixed number, so that the sums do not depend on the thread count.
-CHUNKS = 64
+from .tensors import CHUNKS, aligned_empty, as_numpy, to_paddle
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)

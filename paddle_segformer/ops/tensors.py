@@ -16,6 +16,9 @@ import numpy as np
 import paddle
 
 ALIGN = 4096  # bytes; Paddle's CPU allocator gives every tensor a page-aligned start (measured, Paddle 3.3.1)
+# Row chunks of the kernels' gradient sums (bias, depth-wise weight / bias): a fixed number, so that the sums
+# do not depend on the thread count.
+CHUNKS = 64
 
 
 def on_cpu_kernels(t: paddle.Tensor) -> bool:
