@@ -10,8 +10,9 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from ..variants import MIT_VARIANTS
+from ..variants import MIT_VARIANTS, variant_key
 from . import formats
+from .facts import weight_facts
 from .reader import checkpoint_file, is_paddle_file, read_checkpoint
 from .rules import CheckpointError, Format, detect, to_ours
 
@@ -72,32 +73,27 @@ class CheckpointInfo:
         return self.num_classes is None
 
 
-def describe(state: Mapping[str, np.ndarray], variant: Optional[str] = None) -> Tuple[str, int, Optional[int], Optional[int]]:
-    """(variant, in_channels, num_classes, decoder_dim) of a state dict in our keys."""
-    try:
-        dims = tuple(int(state[f"backbone.patch_embed{i}.proj.weight"].shape[0]) for i in range(1, 5))
-    except KeyError as exc:
-        raise CheckpointError(f"no patch embedding weights ({exc.args[0]}): not a MiT checkpoint") from exc
-    depths = tuple(len({k.split(".")[2] for k in state if k.startswith(f"backbone.block{i}.")}) for i in range(1, 5))
-    matches = [k for k, spec in MIT_VARIANTS.items() if spec.embed_dims == dims and spec.depths == depths]
+def describe(state: Mapping[str, np.ndarray],
+             variant: Optional[str] = None) -> Tuple[str, int, Optional[int], Optional[int]]:
+    """(variant, in_channels, num_classes, decoder_dim) of a state dict in our full-model keys
+    (:func:`~.facts.weight_facts`, with errors for what is not a MiT checkpoint of a known or the named variant)."""
+    facts = weight_facts(state) if "backbone.patch_embed1.proj.weight" in state else None
+    if facts is None:
+        raise CheckpointError("no patch embedding weights (backbone.patch_embed1..4.proj.weight): not a MiT "
+                              "checkpoint")
+    shape = (facts.widths, facts.depths)
     if variant is not None:
-        from ..variants import variant_key
-
         try:
             variant = variant_key(variant)
         except KeyError as exc:
             raise CheckpointError(str(exc.args[0])) from exc
         spec = MIT_VARIANTS[variant]
-        if (spec.embed_dims, spec.depths) != (dims, depths):
-            raise CheckpointError(f"checkpoint has embed dims {dims} and depths {depths}, not those of {variant}")
-    elif not matches:
-        raise CheckpointError(f"embed dims {dims} and depths {depths} match no MiT variant")
-    variant = variant or matches[0]
-    in_channels = int(state["backbone.patch_embed1.proj.weight"].shape[1])
-    pred = state.get("linear_pred.weight")
+        if (spec.embed_dims, spec.depths) != shape:
+            raise CheckpointError(f"checkpoint has embed dims {shape[0]} and depths {shape[1]}, not those of {variant}")
+    elif facts.variant is None:
+        raise CheckpointError(f"embed dims {shape[0]} and depths {shape[1]} match no MiT variant")
     fuse = state.get("linear_fuse._conv.weight")
-    return (variant, in_channels, None if pred is None else int(pred.shape[0]),
-            None if fuse is None else int(fuse.shape[0]))
+    return variant or facts.variant, facts.in_channels, facts.num_classes, None if fuse is None else int(fuse.shape[0])
 
 
 def convert_state(state: Mapping[str, np.ndarray], fmt_name: Optional[str] = None, variant: Optional[str] = None,
