@@ -1,6 +1,7 @@
 """The stand-ins over paddleseg.core.train (paddle_segformer.engine.hooks): in place as HOOKS declares them,
 outermost first, during a run; only the permanent ones before and after it, also when training raises."""
 import importlib
+import os
 import shutil
 
 import paddle
@@ -12,7 +13,8 @@ from paddle_segformer.engine.divergence import DivergenceGuard, DivergenceOption
 
 seg_train = importlib.import_module("paddleseg.core.train")
 seg_val = importlib.import_module("paddleseg.core.val")
-SLOTS = [(hooks.TRAIN, "paddle"), (hooks.TRAIN, "loss_computation"), (hooks.TRAIN, "shutil"), (hooks.VAL, "paddle"),
+SLOTS = [(hooks.TRAIN, "paddle"), (hooks.TRAIN, "loss_computation"), (hooks.TRAIN, "shutil"), (hooks.TRAIN, "os"),
+         (hooks.VAL, "paddle"),
          (hooks.OPTIMIZER, "step"), (hooks.MODEL, "forward"), (hooks.MODEL, "clear_gradients")]
 
 
@@ -25,15 +27,16 @@ def test_permanent_rows_are_innermost_on_every_slot():
 
 
 def test_the_order_is_written_once():
-    assert hooks.declared(hooks.TRAIN, "paddle") == ["divergence_guard", "loss_scale", "amp_policy",
-                                                     "atomic_checkpoints"]
+    assert hooks.declared(hooks.TRAIN, "paddle") == ["divergence_guard", "whole_checkpoints", "data_order",
+                                                     "loss_scale", "amp_policy", "atomic_checkpoints"]
+    assert hooks.declared(hooks.MODEL, "forward") == ["divergence_guard", "data_order"]
     assert hooks.declared(hooks.TRAIN, "loss_computation") == ["divergence_guard", "train_loss_0d"]
 
 
 def _permanent_only(model, optimizer):
     assert hooks.stack(seg_train.paddle) == hooks.declared(hooks.TRAIN, "paddle")[-1:] == ["atomic_checkpoints"]
     assert hooks.stack(seg_train.loss_computation) == ["train_loss_0d"]
-    assert seg_val.paddle is paddle and seg_train.shutil is shutil
+    assert seg_val.paddle is paddle and seg_train.shutil is shutil and seg_train.os is os
     assert "step" not in vars(optimizer) and not {"forward", "clear_gradients"} & set(vars(model))
 
 

@@ -4,8 +4,10 @@ import types
 import numpy as np
 import paddle
 
+from paddle_segformer.engine import hooks
 from paddle_segformer.engine.divergence import DivergenceGuard, DivergenceOptions
 from paddle_segformer.engine.loss_scale import SCALER_FILE, ScalerWatch, load_scaler_state, save_scaler_state
+from paddle_segformer.engine.whole_checkpoints import CheckpointFolders, StagedSavePaddle
 
 
 def _enabled_scaler(scale=1024.0, incr_count=0):
@@ -25,12 +27,14 @@ def _plain(state):
 
 def test_scaler_state_round_trips_through_a_checkpoint(tmp_path):
     folder = tmp_path / "iter_6"
-    folder.mkdir()
     guard = DivergenceGuard(DivergenceOptions())
-    guard.amp = ScalerWatch(types.SimpleNamespace(GradScaler=lambda **kw: _enabled_scaler(256.0, 17)))
+    run = types.SimpleNamespace(guard=guard, resume=None, folders=CheckpointFolders(str(tmp_path)))
+    amp = types.SimpleNamespace(GradScaler=lambda **kw: _enabled_scaler(256.0, 17))
+    hooks._watched_scaler(types.SimpleNamespace(amp=amp), run)  # the loss_scale row, as a run installs it
     trained = guard.amp.GradScaler(init_loss_scaling=1024)  # what PaddleSeg's loop calls
-    guard.saved(str(folder / "model.pdopt"))  # the guard writes the scaler state beside the optimizer's
-    assert (folder / SCALER_FILE).is_file() and guard.last_good == str(folder)
+    written = types.SimpleNamespace(save=lambda obj, path: open(path, "wb").close())
+    StagedSavePaddle(written, run.folders).save({}, str(folder / "model.pdopt"))  # the scaler state goes in too
+    assert sorted(p.name for p in folder.iterdir()) == ["model.pdopt", SCALER_FILE]
 
     resumed = ScalerWatch(types.SimpleNamespace(GradScaler=lambda **kw: _enabled_scaler()), resume=str(folder))
     scaler = resumed.GradScaler(init_loss_scaling=1024)
@@ -64,4 +68,5 @@ def test_paddleseg_amp_branch_runs_through_the_hooks(tiny_config, tmp_path, caps
     train_cli.train(str(tiny_config), save_dir=str(tmp_path / "o"), iters=2, save_interval=2, log_iters=1)
     assert "use AMP to train" in capsys.readouterr().out
     assert len(made) == 1 and made[0].state_dict() == {}  # disabled here: nothing saved beside the weights
-    assert sorted(p.name for p in (tmp_path / "o" / "iter_2").iterdir()) == ["model.pdopt", "model.pdparams"]
+    assert sorted(p.name for p in (tmp_path / "o" / "iter_2").iterdir()) == ["model.pdopt", "model.pdparams",
+                                                                            "train_state.json"]

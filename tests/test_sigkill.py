@@ -62,6 +62,14 @@ def test_training_killed_at_random_moments_resumes_and_completes(tiny_config, tm
         assert final.returncode == 0, final.stderr[-3000:]
     assert all((out / "iter_300" / name).is_file() for name in CHECKPOINT_FILES)
     _checkpoints_whole(out)
+    # ... and reaches the weights of the same command run without a kill (issue #20, item 10)
+    whole = tmp_path / "whole"
+    done = subprocess.run([*base[:5], str(whole), *base[6:]], cwd=REPO, env=env_with_threads(1),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    killed, uninterrupted = (paddle.load(str(d / "iter_300" / "model.pdparams")) for d in (out, whole))
+    differing = [k for k in killed if not np.array_equal(np.asarray(killed[k]), np.asarray(uninterrupted[k]))]
+    assert not differing, f"{len(differing)} of {len(killed)} tensors differ from the uninterrupted run's"
 
 
 def test_prediction_killed_at_random_moments_leaves_no_cut_output_and_reruns(tiny_config, random_checkpoint,

@@ -27,7 +27,7 @@ def test_loss_goes_down(tiny_data, tmp_path, capsys, registered):
     assert [i for i, _ in losses] == list(range(5, 41, 5))
     assert losses[-1][1] < 0.7 * losses[0][1], losses
     saved = os.listdir(tmp_path / "out" / "iter_40")
-    assert sorted(saved) == ["model.pdopt", "model.pdparams"]  # written atomically: no temporaries
+    assert sorted(saved) == ["model.pdopt", "model.pdparams", "train_state.json"]  # written atomically: no temporaries
 
 
 def test_resume_continues_where_it_stopped(tiny_config, tmp_path, capsys, registered):

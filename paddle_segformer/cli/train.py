@@ -158,7 +158,7 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
                     type(model).__name__, config, device, nranks, model.amp_dtype or precision, cfg.iters,
                     cfg.batch_size, save_dir)
         guard = DivergenceGuard(divergence or DivergenceOptions(), resume_model, save_dir, save_interval, cfg.iters)
-        with training_hooks(guard, model, optimizer, resume_model):
+        with training_hooks(guard, model, optimizer, resume_model, seed):
             core.train(model, train_dataset, val_dataset=val_dataset, optimizer=optimizer, save_dir=save_dir,
                        iters=cfg.iters, batch_size=cfg.batch_size, resume_model=resume_model,
                        save_interval=save_interval, log_iters=log_iters, num_workers=num_workers, use_vdl=use_vdl,

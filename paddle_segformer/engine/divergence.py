@@ -16,7 +16,8 @@ by :mod:`paddle_segformer.engine.hooks`):
 - ``shutil.rmtree`` (``keep_checkpoint_max``): the last good checkpoint, which a rollback or the stop
   message's resume needs, is spared until a newer good one exists (:meth:`DivergenceGuard.protects`);
 - the GradScaler PaddleSeg makes for fp16 (kept by :class:`~paddle_segformer.engine.loss_scale.ScalerWatch`):
-  its state is saved in every ``iter_N`` (``scaler.pdstates``) and a rollback can lower its loss scale.
+  its state is saved in every ``iter_N`` (``scaler.pdstates``, by :mod:`paddle_segformer.engine.hooks`) and a
+  rollback can lower its loss scale.
 
 With ``policy="rollback"`` a run of ``patience`` bad iterations reloads the last good checkpoint
 (weights and optimizer state; the learning-rate schedule keeps its place), halves the loss scale when
@@ -39,7 +40,7 @@ from typing import Any, Callable, List, Mapping, Optional
 
 import numpy as np
 
-from .loss_scale import ScalerWatch, lower_loss_scale, save_scaler_state
+from .loss_scale import ScalerWatch, lower_loss_scale
 from .rank_agreement import agree, world_size
 from .running_state import RunningState
 
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 EXIT_STATUS = 4  # documented in the README; 2 is for input errors, 3 for partly failed predictions
 POLICIES = ("stop", "rollback")
-_ITER_DIR = re.compile(r"^iter_(\d+)$")
+ITER_DIR = re.compile(r"^iter_(\d+)$")
 CHECKPOINT_FILES = ("model.pdparams", "model.pdopt")  # what PaddleSeg's loop writes into an iter_N folder
 
 
@@ -56,7 +57,7 @@ def newest_complete_checkpoint(save_dir: str) -> Optional[str]:
     (a run killed while it saved leaves ``model.pdparams`` without ``model.pdopt``), or None."""
     found = []
     for name in os.listdir(save_dir) if os.path.isdir(save_dir) else []:
-        match, path = _ITER_DIR.match(name), os.path.join(save_dir, name)
+        match, path = ITER_DIR.match(name), os.path.join(save_dir, name)
         if match and all(os.path.isfile(os.path.join(path, f)) for f in CHECKPOINT_FILES):
             found.append((int(match.group(1)), path))
     return max(found)[1] if found else None
@@ -250,9 +251,8 @@ class DivergenceGuard:
         """Note a written file: an ``iter_N`` folder is the last good checkpoint once its optimizer state
         is in, if no bad iteration preceded it (finite weights written during a bad run do not count)."""
         folder = os.path.dirname(os.path.abspath(path))
-        if os.path.basename(path) != "model.pdopt" or not _ITER_DIR.match(os.path.basename(folder)):
+        if os.path.basename(path) != "model.pdopt" or not ITER_DIR.match(os.path.basename(folder)):
             return
-        save_scaler_state(self.amp.scaler if self.amp else None, folder)
         if self.consecutive == 0:
             self.last_good = folder
 

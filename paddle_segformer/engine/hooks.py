@@ -28,9 +28,12 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..models.amp_policy import PolicyPaddle
 from . import proxies
+from .data_order import DataOrder, write_position
 from .divergence import DivergenceGuard, restore_checkpoint
-from .loss_scale import ScalerWatch
+from .loss_scale import ScalerWatch, save_scaler_state
+from .ordered_loader import OrderedPaddle
 from .running_state import RunningState
+from .whole_checkpoints import CheckpointFolders, StagedOs, StagedSavePaddle
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +44,14 @@ MARK = "_paddle_segformer_hook"  # (row name, inner object) on every stand-in
 
 @dataclass
 class TrainingRun:
-    """What one run's stand-ins work with: the divergence guard, the model, the optimizer, the resume folder."""
+    """What one run's stand-ins work with: the divergence guard, the model, the optimizer, the resume folder,
+    the data order and where its checkpoint folders are built (with the files each row adds to them)."""
 
     guard: DivergenceGuard
     model: Any
     optimizer: Any
+    order: DataOrder
+    folders: CheckpointFolders
     resume: Optional[str] = None
 
 
@@ -65,8 +71,17 @@ class Hook:
 
 def _watched_scaler(inner: Any, run: Optional[TrainingRun]) -> Any:
     assert run is not None
-    run.guard.amp = ScalerWatch(inner.amp, run.resume)
-    return proxies.ScalerPaddle(inner, run.guard.amp)
+    watch = run.guard.amp = ScalerWatch(inner.amp, run.resume)
+    run.folders.extras.append(lambda folder: save_scaler_state(watch.scaler, folder))
+    return proxies.ScalerPaddle(inner, watch)
+
+
+def _ordered_data(inner: Any, run: Optional[TrainingRun]) -> Any:
+    assert run is not None
+    ordered = OrderedPaddle(inner, run.order)
+    sampler = lambda: ordered.io.sampler  # noqa: E731  (made by the loop later)
+    run.folders.extras.append(lambda folder: write_position(sampler().position(run.guard.iteration), folder))
+    return ordered
 
 
 HOOKS: Tuple[Hook, ...] = (  # outermost first
@@ -80,6 +95,14 @@ HOOKS: Tuple[Hook, ...] = (  # outermost first
          lambda inner, run: proxies.state_kept_forward(inner, run.guard.running, run.model)),
     # ... keep_checkpoint_max never deletes the last good checkpoint
     Hook("divergence_guard", TRAIN, "shutil", lambda inner, run: proxies.SparingShutil(inner, run.guard)),
+    # iter_N folders built hidden and renamed whole once their last file (and the rows' extras) is in
+    Hook("whole_checkpoints", TRAIN, "paddle", lambda inner, run: StagedSavePaddle(inner, run.folders)),
+    Hook("whole_checkpoints", TRAIN, "os", lambda inner, run: StagedOs(inner, run.folders)),
+    # data order: the sampler resumes at the checkpoint's epoch and batch; samples and iterations seeded by
+    # position (train_state.json in every iter_N)
+    Hook("data_order", TRAIN, "paddle", _ordered_data),
+    Hook("data_order", MODEL, "forward", lambda inner, run: proxies.seeded_forward(inner, run.order, run.guard,
+                                                                                   run.model)),
     # loss scale: the loop's GradScaler kept (saved with iter_N, restored on resume, lowered on rollback)
     Hook("loss_scale", TRAIN, "paddle", _watched_scaler),
     # float32 islands: auto_cast / decorate with this package's lists, in training and evaluation
@@ -144,12 +167,18 @@ def install_permanent() -> Dict[str, Any]:
 
 
 @contextlib.contextmanager
-def training_hooks(guard: DivergenceGuard, model: Any, optimizer: Any,
-                   resume: Optional[str] = None) -> Iterator[TrainingRun]:
+def training_hooks(guard: DivergenceGuard, model: Any, optimizer: Any, resume: Optional[str] = None,
+                   seed: Optional[int] = None) -> Iterator[TrainingRun]:
     """For the block (one ``paddleseg.core.train`` call): every run row of :data:`HOOKS` in place, over the
-    permanent ones, in the declared order. Everything is as before after the block, also when it raises."""
+    permanent ones, in the declared order. Everything is as before after the block, also when it raises.
+    ``seed``: the run seed of the data order (a resumed run keeps its checkpoint's)."""
+    import paddle
+
     install_permanent()
-    run = TrainingRun(guard, model, optimizer, resume)
+    rank = paddle.distributed.get_rank()
+    folders = CheckpointFolders(guard.save_dir if rank == 0 else None)
+    folders.remove_leftovers()
+    run = TrainingRun(guard, model, optimizer, DataOrder(seed, resume, guard.iteration, rank), folders, resume)
     guard.restore = functools.partial(restore_checkpoint, model, optimizer)
     guard.weights = model.state_dict
     guard.running = RunningState(model)
@@ -162,3 +191,4 @@ def training_hooks(guard: DivergenceGuard, model: Any, optimizer: Any,
     finally:
         for remove in reversed(removals):  # outermost first
             remove()
+        folders.discard()

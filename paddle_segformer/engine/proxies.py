@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, List
 from ..io.atomic import atomic_save
 
 if TYPE_CHECKING:
+    from .data_order import DataOrder
     from .divergence import DivergenceGuard
     from .loss_scale import ScalerWatch
     from .running_state import RunningState
@@ -135,6 +136,18 @@ def state_kept_forward(inner: Callable[..., Any], running: "RunningState", model
     def forward(*args: Any, **kwargs: Any) -> Any:
         if model.training:
             running.take()
+        return inner(*args, **kwargs)
+
+    return forward
+
+
+def seeded_forward(inner: Callable[..., Any], order: "DataOrder", guard: "DivergenceGuard",
+                   model: Any) -> Callable[..., Any]:
+    """``model.forward`` that seeds Paddle's generator (dropout, drop path) from the iteration when training."""
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if model.training:
+            order.seed_iteration(guard.iteration + 1)
         return inner(*args, **kwargs)
 
     return forward
