@@ -233,6 +233,18 @@ def test_pretrained_none_trains_from_scratch(how, server, tiny_data, tmp_path, c
     assert json.loads((tmp_path / "o" / "pretrained.json").read_text(encoding="utf-8"))["encoder"] == "scratch"
 
 
+def test_whole_model_pretrained_replaces_the_config_encoder_unread(server, tiny_data, random_checkpoint, tmp_path,
+                                                                    registered):
+    from paddle_segformer.cli.train import train
+
+    config = write_config(tmp_path / "c.yml", tiny_data, {"model": {"backbone": {"pretrained": server.url}}})
+    model = train(str(config), save_dir=str(tmp_path / "o"), iters=1, save_interval=1,
+                  pretrained=str(random_checkpoint))
+    assert server.requests == [] and model.backbone.pretrained_report is None  # never fetched, then overwritten
+    record = json.loads((tmp_path / "o" / "pretrained.json").read_text(encoding="utf-8"))
+    assert record["encoder"] == "model checkpoint" and record["sha256"] == sha256_file(random_checkpoint)
+
+
 def test_predict_val_export_never_read_the_config_weights(server, tiny_data, random_checkpoint, tmp_path,
                                                           registered):
     """The notebook API and the CLIs given a trained model: the config's pretrained URL is never fetched."""

@@ -55,26 +55,25 @@ def _model_with_pretrained(builder: Any, config: str) -> Any:
         raise naming_the_fitting_config(exc) from None
 
 
-def _pretrained_opts(pretrained: Optional[str], opts: Optional[List[str]]) -> Optional[List[str]]:
-    """``--pretrained`` as an ``--opts`` entry: model.pretrained for decoder weights, else the backbone's."""
-    if not pretrained:
-        return opts
-    from ..weights.loading import pretrained_target
-
-    where = "model.pretrained" if pretrained_target(pretrained) == "model" else "model.backbone.pretrained"
-    return list(opts or []) + [f"{where}={pretrained}"]
-
-
 def _training_config(config: str, learning_rate: Optional[float], batch_size: Optional[int],
                      iters: Optional[int], opts: Optional[List[str]], pretrained: Optional[str],
                      resume_model: Optional[str]) -> Tuple[Any, Any]:
-    """``load_config`` for training: the config's pretrained weights (or ``pretrained``) are read, unless
-    ``pretrained`` is ``none`` (from scratch) or a checkpoint is resumed (it replaces every weight)."""
+    """``load_config`` for training. ``pretrained`` (``--pretrained``) replaces the config's weights: as
+    ``model.pretrained`` for a whole-model checkpoint (the backbone's then not read: they replace it), else as
+    ``model.backbone.pretrained``. Nothing is read for ``none`` (from scratch) or when a checkpoint is resumed
+    (it replaces every weight)."""
+    from ..weights.loading import pretrained_target
     from ..weights.pretrained_cache import no_weights
 
     read = not resume_model and not (pretrained is not None and no_weights(pretrained))
-    return load_config(config, learning_rate, batch_size, iters, _pretrained_opts(pretrained if read else None, opts),
-                       pretrained=read)
+    target = pretrained_target(pretrained) if read and pretrained else None
+    if target:
+        opts = list(opts or []) + [f"{'model' if target == 'model' else 'model.backbone'}.pretrained={pretrained}"]
+    cfg, builder = load_config(config, learning_rate, batch_size, iters, opts, pretrained=read)
+    backbone = cfg.dic["model"].get("backbone") if isinstance(cfg.dic.get("model"), dict) else None
+    if target == "model" and isinstance(backbone, dict):
+        backbone["pretrained"] = None
+    return cfg, builder
 
 
 RUN_RECORD = "pretrained.json"  # in save_dir: where the encoder's weights came from
