@@ -4,7 +4,7 @@ from typing import Optional
 
 import yaml
 
-from .conftest import CONFIGS, _merge
+from .conftest import CONFIGS, OFFLINE_MODEL, _merge
 
 RECIPE = CONFIGS / "cityscapes" / "segformer_b0_cityscapes_1024x1024.yml"
 
@@ -17,8 +17,9 @@ def write_mini_cityscapes(root: Path, frames_per_city: int = 2, seed: int = 0) -
 
 
 def write_recipe_config(path: Path, data_root: Path, overrides: Optional[dict] = None) -> Path:
-    """The B0 Cityscapes recipe on ``data_root``: 64 x 64 crops, sliding window 64 / stride 48, few iterations."""
-    cfg = {"_base_": str(RECIPE), "batch_size": 2, "iters": 6,
+    """The B0 Cityscapes recipe on ``data_root``: 64 x 64 crops, sliding window 64 / stride 48, few iterations,
+    from scratch (offline: the recipe's ImageNet weights are never read)."""
+    cfg = {"_base_": str(RECIPE), "batch_size": 2, "iters": 6, "model": OFFLINE_MODEL,
            "train_dataset": {"dataset_root": str(data_root),
                              "transforms": [{"type": "RandomPaddingCrop", "crop_size": [64, 64]},
                                             {"type": "Normalize"}]},

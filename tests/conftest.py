@@ -18,6 +18,27 @@ CONFIGS = REPO / "configs"
 LEGACY_CONFIGS = Path(__file__).resolve().parent / "paddleseg_2x_configs"  # PaddleSeg 2.4-2.7 forms
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_internet():
+    """The suite never touches the internet: a download from any host but this machine fails at once (the
+    shipped configs name ImageNet weights by URL; the download tests serve theirs from 127.0.0.1)."""
+    from urllib.parse import urlparse
+
+    from paddle_segformer.weights import download
+
+    real = download._open
+
+    def loopback_only(url, timeout):
+        if urlparse(url).hostname not in ("127.0.0.1", "localhost"):
+            raise download.DownloadError(f"cannot download {url}: the tests never touch the internet")
+        return real(url, timeout)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(download, "_open", loopback_only)
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def registered():
     import paddle_segformer
@@ -45,9 +66,14 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
+# the shipped configs fine-tune from ImageNet weights named by URL; the tests train from scratch, offline
+OFFLINE_MODEL = {"backbone": {"pretrained": None}}
+
+
 def write_config(path: Path, data_root: Path, overrides: Optional[dict] = None, base: str = "segformerb0.yml") -> Path:
-    """A config inheriting from the repo's ``base`` with the dataset moved to ``data_root``."""
-    cfg = {"_base_": str(CONFIGS / base), "batch_size": 4, "iters": 6,
+    """A config inheriting from the repo's ``base`` with the dataset moved to ``data_root``, from scratch
+    (its ``pretrained:`` URL never read)."""
+    cfg = {"_base_": str(CONFIGS / base), "batch_size": 4, "iters": 6, "model": OFFLINE_MODEL,
            "train_dataset": {"dataset_root": str(data_root),
                              "transforms": [{"type": "RandomHorizontalFlip"}, {"type": "Normalize"}]},
            "val_dataset": {"dataset_root": str(data_root)},

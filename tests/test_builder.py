@@ -8,6 +8,7 @@ from paddle_segformer.integration import builder as seg_builder
 from .conftest import CONFIGS
 
 GEOTIFF = str(CONFIGS / "geotiff" / "segformer_b0_rgbn.yml")
+OFFLINE = ["model.backbone.pretrained=None"]  # the example's ImageNet URL is not read here
 
 
 def _schedule_config(tmp_path, schedule: dict, iters: int = 3):
@@ -55,14 +56,14 @@ def test_paddleseg_builder_sizes_a_geotiff_model_original_fails(tmp_path, monkey
 
 
     path = str(CONFIGS / "geotiff" / "segformer_b0_rgbn.yml")
-    builder = SegBuilder(Config(path))
+    builder = SegBuilder(Config(path, opts=OFFLINE))
     model = builder.model
     assert isinstance(model, SegFormer) and model.num_classes == 4 and model.backbone.in_channels == 4
     assert builder.loss["types"][0].ignore_index == 255
     monkeypatch.setattr(SegBuilder, "train_dataset_class", seg_builder.ORIGINALS["train_dataset_class"])
     # PaddleSeg 2.8 on its own: the class's facts are None, the encoder is built with in_channels None
     with pytest.raises(RuntimeError, match=r"(?s)MixVisionTransformer_B0 object.*NoneType"):
-        SegBuilder(Config(path)).model
+        SegBuilder(Config(path, opts=OFFLINE)).model
 
 
 def test_the_tools_use_paddleseg_s_own_builder(registered):
@@ -79,7 +80,7 @@ def test_the_tools_use_paddleseg_s_own_builder(registered):
 def test_paddleseg_builder_gives_val_the_train_facts_original_does_not(monkeypatch, registered, capsys):
     from paddleseg.cvlibs import Config, SegBuilder
 
-    builder = SegBuilder(Config(GEOTIFF))
+    builder = SegBuilder(Config(GEOTIFF, opts=OFFLINE))
     assert {k: builder.config.val_dataset_cfg[k] for k in ("num_classes", "img_channels")} == \
         {"num_classes": 4, "img_channels": 4}  # written once, in train_dataset
     assert (builder.val_dataset_class.NUM_CLASSES, builder.val_dataset_class.IMG_CHANNELS) == (4, 4)

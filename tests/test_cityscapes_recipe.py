@@ -158,7 +158,7 @@ def test_short_training_on_mini_cityscapes_lowers_the_loss(tmp_path, capsys, reg
 def test_head_lr_x10_and_no_decay_on_norms_and_biases(registered):
     from paddle_segformer.engine.param_groups import undecayed_names
 
-    _, builder = load_config(str(RECIPES[0]))
+    _, builder = load_config(str(RECIPES[0]), pretrained=False)  # offline: the ImageNet URL is not read
     model, optimizer = builder.model, builder.optimizer
     encoder = {id(p) for p in model.backbone.parameters()}
     mults = {name: p.optimize_attr["learning_rate"] for name, p in model.named_parameters()}

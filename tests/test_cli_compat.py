@@ -182,7 +182,8 @@ def test_article_command_trains_from_the_project_root(tiny_data, tmp_path):
     (tmp_path / "data").mkdir()
     os.symlink(tiny_data, tmp_path / "data" / "rs_parcels")
     run = _run(str(REPO / "train.py"), "--config", "segformerb3.yml", "--fp16", "--iters", "2", "--batch_size", "2",
-               "--log_iters", "1", "--save_interval", "2", "--save_dir", "out", cwd=tmp_path, timeout=600)
+               "--log_iters", "1", "--save_interval", "2", "--save_dir", "out", "--pretrained", "none",  # offline
+               cwd=tmp_path, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "fp16 (automatic mixed precision) needs a GPU" in run.stderr
     assert "learning rate (1500-iteration LinearWarmup, then PolynomialDecay power 1, end_lr 0)" in run.stderr

@@ -1,16 +1,18 @@
-"""Every shipped config, and every config of the PaddleSeg 2.4-2.7 corpus, loads and builds its model."""
+"""Every shipped config, and every config of the PaddleSeg 2.4-2.7 corpus, loads and builds its model; the
+shipped ones name the ImageNet weights of their own variant (built here without reading them: offline)."""
 from pathlib import Path
 
 import pytest
 
 from paddle_segformer.integration.config import ConfigError, load_config
 from paddle_segformer.models.segformer import SegFormer
-from paddle_segformer.variants import MIT_VARIANTS, get_variant
+from paddle_segformer.variants import MIT_VARIANTS, get_variant, variant_key
 
 from .conftest import CONFIGS, LEGACY_CONFIGS
 
 LEAVES = sorted(p for p in CONFIGS.rglob("*.yml") if "_base_" not in p.parts)
 LEGACY = sorted(p for p in LEGACY_CONFIGS.rglob("*.yml") if "_base_" not in p.parts)
+MIT_URL = "https://bj.bcebos.com/paddleseg/dygraph/backbone/mix_vision_transformer_{}.tar.gz"  # PaddleSeg's
 
 
 def test_there_are_configs_for_every_variant():
@@ -20,9 +22,9 @@ def test_there_are_configs_for_every_variant():
 
 @pytest.mark.parametrize("path", LEAVES + LEGACY, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_config_builds_model(path: Path, registered):
-    cfg, builder = load_config(str(path))
+    cfg, builder = load_config(str(path), pretrained=False)
     model = builder.model
-    assert isinstance(model, SegFormer)
+    assert isinstance(model, SegFormer) and model.backbone.pretrained_report is None
     model_cfg = cfg.model_cfg  # backbone-level types, or 2.4-2.7's model-level SegFormer_B*
     spec = get_variant(model_cfg["backbone"]["type"] if "backbone" in model_cfg else model_cfg["type"])
     assert [len(getattr(model.backbone, f"block{i}")) for i in range(1, 5)] == list(spec.depths)
@@ -31,6 +33,22 @@ def test_config_builds_model(path: Path, registered):
     loss = builder.loss["types"][0]
     assert all(part.ignore_index == 255 for part in getattr(loss, "losses", [loss]))  # MixedLoss: each part
     assert cfg.lr_scheduler_cfg and cfg.optimizer_cfg["type"] in ("AdamW", "SegFormerAdamW", "sgd")
+
+
+@pytest.mark.parametrize("path", LEAVES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_config_names_the_imagenet_weights_of_its_own_variant(path: Path, registered):
+    """Parcel, Cityscapes and GeoTIFF configs fine-tune from their variant's ImageNet MiT weights (b3 config ->
+    b3 URL, written once per variant in _base_/mit_bN.yml); the demo trains from scratch, offline."""
+    cfg, _ = load_config(str(path))
+    backbone = cfg.model_cfg["backbone"]
+    if path.name == "demo.yml":
+        assert backbone.get("pretrained") is None and "pretrained" not in cfg.model_cfg
+        return
+    assert backbone["pretrained"] == MIT_URL.format(variant_key(backbone["type"]))
+    texts = [p.read_text(encoding="utf-8") for p in CONFIGS.rglob("*.yml")]
+    assert sum(backbone["pretrained"] in t for t in texts) == 1  # one fact, one file
+    _, offline = load_config(str(path), pretrained=False)
+    assert offline.config.model_cfg["backbone"]["pretrained"] is None
 
 
 def test_legacy_corpus_covers_the_forms():

@@ -311,6 +311,7 @@ def test_example_config_trains_and_predicts_once_paths_are_set(tmp_path, registe
     cfg.write_text(yaml.safe_dump({"_base_": str(RGBN), "batch_size": 2,
                                    "train_dataset": {"dataset_root": str(root)},
                                    "val_dataset": {"dataset_root": str(root)}}), encoding="utf-8")
-    train(str(cfg), save_dir=str(tmp_path / "out"), iters=2, save_interval=2, do_eval=True)
+    train(str(cfg), save_dir=str(tmp_path / "out"), iters=2, save_interval=2, do_eval=True,
+          pretrained="none")  # offline: the config's ImageNet URL is not read
     summary = predict(str(cfg), str(tmp_path / "out" / "iter_2"), str(root / "img"), str(tmp_path / "pred"))
     assert not summary.failed and len(list((tmp_path / "pred" / "geotiff").glob("*.tif"))) == 6

@@ -32,7 +32,7 @@ def export_model(config: str, model_path: Optional[str], save_dir: str = "output
                          "--random_weights exports randomly initialised weights instead")
     check_output_dir(save_dir)
     select_device("cpu")
-    cfg, builder = load_config(config, opts=opts)
+    cfg, builder = load_config(config, opts=opts, pretrained=False)  # --model_path replaces every weight
     model = build(builder, "model", config)
     if model_path:
         load_model_weights(model, model_path)

@@ -40,7 +40,7 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     colours = parse_custom_color(custom_color)
     check_output_dir(save_dir, input_bytes(image_path))  # the outputs take about what the inputs take
     device = select_device(device)
-    _, builder = load_config(config, opts=opts)
+    _, builder = load_config(config, opts=opts, pretrained=False)  # --model_path replaces every weight
     test_config = dict(builder.config.test_config or {})
     options = (test or InferenceOptions()).over(test_config)
     scenes = (tiling or TilingOptions()).over(test_config)

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ..inference.options import InferenceOptions
 from ..integration.config import build, load_config
@@ -54,14 +55,61 @@ def _model_with_pretrained(builder: Any, config: str) -> Any:
         raise naming_the_fitting_config(exc) from None
 
 
-def _pretrained_opts(pretrained: Optional[str], opts: Optional[List[str]]) -> Optional[List[str]]:
-    """``--pretrained`` as an ``--opts`` entry: model.pretrained for decoder weights, else the backbone's."""
-    if not pretrained:
-        return opts
+def _training_config(config: str, learning_rate: Optional[float], batch_size: Optional[int],
+                     iters: Optional[int], opts: Optional[List[str]], pretrained: Optional[str],
+                     resume_model: Optional[str]) -> Tuple[Any, Any]:
+    """``load_config`` for training. ``pretrained`` (``--pretrained``) replaces the config's weights: as
+    ``model.pretrained`` for a whole-model checkpoint (the backbone's then not read: they replace it), else as
+    ``model.backbone.pretrained``. Nothing is read for ``none`` (from scratch) or when a checkpoint is resumed
+    (it replaces every weight)."""
     from ..weights.loading import pretrained_target
+    from ..weights.pretrained_cache import no_weights
 
-    where = "model.pretrained" if pretrained_target(pretrained) == "model" else "model.backbone.pretrained"
-    return list(opts or []) + [f"{where}={pretrained}"]
+    read = not resume_model and not (pretrained is not None and no_weights(pretrained))
+    target = pretrained_target(pretrained) if read and pretrained else None
+    if target:
+        opts = list(opts or []) + [f"{'model' if target == 'model' else 'model.backbone'}.pretrained={pretrained}"]
+    cfg, builder = load_config(config, learning_rate, batch_size, iters, opts, pretrained=read)
+    backbone = cfg.dic["model"].get("backbone") if isinstance(cfg.dic.get("model"), dict) else None
+    if target == "model" and isinstance(backbone, dict):
+        backbone["pretrained"] = None
+    return cfg, builder
+
+
+RUN_RECORD = "pretrained.json"  # in save_dir: where the encoder's weights came from
+
+
+def encoder_origin(model: Any, resume_model: Optional[str] = None) -> Dict[str, Any]:
+    """Where the encoder's weights came from, as a record whose ``line`` says it in one line: a whole-model or
+    backbone checkpoint (source, file, sha256, what was adapted), a resumed checkpoint, or none (from scratch)."""
+    if resume_model:
+        return {"encoder": "resumed", "source": resume_model,
+                "line": f"encoder weights: from the resumed checkpoint {resume_model}"}
+    for what, layer in (("model", model), ("backbone", getattr(model, "backbone", None))):
+        report = getattr(layer, "pretrained_report", None)
+        if report is None:
+            continue
+        record = dict(report.provenance(), encoder=f"{what} checkpoint")
+        where = report.origin.describe() if report.origin else record["source"]
+        changes = [f"{kind}: {', '.join(record[kind])}" for kind in ("adapted", "reinitialised") if record[kind]]
+        record["line"] = f"encoder weights: {what} checkpoint {where}" + "".join(f"; {c}" for c in changes)
+        return record
+    return {"encoder": "scratch", "source": None,
+            "line": "encoder weights: none, randomly initialised (training from scratch)"}
+
+
+def _record_encoder_origin(model: Any, save_dir: str, resume_model: Optional[str]) -> None:
+    """Log where the encoder came from and write it to ``save_dir/pretrained.json`` (atomically, by rank 0; a
+    resumed run keeps the record of the run it continues)."""
+    import paddle
+
+    from ..io.atomic import atomic_write_bytes
+
+    record = encoder_origin(model, resume_model)
+    logger.info(record["line"])
+    path = os.path.join(save_dir, RUN_RECORD)
+    if paddle.distributed.get_rank() == 0 and not (resume_model and os.path.exists(path)):
+        atomic_write_bytes(path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
 
 
 def _datasets(builder: Any, config: str, do_eval: bool, repeats: int) -> Tuple[Any, Any]:
@@ -110,7 +158,9 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
           divergence: Optional["DivergenceOptions"] = None) -> "paddle.nn.Layer":
     """Train the model a config describes; checkpoints go to ``save_dir/iter_N``. Returns the model.
 
-    ``pretrained``: any format (paddle_segformer.weights), whole model or backbone. ``repeats``,
+    ``pretrained``: a file or URL in any format (paddle_segformer.weights), whole model or backbone, instead of
+    the config's (``none``: from scratch); where the encoder came from is logged and written to
+    ``save_dir/pretrained.json``. ``repeats``,
     ``profiler_options``, ``data_format``: PaddleSeg's flags. Missing data stops the run before the
     model is built; every train / val pair is checked when the datasets are built, before training
     (``skip_data_check`` turns that off); the effective learning-rate schedule is logged before training;
@@ -138,7 +188,7 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
     if seed is not None:
         set_seed(seed)
     with paddle.utils.unique_name.guard():  # names as in a fresh process: resume needs them
-        cfg, builder = load_config(config, learning_rate, batch_size, iters, _pretrained_opts(pretrained, opts))
+        cfg, builder = _training_config(config, learning_rate, batch_size, iters, opts, pretrained, resume_model)
         check_dataset_paths(cfg.dic, config, ["train_dataset"] + (["val_dataset"] if do_eval else []))
         if skip_data_check:
             skip_check(cfg.dic, ["train_dataset", "val_dataset"])
@@ -154,6 +204,7 @@ def train(config: str, save_dir: str = "output", iters: Optional[int] = None, ba
         check_one_batch(len(train_dataset), cfg.batch_size, nranks, config)
         check_output_dir(save_dir, checkpoint_bytes(model) * kept_checkpoints(
             cfg.iters, save_interval, keep_checkpoint_max, do_eval))
+        _record_encoder_origin(model, save_dir, resume_model)
         logger.info("training %s (%s) on %s x%d, precision %s, %d iters, batch %d per process -> %s",
                     type(model).__name__, config, device, nranks, model.amp_dtype or precision, cfg.iters,
                     cfg.batch_size, save_dir)
@@ -181,7 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--do_eval", action="store_true", help="evaluate on val_dataset at every save")
     p.add_argument("--use_vdl", action="store_true", help="write VisualDL logs into save_dir")
     p.add_argument("--resume_model", help="an iter_N folder to continue from")
-    p.add_argument("--pretrained", help="weights to start from: .pdparams, NVlabs .pth, Hugging Face folder/file")
+    p.add_argument("--pretrained", metavar="FILE|URL|none",
+                   help="weights to start from instead of the config's model.backbone.pretrained: .pdparams, "
+                        "PaddleSeg .tar.gz, NVlabs .pth, Hugging Face folder/file, a URL of one (downloaded once "
+                        "into the cache), or none (from scratch)")
     p.add_argument("--save_interval", type=int, default=1000)
     p.add_argument("--log_iters", type=int, default=10)
     p.add_argument("--keep_checkpoint_max", type=int, default=5)

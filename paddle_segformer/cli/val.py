@@ -54,7 +54,7 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
         check_output_dir(save_dir)
     runtime = runtime or RuntimeOptions()
     device = select_device(device)
-    cfg, builder = load_config(config, opts=opts)
+    cfg, builder = load_config(config, opts=opts, pretrained=False)  # --model_path replaces every weight
     check_dataset_paths(cfg.dic, config, ["val_dataset"])
     options = (test or InferenceOptions()).over(builder.config.test_config)
     test_config = options.as_dict()

@@ -99,10 +99,14 @@ def _closest(name: str, roots: List[Path]) -> str:
 
 
 def load_config(path: str, learning_rate: Optional[float] = None, batch_size: Optional[int] = None,
-                iters: Optional[int] = None, opts: Optional[List[str]] = None) -> Tuple[Any, Any]:
+                iters: Optional[int] = None, opts: Optional[List[str]] = None,
+                pretrained: bool = True) -> Tuple[Any, Any]:
     """Register our components, then parse ``path`` with PaddleSeg's Config; returns (cfg, builder).
 
     A ``path`` that is not a file is looked up as a config name under ``configs/`` (:func:`resolve_config`).
+    ``pretrained=False`` builds the model without the weights its ``pretrained:`` keys name (never read, never
+    downloaded): for predict, val and export, where a checkpoint replaces every weight, and for looking at a
+    model (:func:`without_pretrained`).
     """
     import yaml
     from paddleseg.cvlibs import Config, SegBuilder
@@ -119,28 +123,50 @@ def load_config(path: str, learning_rate: Optional[float] = None, batch_size: Op
     except (AssertionError, AttributeError, KeyError, TypeError, ValueError, OSError, RuntimeError,
             yaml.YAMLError) as exc:  # RuntimeError: PaddleSeg's config checker re-raises its rules' errors as it
         raise ConfigError(f"{path}: invalid config: {exc}") from exc
+    if not pretrained:
+        without_pretrained(cfg.dic)
     return cfg, SegBuilder(cfg)  # patched by register() (paddle_segformer.integration.builder)
+
+
+PRETRAINED_KEYS = (("model", "pretrained"), ("model", "backbone", "pretrained"))
+
+
+def without_pretrained(dic: Dict[str, Any]) -> List[str]:
+    """Set the config's ``model.pretrained`` and ``model.backbone.pretrained`` to None (in place), so that the
+    model is built without reading them; returns the dropped keys with their values, for a log line."""
+    dropped = []
+    for keys in PRETRAINED_KEYS:
+        block = dic
+        for key in keys[:-1]:
+            block = block.get(key) if isinstance(block, dict) else None
+        if isinstance(block, dict) and block.get(keys[-1]) is not None:
+            dropped.append(f"{'.'.join(keys)}={block[keys[-1]]}")
+            block[keys[-1]] = None
+    if dropped:
+        logger.debug("model built without its pretrained weights (not read): %s", ", ".join(dropped))
+    return dropped
 
 
 def build(builder: Any, what: str, path: str) -> Any:
     """``builder.<what>`` with the config path in any error (unknown type, bad arguments); a data file
-    that fails the dataset's check, and ``pretrained:`` weights that do not fit the model, are reported as
-    themselves (their messages name the file)."""
+    that fails the dataset's check, and ``pretrained:`` weights that do not fit the model or cannot be
+    downloaded, are reported as themselves (their messages name the file or URL)."""
     from ..io.image import ImageReadError
+    from ..weights.download import DownloadError
     from ..weights.rules import CheckpointError
 
     try:
         return getattr(builder, what)
     except (RuntimeError, AssertionError, KeyError) as exc:
         cause = exc.__cause__ or exc.__context__  # PaddleSeg's builder re-raises as RuntimeError
-        if isinstance(cause, (ImageReadError, CheckpointError)):
+        if isinstance(cause, (ImageReadError, CheckpointError, DownloadError)):
             raise cause from None
         raise ConfigError(f"{path}: cannot build {what}: {exc}") from exc
 
 
 def training_settings(config: str) -> Dict[str, float]:
     """The dropouts and ignore index of the model and loss a config builds, as Hugging Face config keys."""
-    _, builder = load_config(config)
+    _, builder = load_config(config, pretrained=False)
     model = builder.model
     backbone = model.backbone
     blocks = [blk for i in range(1, 5) for blk in getattr(backbone, f"block{i}")]

@@ -12,6 +12,7 @@ import yaml
 from ..variants import variant_key
 from ..weights.facts import WeightFacts
 from ..weights.rules import CheckpointError
+from .builder import ConfigError
 from .config import config_roots, configs_under, short_path
 
 logger = logging.getLogger(__name__)
@@ -78,3 +79,18 @@ def naming_the_fitting_config(error: CheckpointError) -> CheckpointError:
             f"model.backbone.type MixVisionTransformer_{held.variant.upper()}")
     lines = str(error).split("\n", 1)
     return CheckpointError("\n".join([lines[0], hint] + lines[1:]), held=held, wanted=error.wanted)
+
+
+def pretrained_url(variant: str) -> str:
+    """The URL of a variant's ImageNet encoder weights, as its config base names it
+    (``configs/_base_/mit_b3.yml``: ``model.backbone.pretrained``; ``./configs`` first, then the project's)."""
+    key = variant_key(variant)
+    for root in config_roots():
+        path = root / "_base_" / f"mit_{key}.yml"
+        if path.is_file():
+            backbone = ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("model") or {}).get("backbone")
+            url = (backbone or {}).get("pretrained")
+            if url:
+                return str(url)
+    raise ConfigError(f"no configs/_base_/mit_{key}.yml names the ImageNet weights of MiT-{key.upper()} "
+                      "(model.backbone.pretrained)")

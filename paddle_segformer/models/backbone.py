@@ -1,7 +1,7 @@
 """MixVisionTransformer (MiT) encoder: four stages built in a loop from a :class:`MiTSpec`."""
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
@@ -9,6 +9,9 @@ import paddle.nn as nn
 
 from ..variants import MIT_VARIANTS, MiTSpec, backbone_name, get_variant
 from .layers import BLOCK_NORM_EPS, Block, OverlapPatchEmbed, init_weights
+
+if TYPE_CHECKING:
+    from ..weights.load_report import LoadReport
 
 # Smallest input side: stage 1 runs at 1/4 and its key/value map is shrunk 8x more.
 MIN_INPUT_SIZE = 32
@@ -18,9 +21,10 @@ class MixVisionTransformer(nn.Layer):
     """Hierarchical encoder. (B, in_channels, H, W) -> 4 maps at strides 4, 8, 16, 32.
 
     State-dict keys follow the article's code: ``patch_embed{i}``, ``block{i}.{j}``, ``norm{i}``.
-    ``pretrained`` (any format :mod:`paddle_segformer.weights` reads) loads strictly unless
-    ``pretrained_strict`` is False; a checkpoint made for another band count is adapted with the
-    ``band_adapt`` strategy (:mod:`paddle_segformer.weights.bands`).
+    ``pretrained`` (a path or URL in any format :mod:`paddle_segformer.weights` reads; ``none`` for none) loads
+    strictly unless ``pretrained_strict`` is False; a checkpoint made for another band count is adapted with the
+    ``band_adapt`` strategy (:mod:`paddle_segformer.weights.bands`). What the load did, and from where, is
+    ``pretrained_report`` (None without weights).
     """
 
     def __init__(self, embed_dims: Sequence[int] = MIT_VARIANTS["b0"].embed_dims,
@@ -56,10 +60,7 @@ class MixVisionTransformer(nn.Layer):
             setattr(self, f"norm{i + 1}", nn.LayerNorm(embed_dims[i], epsilon=BLOCK_NORM_EPS))
             start += depths[i]
         self.apply(init_weights)
-        if pretrained:
-            from ..weights.loading import load_pretrained
-
-            load_pretrained(self, pretrained, what="backbone", strict=pretrained_strict, band_adapt=band_adapt)
+        self.pretrained_report = load_pretrained_into(self, pretrained, "backbone", pretrained_strict, band_adapt)
 
     @classmethod
     def from_spec(cls, spec: MiTSpec, **kwargs) -> "MixVisionTransformer":
@@ -87,6 +88,17 @@ class MixVisionTransformer(nn.Layer):
             x = norm(x).reshape([0, h, w, self.feat_channels[i]]).transpose([0, 3, 1, 2])
             outs.append(x)
         return outs
+
+
+def load_pretrained_into(layer: nn.Layer, pretrained: Optional[str], what: str, strict: bool,
+                         band_adapt: str) -> Optional["LoadReport"]:
+    """Load ``pretrained`` into ``layer`` (``what``: backbone or model); None when it names no weights."""
+    from ..weights.loading import load_pretrained
+    from ..weights.pretrained_cache import no_weights
+
+    if no_weights(pretrained):
+        return None
+    return load_pretrained(layer, pretrained, what=what, strict=strict, band_adapt=band_adapt)
 
 
 def mit(variant: str, **kwargs) -> MixVisionTransformer:

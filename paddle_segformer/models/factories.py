@@ -18,11 +18,12 @@ from .segformer import SegFormer
 def segformer_variant(variant: str, num_classes: int, pretrained: Optional[str] = None, in_channels: int = 3,
                       pretrained_strict: bool = True, band_adapt: str = "rgb_mean", **kwargs) -> SegFormer:
     """SegFormer with the ``variant`` ('b0'..'b5') encoder; ``kwargs`` go to :class:`SegFormer`."""
+    from ..weights.loading import pretrained_target
+    from ..weights.pretrained_cache import no_weights
+
     backbone_kwargs = {"in_channels": in_channels}
     model_pretrained = None
-    if pretrained:
-        from ..weights.loading import pretrained_target
-
+    if not no_weights(pretrained):
         if pretrained_target(pretrained) == "model":
             model_pretrained = pretrained
         else:

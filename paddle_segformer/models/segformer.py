@@ -12,6 +12,7 @@ from ..ops.bias import Conv2D, Linear
 from ..ops.resize import resize_add, resize_bilinear
 from ..ops.tensors import on_cpu_kernels
 from .amp_policy import auto_cast_lists
+from .backbone import load_pretrained_into
 from .layers import map_to_tokens
 
 
@@ -61,10 +62,7 @@ class SegFormer(nn.Layer):
         self.dropout = nn.Dropout2D(0.1)
         self.linear_fuse = pseg_layers.ConvBNReLU(embedding_dim * 4, embedding_dim, 1, bias_attr=False)
         self.linear_pred = Conv2D(embedding_dim, num_classes, kernel_size=1)
-        if pretrained:
-            from ..weights.loading import load_pretrained
-
-            load_pretrained(self, pretrained, what="model", strict=pretrained_strict, band_adapt=band_adapt)
+        self.pretrained_report = load_pretrained_into(self, pretrained, "model", pretrained_strict, band_adapt)
 
     def _resize(self, x: paddle.Tensor, like: paddle.Tensor) -> paddle.Tensor:
         """Bilinear resize of ``x`` to the spatial size of ``like``. In training on a CPU (dygraph, float32)

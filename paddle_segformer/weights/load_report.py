@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Mapping, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Tuple
+
+if TYPE_CHECKING:
+    from .pretrained_cache import PretrainedFile
 
 
 @dataclass
@@ -17,11 +20,19 @@ class LoadReport:
     reinitialised: List[str] = field(default_factory=list)
     adapted: List[str] = field(default_factory=list)
     skipped: bool = False  # strict loading was turned off and something did not load
+    origin: Optional["PretrainedFile"] = None  # the file loaded (pretrained weights): source, path, sha256
 
     @property
     def ok(self) -> bool:
         """Nothing missing and nothing mis-shaped."""
         return not (self.missing or self.mismatched)
+
+    def provenance(self) -> Dict[str, object]:
+        """Where the weights came from (source as given, file read, sha256) and what was changed to fit them."""
+        origin = self.origin
+        return {"source": origin.source if origin else self.source, "file": origin.path if origin else None,
+                "sha256": origin.sha256 if origin else None, "adapted": list(self.adapted),
+                "reinitialised": list(self.reinitialised), "not_loaded": self.skipped}
 
     def summary(self, limit: int = 8) -> str:
         """One line of counts (naming the source), then the keys of each kind, ``limit`` at most."""

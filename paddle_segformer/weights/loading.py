@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from typing import Dict, List, Mapping, Optional
-from urllib.parse import urlparse
 
 import numpy as np
 import paddle
@@ -17,22 +16,13 @@ from .bands import adapt_in_channels
 from .checkpoint import read_state_dict
 from .facts import weight_facts
 from .load_report import LoadReport, compare_state_dicts, shape_of
-from .reader import checkpoint_file
+from .pretrained_cache import PretrainedFile, confirm, locate
 from .rules import CheckpointError
 
 logger = logging.getLogger(__name__)
 
 # Keys a whole-model checkpoint may legitimately disagree on when num_classes differs.
 CLASSIFIER_PREFIX = "linear_pred."
-
-
-def resolve_path(path_or_url: str) -> str:
-    """A local path as is; a URL is downloaded through PaddleSeg's cache (needs network)."""
-    if urlparse(path_or_url).netloc:
-        from paddleseg.utils.utils import download_pretrained_model
-
-        return download_pretrained_model(path_or_url)
-    return path_or_url
 
 
 def _adapt_bands(model_sd: Mapping, state: Dict[str, object], strategy: str) -> List[str]:
@@ -98,20 +88,60 @@ def load_pretrained(layer: nn.Layer, path_or_url: str, what: str = "model", stri
                     band_adapt: Optional[str] = "rgb_mean") -> LoadReport:
     """Load a pretrained file into a backbone (``what='backbone'``) or a whole model, strictly.
 
-    Any supported format works (``.pdparams``, NVlabs ``.pth``, Hugging Face folder / files). A
-    whole-model checkpoint given as a backbone is accepted: its ``backbone.`` keys are used, the decoder's
-    left out.
+    Any supported format works (``.pdparams``, PaddleSeg's ``.tar.gz``, NVlabs ``.pth``, Hugging Face folder /
+    files). A URL is read from the cache, downloaded on first use and checked against the sha256 recorded then
+    (:mod:`.pretrained_cache`); a local path is read where it is. A whole-model checkpoint given as a backbone is
+    accepted: its ``backbone.`` keys are used, the decoder's left out. The report's ``origin`` says where the
+    weights came from.
     """
-    path = checkpoint_file(resolve_path(path_or_url))  # the file a folder is read from, named in the report
-    state = read_state_dict(path)
+    found = locate(path_or_url)
+    try:
+        report = load_state_dict_strict(layer, _state_for(found, what), source=f"{what} weights {found.path}",
+                                        strict=strict, band_adapt=band_adapt)
+    except CheckpointError as exc:
+        raise _unverified(exc, found) from None
+    report.origin = found
+    confirm(found)
+    return report
+
+
+def verify_pretrained(model_sd: Mapping, found: PretrainedFile, what: str = "backbone") -> LoadReport:
+    """Check, without loading anything, that the weights ``found`` fit ``model_sd`` (a model's state dict, e.g.
+    of one built under ``paddle.LazyGuard``) key for key and shape for shape; then record a cached file's sha256
+    (:func:`~.pretrained_cache.confirm`). Raises :class:`CheckpointError` naming what the file holds."""
+    source = f"{what} weights {found.path}"
+    try:
+        state = _state_for(found, what)
+        report = compare_state_dicts(model_sd, state, source)
+        if not report.ok or report.unexpected:
+            raise does_not_fit(model_sd, state, report, way_out="")
+    except CheckpointError as exc:
+        raise _unverified(exc, found) from None
+    report.origin = found
+    confirm(found)
+    return report
+
+
+def _state_for(found: PretrainedFile, what: str) -> Dict[str, np.ndarray]:
+    """The state dict of ``found`` for a backbone (a whole model's ``backbone.*`` keys, prefix removed) or a
+    model."""
+    state = read_state_dict(found.path)
     if what == "backbone" and any(k.startswith("backbone.") for k in state):  # a whole model: its encoder
         state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
-        logger.info("%s: a whole-model checkpoint given as backbone weights: its backbone.* keys are used", path)
-    return load_state_dict_strict(layer, state, source=f"{what} weights {path}", strict=strict,
-                                  band_adapt=band_adapt)
+        logger.info("%s: a whole-model checkpoint given as backbone weights: its backbone.* keys are used",
+                    found.path)
+    return state
+
+
+def _unverified(exc: CheckpointError, found: PretrainedFile) -> CheckpointError:
+    """``exc`` saying, for a cached file never loaded before, how to get it again."""
+    if found.recorded or not found.url:
+        return exc
+    return CheckpointError(f"{exc}\n{found.path} is the cached copy of {found.url}, never loaded before: delete it "
+                           "to download it again", held=exc.held, wanted=exc.wanted)
 
 
 def pretrained_target(path: str) -> str:
     """'model' if a checkpoint holds decoder weights, else 'backbone' (for ``train.py --pretrained``)."""
-    state = read_state_dict(resolve_path(path))
+    state = read_state_dict(locate(path).path)
     return "model" if any(k.startswith("linear_") for k in state) else "backbone"

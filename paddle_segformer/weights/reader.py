@@ -4,7 +4,9 @@ Every caller reads through :func:`read_checkpoint`: strict loading and ``pretrai
 through :func:`~.checkpoint.read_state_dict`), the conversions (:mod:`.checkpoint`, :mod:`.convert`,
 ``scripts/convert_weights.py``), ``train.py --resume_model / --pretrained`` and ``predict.py`` / ``val.py``.
 ``torch`` is imported only for ``.pth`` / ``.bin`` pickles and ``paddle`` only for ``.pdparams``; safetensors
-files need neither.
+files need neither. A ``.tar.gz`` / ``.tgz`` / ``.tar`` archive is read as PaddleSeg packs its weights: the one
+``.pdparams`` inside (``mix_vision_transformer_b3/model.pdparams``), read from the archive without unpacking it to
+disk.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ logger = logging.getLogger(__name__)
 # then Hugging Face's, safetensors before the pickle (no torch, no code run on load).
 FOLDER_FILES = ("model.pdparams", "model.safetensors", "pytorch_model.bin")
 PADDLE_SUFFIXES = (".pdparams", ".pdparam")
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")  # PaddleSeg's downloads: <name>/model.pdparams inside
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 _CONTAINERS = ("state_dict", "model", "model_state", "module")
 
@@ -48,8 +51,29 @@ def checkpoint_file(path: str) -> str:
 
 
 def is_paddle_file(path: str) -> bool:
-    """Whether ``path`` (a file, see :func:`checkpoint_file`) is a Paddle ``.pdparams`` file."""
-    return path.lower().endswith(PADDLE_SUFFIXES)
+    """Whether ``path`` (a file, see :func:`checkpoint_file`) is a Paddle ``.pdparams`` file, or an archive
+    holding one (PaddleSeg's ``.tar.gz``)."""
+    return path.lower().endswith(PADDLE_SUFFIXES + ARCHIVE_SUFFIXES)
+
+
+def _read_archive(path: str) -> object:
+    """The one ``.pdparams`` inside a tar archive (``model.pdparams`` if there are several), read in memory:
+    nothing is unpacked to disk, so no name inside the archive can point outside it."""
+    import io
+    import tarfile
+
+    import paddle
+
+    with tarfile.open(path, "r:*") as archive:
+        members = [m for m in archive.getmembers() if m.isfile() and m.name.lower().endswith(PADDLE_SUFFIXES)]
+        if len(members) > 1:
+            members = [m for m in members if os.path.basename(m.name) == "model.pdparams"] or members
+        if len(members) != 1:
+            names = ", ".join(m.name for m in members) or "none"
+            raise CheckpointError(f"{path}: expected one .pdparams file in the archive (PaddleSeg's layout: "
+                                  f"<name>/model.pdparams), found {names}")
+        data = archive.extractfile(members[0]).read()
+    return paddle.load(io.BytesIO(data))
 
 
 def _as_numpy(value: object) -> np.ndarray:
@@ -68,13 +92,16 @@ def _read_file(path: str, trust_pickle: bool) -> object:
         from safetensors.numpy import load_file
 
         return load_file(path)
+    if lower.endswith(ARCHIVE_SUFFIXES):
+        return _read_archive(path)
     if is_paddle_file(path):
         import paddle
 
         return paddle.load(path)
     if lower.endswith(TORCH_SUFFIXES):
         return _read_torch(path, trust_pickle)
-    raise CheckpointError(f"{path}: unknown checkpoint type (expected .pdparams/.pth/.bin/.safetensors or a folder)")
+    raise CheckpointError(f"{path}: unknown checkpoint type (expected .pdparams/.pth/.bin/.safetensors/.tar.gz "
+                          "or a folder)")
 
 
 def read_checkpoint(path: str, trust_pickle: bool = False) -> Dict[str, np.ndarray]:
