@@ -21,7 +21,7 @@ from .areas import measures, to_crs
 from .coverage import merge_small, node_coverage, simplify_coverage
 from .options import VectorOptions
 from .polygons import Regions, StripVectorizer
-from .writers import PolygonTable, class_table, format_table, name_of, write_polygons, write_table
+from .writers import PolygonTable, class_table, name_of, write_polygons, write_table
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def concat_tables(tables: List[PolygonTable], paths: List[Path]) -> PolygonTable
 def vectorize(labels: PathLike, options: VectorOptions, class_names: Sequence[str] = ()
               ) -> Tuple[PolygonTable, List[Dict[str, Any]]]:
     """Polygons of the label raster(s) at ``labels`` written to ``options.out``, the per-class table beside
-    it (CSV, JSON) and logged; returns (polygons, table rows)."""
+    it (CSV, JSON); returns (polygons, table rows) (:func:`.writers.format_table` prints the rows)."""
     names = list(options.classes or class_names)
     paths = label_rasters(labels)
     start, tables = time.perf_counter(), []
@@ -117,7 +117,7 @@ def vectorize(labels: PathLike, options: VectorOptions, class_names: Sequence[st
     write_polygons(options.out, table)
     rows = class_table(table, names)
     written = write_table(options.out, rows, table.unit)
-    logger.info("%d polygon(s) from %d raster(s) in %.1f s -> %s (table: %s, %s)\n%s", len(table.geometry),
-                len(paths), time.perf_counter() - start, options.out, written["csv"], written["json"],
-                format_table(rows, table.unit))
+    logger.info("%d polygon(s) from %d raster(s) in %.1f s -> %s (per-class table: %s, %s)",
+                len(table.geometry), len(paths), time.perf_counter() - start, options.out, written["csv"],
+                written["json"])
     return table, rows
