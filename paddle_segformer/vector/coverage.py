@@ -125,13 +125,14 @@ def node_coverage(geoms: np.ndarray, junctions: np.ndarray) -> np.ndarray:
 
 
 def simplify_coverage(geoms: np.ndarray, tolerance: float) -> np.ndarray:
-    """:func:`shapely.coverage_simplify` of a noded coverage (``tolerance`` in the geometries' units);
-    refuses to hand on an invalid coverage."""
+    """:func:`shapely.coverage_simplify` of a noded coverage (``tolerance`` in the geometries' units): edges
+    shared by two regions are simplified once for both; the coverage's outer boundary (the raster's edges,
+    nodata outlines) is kept, so the valid area stays exact. Refuses to hand on an invalid coverage."""
     import shapely
 
     if not len(geoms) or tolerance <= 0:
         return geoms
-    out = shapely.coverage_simplify(geoms, tolerance)
+    out = shapely.coverage_simplify(geoms, tolerance, simplify_boundary=False)
     if not shapely.coverage_is_valid(out):
         raise RuntimeError("coverage simplification gave overlapping polygons (please report this raster)")
     return out

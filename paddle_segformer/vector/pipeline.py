@@ -105,10 +105,18 @@ def concat_tables(tables: List[PolygonTable], paths: List[Path]) -> PolygonTable
 
 def vectorize(labels: PathLike, options: VectorOptions, class_names: Sequence[str] = ()
               ) -> Tuple[PolygonTable, List[Dict[str, Any]]]:
-    """Polygons of the label raster(s) at ``labels`` written to ``options.out``, the per-class table beside
-    it (CSV, JSON); returns (polygons, table rows) (:func:`.writers.format_table` prints the rows)."""
+    """Polygons of the label raster(s) at ``labels`` (:func:`label_rasters`): see :func:`vectorize_rasters`."""
+    return vectorize_rasters(label_rasters(labels), options, class_names)
+
+
+def vectorize_rasters(paths: Sequence[Path], options: VectorOptions, class_names: Sequence[str] = ()
+                      ) -> Tuple[PolygonTable, List[Dict[str, Any]]]:
+    """Polygons of the label rasters ``paths`` written to ``options.out``, the per-class table beside it
+    (CSV, JSON); returns (polygons, table rows) (:func:`.writers.format_table` prints the rows)."""
     names = list(options.classes or class_names)
-    paths = label_rasters(labels)
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError(f"no label raster to vectorise into {options.out}")
     start, tables = time.perf_counter(), []
     for path in paths:
         regions, meta = read_regions(path, options)

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -76,8 +77,10 @@ def _write_ogr(path: str, wkb: np.ndarray, fields: Dict[str, np.ndarray], table:
                layer: str) -> None:
     from pyogrio.raw import write  # pyogrio.write_dataframe would need geopandas
 
-    write(path, wkb, list(fields.values()), list(fields), driver=driver, geometry_type="Polygon", layer=layer,
-          crs=table.crs.to_wkt() if table.crs else None)
+    with warnings.catch_warnings():  # a raster without a CRS was warned about already, in its own words
+        warnings.filterwarnings("ignore", message="'crs' was not provided")
+        write(path, wkb, list(fields.values()), list(fields), driver=driver, geometry_type="Polygon", layer=layer,
+              crs=table.crs.to_wkt() if table.crs else None)
 
 
 def _write_geoparquet(tmp: str, wkb: np.ndarray, fields: Dict[str, np.ndarray], table: PolygonTable) -> None:
@@ -117,7 +120,8 @@ def format_table(rows: List[Dict[str, Any]], unit: str) -> str:
     lines = [head] + [f"{r['class_name']:<16} {r['class_id']:>4} {r['count']:>9} {r['area']:>16.1f} "
                       f"{100 * r['share']:>7.2f}%" for r in rows]
     total = sum(r["area"] for r in rows)
-    lines.append(f"{'all':<16} {'':>4} {sum(r['count'] for r in rows):>9} {total:>16.1f} {'100.00%' if rows else '':>8}")
+    count, share = sum(r["count"] for r in rows), "100.00%" if rows else ""
+    lines.append(f"{'all':<16} {'':>4} {count:>9} {total:>16.1f} {share:>8}")
     return "\n".join(lines)
 
 
