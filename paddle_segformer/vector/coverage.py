@@ -12,8 +12,6 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .polygons import merge_pieces
-
 logger = logging.getLogger(__name__)
 
 
@@ -70,8 +68,8 @@ class _Merger:
 
 def merge_small(geoms: np.ndarray, class_id: np.ndarray, areas: np.ndarray,
                 min_area: float) -> Tuple[np.ndarray, np.ndarray, int]:
-    """Merge every region whose area (``areas``, (N,)) is under ``min_area``, smallest first, into the
-    neighbour it shares the longest edge with (repeatedly: a merged region still too small merges on).
+    """Merge every region of the noded coverage ``geoms`` (:func:`node_coverage`) whose area (``areas``,
+    (N,)) is under ``min_area``, smallest first, into the neighbour it shares the longest edge with (repeatedly: a merged region still too small merges on).
     A region with no neighbour (only nodata around) is kept. Returns (geometry, class_id, merged count)."""
     small = np.nonzero(areas < min_area)[0]
     if not len(small):
@@ -96,11 +94,16 @@ def merge_small(geoms: np.ndarray, class_id: np.ndarray, areas: np.ndarray,
 
 
 def _dissolve(geoms: np.ndarray, roots: np.ndarray) -> np.ndarray:
-    """One geometry per distinct root (in ascending root order): the union of its members."""
+    """One geometry per distinct root (in ascending root order): the union of its members, which are
+    noded (:func:`node_coverage`): :func:`shapely.coverage_union_all` dissolves their shared edges
+    (8x faster than an overlay union here) and keeps the other vertices, so the result stays noded."""
+    import shapely
+
     groups: Dict[int, List[int]] = defaultdict(list)
     for i, root in enumerate(roots.tolist()):
         groups[root].append(i)
-    out = [merge_pieces(list(geoms[groups[r]])) for r in sorted(groups)]
+    out = [geoms[r] if len(groups[r]) == 1 else shapely.coverage_union_all(geoms[groups[r]])
+           for r in sorted(groups)]
     return np.array(out, dtype=object)
 
 

@@ -30,6 +30,11 @@ class VectorOptions:
 
         driver_for(self.out)  # an unknown extension is refused before any work
 
+    @property
+    def noded(self) -> bool:
+        """Merging and simplifying need the coverage noded (every shared vertex in both neighbours)."""
+        return self.min_area > 0 or self.simplify > 0
+
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser, out_flag: str = "--out", required: bool = True) -> None:
         """``<out_flag> --min_area --simplify --classes``."""

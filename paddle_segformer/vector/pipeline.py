@@ -65,7 +65,7 @@ def read_regions(path: PathLike, options: VectorOptions) -> Tuple[Regions, Raste
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(path) as src:
         meta = meta_of(src)
         nodata = check_label_meta(path, meta)
-        strips = StripVectorizer(meta.height, meta.width, nodata, junctions=options.simplify > 0)
+        strips = StripVectorizer(meta.height, meta.width, nodata, junctions=options.noded)
         for top in range(0, meta.height, options.strip_rows):
             rows = min(options.strip_rows, meta.height - top)
             strips.add(read_window(src, (top, 0, rows, meta.width))[..., 0], top)
@@ -76,12 +76,12 @@ def regions_to_table(regions: Regions, meta: RasterMeta, options: VectorOptions,
                      source: str) -> PolygonTable:
     """Merge small regions, simplify, move to the raster's CRS and measure: the polygons with their fields."""
     geoms, class_id = regions.geometry, regions.class_id
+    if regions.junctions is not None:  # merging and simplifying work on a noded coverage
+        geoms = node_coverage(geoms, regions.junctions)
     if options.min_area > 0:
         areas, _, _ = measures(to_crs(geoms, meta.transform), meta.crs)
         geoms, class_id, merged = merge_small(geoms, class_id, areas, options.min_area)
         logger.info("%s: %d region(s) under %g merged into a neighbour", source, merged, options.min_area)
-    if options.simplify > 0 and regions.junctions is not None:
-        geoms = node_coverage(geoms, regions.junctions)
     geoms = simplify_coverage(to_crs(geoms, meta.transform), options.simplify)
     area, perimeter, unit = measures(geoms, meta.crs)
     names = np.array([name_of(c, class_names) for c in class_id.tolist()], dtype=object)
