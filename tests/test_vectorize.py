@@ -178,8 +178,8 @@ def test_geographic_areas_are_equal_area_metres(tmp_path):
     table, _ = vectorize(tmp_path / "lab.tif", VectorOptions(str(tmp_path / "g.gpkg"), strip_rows=64))
     field = int(np.nonzero(table.class_id == 1)[0][0])
     truth = ellipsoid_area(10.1, 10.35, 45.75, 45.95)
-    assert table.area[field] == pytest.approx(truth, rel=0.005)
-    assert table.area.sum() == pytest.approx(ellipsoid_area(10.0, 10.4, 45.7, 46.0), rel=0.005)
+    assert table.area[field] == pytest.approx(truth, rel=1e-6)  # the issue asks 0.5 %; measured 4e-9
+    assert table.area.sum() == pytest.approx(ellipsoid_area(10.0, 10.4, 45.7, 46.0), rel=1e-6)
     assert table.crs.to_epsg() == 4326 and table.unit == "m"
     assert shapely.bounds(table.geometry[field]).tolist() == pytest.approx([10.1, 45.75, 10.35, 45.95])
 

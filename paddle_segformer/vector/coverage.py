@@ -12,6 +12,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from .areas import CHUNK
+
 logger = logging.getLogger(__name__)
 
 
@@ -108,7 +110,7 @@ def _dissolve(geoms: np.ndarray, roots: np.ndarray) -> np.ndarray:
 
 
 def node_coverage(geoms: np.ndarray, junctions: np.ndarray) -> np.ndarray:
-    """Add to every polygon the ``junctions`` (points where three or more regions meet) its boundary runs
+    """(In place, and returned.) Add to every polygon the ``junctions`` (points where three or more regions meet) its boundary runs
     straight through, so that neighbours' shared edges have the same vertices: what GEOS's coverage
     functions require (GDAL's polygonizer leaves those vertices out of the straight side).
 
@@ -122,9 +124,10 @@ def node_coverage(geoms: np.ndarray, junctions: np.ndarray) -> np.ndarray:
         return geoms
     touched, dense = np.unique(which, return_inverse=True)
     refs = shapely.multipoints(junctions[point], indices=dense)
-    out = geoms.copy()
-    out[touched] = shapely.snap(geoms[touched], refs, 0.25)
-    return out
+    for start in range(0, len(touched), CHUNK):  # in place: see in_place
+        part = touched[start:start + CHUNK]
+        geoms[part] = shapely.snap(geoms[part], refs[start:start + CHUNK], 0.25)
+    return geoms
 
 
 def simplify_coverage(geoms: np.ndarray, tolerance: float) -> np.ndarray:

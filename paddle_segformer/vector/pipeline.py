@@ -17,7 +17,7 @@ import numpy as np
 
 from ..io.atomic import PathLike
 from ..io.raster import RasterMeta, meta_of, open_raster, read_window
-from .areas import measures, to_crs
+from .areas import in_place, measures, to_crs
 from .coverage import merge_small, node_coverage, simplify_coverage
 from .options import VectorOptions
 from .polygons import Regions, StripVectorizer
@@ -74,15 +74,18 @@ def read_regions(path: PathLike, options: VectorOptions) -> Tuple[Regions, Raste
 
 def regions_to_table(regions: Regions, meta: RasterMeta, options: VectorOptions, class_names: Sequence[str],
                      source: str) -> PolygonTable:
-    """Merge small regions, simplify, move to the raster's CRS and measure: the polygons with their fields."""
+    """Merge small regions, simplify, move to the raster's CRS and measure: the polygons with their fields.
+    Takes the polygons over from ``regions`` (they are changed in place, to keep one copy in memory)."""
     geoms, class_id = regions.geometry, regions.class_id
+    regions.geometry = None  # taken over: every step below replaces the polygons in place where it can
     if regions.junctions is not None:  # merging and simplifying work on a noded coverage
         geoms = node_coverage(geoms, regions.junctions)
     if options.min_area > 0:
-        areas, _, _ = measures(to_crs(geoms, meta.transform), meta.crs)
+        areas, _, _ = measures(geoms, meta.crs, meta.transform)
         geoms, class_id, merged = merge_small(geoms, class_id, areas, options.min_area)
         logger.info("%s: %d region(s) under %g merged into a neighbour", source, merged, options.min_area)
-    geoms = simplify_coverage(to_crs(geoms, meta.transform), options.simplify)
+    geoms = in_place(lambda chunk: to_crs(chunk, meta.transform), geoms)
+    geoms = simplify_coverage(geoms, options.simplify)
     area, perimeter, unit = measures(geoms, meta.crs)
     names = np.array([name_of(c, class_names) for c in class_id.tolist()], dtype=object)
     return PolygonTable(geoms, class_id, names, area, perimeter, np.full(len(geoms), source, dtype=object),
