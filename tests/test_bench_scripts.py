@@ -59,3 +59,10 @@ def test_bench_memory_prints_measured_and_refused_sizes():
 def test_bench_image_check_prints_the_check_beside_the_decode():
     out = _run("scripts/bench_image_check.py", "--sizes", "64")
     assert "| 64^2 .jpg |" in out and "| 64^2 .png |" in out and "check / decode" in out
+
+
+def test_bench_vectorize_prints_ours_beside_the_reference(tmp_path):
+    out = _run("scripts/bench_vectorize.py", "--sizes", "300", "--out_dir", str(tmp_path))
+    assert "CPU:" in out and "| rasterio `shapes` on the whole array + shapely (reference) | 300^2 |" in out
+    assert "| paddle_segformer.vector, strips of 512 rows | 300^2 |" in out
+    assert "reference's polygon count at every size: yes" in out

@@ -1,7 +1,7 @@
 """What predict.py and val.py share: the model with its weights, the runtime, the predictor."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from ..inference.options import InferenceOptions
 from ..integration.config import build
@@ -55,3 +55,13 @@ def build_predictor(builder: Any, config: str, model_path: str, test: InferenceO
     predictor.set_memory_budget(memory, tiling)
     logger.info("memory budget of one forward pass: %s", memory)
     return model, predictor
+
+
+def dataset_class_names(builder: Any, config: str) -> List[str]:
+    """The config's dataset's class names (its ``CLASS_NAMES``), else ``class_0``, ``class_1``, ..."""
+    from ..report.evaluation import class_names_of
+
+    dataset_cls = build(builder, "val_dataset_class", config)
+    facts = dict(builder.config.val_dataset_cfg, **builder.config.train_dataset_cfg)
+    count = facts.get("num_classes") or getattr(dataset_cls, "NUM_CLASSES", None) or 0
+    return class_names_of(dataset_cls, int(count))

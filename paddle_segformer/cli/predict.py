@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import List, Optional, Sequence
 
 from ..inference.options import InferenceOptions, RuntimeOptions, TilingOptions
 from ..integration.config import load_config
+from ..vector.options import VectorOptions
 from .legacy_flags import parse_custom_color
 from .runtime import add_inference_args, logger, run_cli, select_device
 
@@ -15,7 +17,7 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
             opts: Optional[List[str]] = None, device: Optional[str] = None,
             test: Optional[InferenceOptions] = None, tiling: Optional[TilingOptions] = None,
             runtime: Optional[RuntimeOptions] = None, custom_color: Optional[Sequence[int]] = None,
-            label_ids: Optional[str] = None):
+            label_ids: Optional[str] = None, vector: Optional[VectorOptions] = None):
     """Predict a file, a folder or a list file; returns a :class:`PredictSummary` (failures listed, not raised).
 
     Test-time options come from the config's ``test_config``; ``test`` (InferenceOptions: augmentation,
@@ -29,13 +31,15 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     ``custom_color`` (R G B R G B ..., PaddleSeg's flag) colours classes 0, 1, ... in the outputs (default:
     the dataset's ``PALETTE`` if it has one). ``label_ids`` ("cityscapes") writes the label PNGs in those ids
     (official Cityscapes labelIds) instead of class ids (paddle_segformer.data.label_ids).
+    ``vector`` (VectorOptions) also writes the polygons of every label GeoTIFF written (tif inputs) to
+    ``vector.out`` with the per-class table beside it (paddle_segformer.vector).
     """
     from ..data.label_ids import label_ids as label_id_scheme
     from ..inference.choice import choose_runtime
     from ..inference.folder import predict_folder
     from ..io.image import input_bytes
     from ..io.paths import check_output_dir
-    from .inference import build_predictor
+    from .inference import build_predictor, dataset_class_names
 
     colours = parse_custom_color(custom_color)
     check_output_dir(save_dir, input_bytes(image_path))  # the outputs take about what the inputs take
@@ -51,7 +55,37 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
                              colours=colours, label_ids=written_ids)
     logger.info("%s\n  labels: %s/label  colour: %s/pseudo_color  overlays: %s/overlay",
                 summary.report(), save_dir, save_dir, save_dir)
+    if vector is not None:
+        vectorize_predictions(written_geotiffs(summary.written, Path(save_dir)), vector,
+                              dataset_class_names(builder, config))
     return summary
+
+
+def written_geotiffs(written: Sequence[Path], save_dir: Path) -> List[Path]:
+    """The label GeoTIFFs among a prediction's outputs: scenes (listed as such) and the ``geotiff/`` twin of
+    each label PNG of a tif input."""
+    from ..inference.folder import output_paths
+
+    found = []
+    for path in written:
+        if path.suffix == ".tif":
+            found.append(path)
+            continue
+        twin = output_paths(save_dir, path.relative_to(save_dir / "label"))["geotiff"]
+        if twin.is_file():
+            found.append(twin)
+    return found
+
+
+def vectorize_predictions(rasters: List[Path], vector: VectorOptions, class_names: Sequence[str]) -> None:
+    """Polygons and the per-class table of the predicted label GeoTIFFs (predict.py ``--vector``)."""
+    from ..vector.pipeline import vectorize_rasters
+    from ..vector.writers import format_table
+
+    if not rasters:
+        raise ValueError(f"--vector {vector.out}: no label GeoTIFF was written (polygons need tif inputs)")
+    table, rows = vectorize_rasters(rasters, vector, class_names)
+    logger.info("polygons: %s\n%s", vector.out, format_table(rows, table.unit))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="colours of classes 0, 1, ... as R G B R G B ... (PaddleSeg's flag; default: the dataset's)")
     p.add_argument("--label_ids", choices=("cityscapes",),
                    help="write label PNGs in these ids instead of class ids (cityscapes: official labelIds)")
+    VectorOptions.add_arguments(p, "--vector", required=False)
     return p
 
 
@@ -75,7 +110,7 @@ def run(argv: Optional[List[str]] = None):
     """Parse the flags into the option objects and predict; returns the :class:`PredictSummary`."""
     args = vars(build_parser().parse_args(argv))
     return predict(test=InferenceOptions.pop_arguments(args), tiling=TilingOptions.pop_arguments(args),
-                   runtime=RuntimeOptions.pop_arguments(args), **args)
+                   runtime=RuntimeOptions.pop_arguments(args), vector=VectorOptions.pop_arguments(args), **args)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -11,8 +11,13 @@ from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .atomic import publish, temp_beside
+from .atomic import atomic_path, temp_beside
 from .image import RASTER_EXTS, ImageReadError, PathLike, read_image
+
+# Label GeoTIFFs are Cloud-Optimized GeoTIFFs (GDAL's COG driver): 512 px tiles, deflate, internal overviews
+# by the most frequent class in each block (MODE: an average of class ids would be no class), colour table
+# and nodata kept. Overviews are made by the driver with the layout, not added afterwards (which breaks it).
+COG_OPTIONS = {"BLOCKSIZE": 512, "COMPRESS": "DEFLATE", "OVERVIEWS": "AUTO", "OVERVIEW_RESAMPLING": "MODE"}
 
 # (row, col, height, width): the package's (H, W) order everywhere (tiling, strips, tests); rasterio's
 # Window (col_off, row_off, width, height) is made from it only at the rasterio calls below.
@@ -130,9 +135,11 @@ def label_colormap(table: np.ndarray, num_classes: int) -> Dict[int, Tuple[int, 
 
 
 class LabelRasterWriter:
-    """A single-band uint8 label GeoTIFF written window by window to ``NAME.part`` and renamed on
-    :meth:`close` (never a half-written file under the final name). Deflate-compressed, tiled,
-    with a colour table, the source's CRS and transform, and ``nodata`` where the source had nodata."""
+    """A single-band uint8 label GeoTIFF written window by window to a hidden ``.NAME.*.part`` GeoTIFF and,
+    on :meth:`close`, copied into a Cloud-Optimized GeoTIFF (:func:`write_cog`; GDAL's COG driver can only
+    copy a finished raster) that is renamed over the target: never a half-written file under the final
+    name. Deflate-compressed, with a colour table, the source's CRS and transform, and ``nodata`` where the
+    source had nodata."""
 
     def __init__(self, path: PathLike, meta: RasterMeta, colormap: Optional[Dict[int, tuple]] = None,
                  nodata: Optional[int] = None):
@@ -172,7 +179,10 @@ class LabelRasterWriter:
 
     def close(self) -> None:
         self._dst.close()
-        publish(self.tmp, self.path)
+        try:
+            write_cog(self.tmp, self.path)
+        finally:
+            os.unlink(self.tmp)
 
     def abort(self) -> None:
         self._dst.close()
@@ -187,6 +197,14 @@ class LabelRasterWriter:
             self.close()
         else:
             self.abort()
+
+
+def write_cog(src: PathLike, dst: PathLike) -> None:
+    """Copy the raster ``src`` to ``dst`` as a Cloud-Optimized GeoTIFF (:data:`COG_OPTIONS`), atomically."""
+    import rasterio.shutil
+
+    with atomic_path(dst) as tmp:
+        rasterio.shutil.copy(os.fspath(src), tmp, driver="COG", **COG_OPTIONS)
 
 
 def write_label_raster(path: PathLike, labels: np.ndarray, meta: RasterMeta,
