@@ -102,6 +102,11 @@ def random_checkpoint(tiny_config, registered, tmp_path_factory):
     return path
 
 
+def checkpoint_folders(save_dir: Path) -> list:
+    """The folders training made in ``save_dir`` (beside its files: pretrained.json, VisualDL logs)."""
+    return sorted(p.name for p in save_dir.iterdir() if p.is_dir())
+
+
 def env_with_threads(threads: int = 1) -> dict:
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(threads)

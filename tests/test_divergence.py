@@ -15,6 +15,8 @@ from paddle_segformer.cli.train import main, train
 from paddle_segformer.engine.divergence import DivergenceGuard, DivergenceOptions, TrainingDiverged, non_finite_keys
 from paddle_segformer.engine.loss_scale import lower_loss_scale
 
+from .conftest import checkpoint_folders
+
 seg_train = importlib.import_module("paddleseg.core.train")  # the module (paddleseg.core.train is also a function)
 
 
@@ -78,7 +80,7 @@ def test_persistent_nan_stops_with_one_line_and_status_4(tiny_config, tmp_path, 
     assert errors[0].startswith("error: training diverged at iteration 5: 3 consecutive"), errors
     assert f"last good checkpoint: {out / 'iter_2'};" in errors[0]
     assert "fp32" in errors[0] and "--learning_rate" in errors[0] and "--amp_level O1" in errors[0]
-    assert sorted(os.listdir(out)) == ["iter_2", "iter_4"]  # stopped before iteration 6
+    assert checkpoint_folders(out) == ["iter_2", "iter_4"]  # stopped before iteration 6
     _finite_checkpoint(out / "iter_2")
     _finite_checkpoint(out / "iter_4")  # the NaN updates of iterations 3 and 4 were skipped
 
@@ -89,7 +91,7 @@ def test_nan_weight_is_never_saved_and_best_model_kept(tiny_config, tmp_path, mo
     with pytest.raises(TrainingDiverged, match=r"iteration 4: not writing .*iter_4.model\.pdparams: non-finite"):
         train(str(tiny_config), save_dir=str(out), iters=6, save_interval=2, do_eval=True, seed=0,
               divergence=DivergenceOptions(patience=5))
-    assert sorted(os.listdir(out)) == ["best_model", "iter_2"]  # no (empty) iter_4 folder either
+    assert checkpoint_folders(out) == ["best_model", "iter_2"]  # no (empty) iter_4 folder either
     _finite_checkpoint(out / "iter_2")
     assert _digest(out / "best_model" / "model.pdparams") == _digest(out / "iter_2" / "model.pdparams")
 
@@ -177,13 +179,13 @@ def test_keep_checkpoint_max_spares_the_last_good_checkpoint(policy, tiny_config
         assert status == 4 and len(errors) == 1, errors
         assert f"last good checkpoint: {out / 'iter_2'};" in errors[0]
         assert f"--resume_model {out / 'iter_2'}" in errors[0]
-        assert sorted(os.listdir(out)) == ["best_model", "iter_2", "iter_4"]  # iter_2 spared, for the resume
+        assert checkpoint_folders(out) == ["best_model", "iter_2", "iter_4"]  # iter_2 spared, for the resume
         _finite_checkpoint(out / "iter_2")
     else:
         assert status == 0, errors
         rolled = [r.getMessage() for r in caplog.records if "rolled back" in r.getMessage()]
         assert len(rolled) == 1 and rolled[0].startswith("iteration 5: 3 consecutive"), rolled
         assert str(out / "iter_2") in rolled[0]
-        assert sorted(os.listdir(out)) == ["best_model", "iter_8"]  # spared iter_2 removed once iter_6 was good
+        assert checkpoint_folders(out) == ["best_model", "iter_8"]  # spared iter_2 removed once iter_6 was good
         _finite_checkpoint(out / "iter_8")
     assert (out / "best_model" / "model.pdparams").is_file()

@@ -41,8 +41,8 @@ from typing import Any, Callable, List, Mapping, Optional
 import numpy as np
 
 from .loss_scale import ScalerWatch, lower_loss_scale
-from .rank_agreement import agree, world_size
-from .running_state import RunningState
+from .rank_agreement import agree, average, world_size
+from .running_state import RunningState, running_tensors
 
 logger = logging.getLogger(__name__)
 
@@ -199,12 +199,16 @@ class DivergenceGuard:
                                                  f"loss or gradient norm ({what})"))
 
     def _check_weights_before_save(self) -> None:
-        """In a multi-process job, before an iteration that saves: every process checks its weights and all
-        stop together if any holds NaN / Inf (only rank 0 writes; its refusal alone would leave the others
-        waiting in their next all-reduce)."""
+        """In a multi-process job, before an iteration that saves: the running state (BatchNorm statistics,
+        which each process gathers from its own batches on a CPU without SyncBatchNorm) is averaged over the
+        processes, so that every replica, and rank 0's checkpoint, holds the same; then every process checks
+        its weights and all stop together if any holds NaN / Inf (only rank 0 writes; its refusal alone would
+        leave the others waiting in their next all-reduce)."""
         if self.weights is None or not self.save_interval or world_size() < 2 or not (
                 self.iteration % self.save_interval == 0 or self.iteration == self.iters):
             return
+        if self.running is not None:
+            average(running_tensors(self.running.model))
         bad = non_finite_keys(self.weights())
         if agree([bool(bad)])[0]:
             where = f"non-finite values in {', '.join(bad[:3])}" if bad else "non-finite weights in another process"

@@ -9,7 +9,7 @@ process whose batch produced it. :func:`agree` takes the maximum of a few intege
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Any, Sequence, Tuple
 
 
 def world_size() -> int:
@@ -29,3 +29,19 @@ def agree(values: Sequence[int]) -> Tuple[int, ...]:
     tensor = paddle.to_tensor([int(v) for v in values], dtype="int64")
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return tuple(int(v) for v in tensor.numpy())
+
+
+def average(tensors: Sequence[Any]) -> int:
+    """Replace each tensor by its mean over all processes, in place (each process must call this with the same
+    tensors in the same order); returns how many were averaged (0 in a single process)."""
+    if world_size() < 2 or not tensors:
+        return 0
+    import paddle
+    import paddle.distributed as dist
+
+    with paddle.no_grad():
+        for tensor in tensors:
+            total = tensor.astype("float32") if tensor.dtype != paddle.float32 else tensor.clone()
+            dist.all_reduce(total, op=dist.ReduceOp.SUM)
+            paddle.assign((total / world_size()).astype(tensor.dtype), output=tensor)
+    return len(tensors)

@@ -24,7 +24,7 @@ class RunningState:
     """A copy of one model's running state taken before a training forward, put back on request."""
 
     def __init__(self, model: Any):
-        self._model = model
+        self.model = model
         self._saved: Optional[List[Tuple[Any, Any]]] = None
 
     def take(self) -> None:
@@ -32,7 +32,7 @@ class RunningState:
         import paddle
 
         with paddle.no_grad():
-            self._saved = [(tensor, tensor.clone()) for tensor in running_tensors(self._model)]
+            self._saved = [(tensor, tensor.clone()) for tensor in running_tensors(self.model)]
 
     def restore(self) -> int:
         """Put back the state of the last :meth:`take` (in place); returns how many tensors were restored."""
