@@ -1,5 +1,6 @@
 """Shared fixtures: tiny synthetic datasets, configs pointing at them, random-weight checkpoints."""
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -111,3 +112,11 @@ def env_with_threads(threads: int = 1) -> dict:
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(threads)
     return env
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzzing tally (tests/test_fuzz_inputs.py): how each entry point ended, per exit status."""
+    fuzz = sys.modules.get("tests.test_fuzz_inputs")
+    if fuzz is not None and fuzz.OUTCOMES:
+        tally = ", ".join(f"{tool} exit {status}: {n}" for (tool, status), n in sorted(fuzz.OUTCOMES.items()))
+        terminalreporter.write_line(f"fuzzing: {sum(fuzz.OUTCOMES.values())} cases ({tally})")

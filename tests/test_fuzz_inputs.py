@@ -3,6 +3,7 @@ case ends in exit 0 (the corruption left a valid file), 2 (one ``error:`` line) 
 listed, every other written), never a traceback, never a hang. The default run tries a few cases of each
 kind; ``-m slow`` tries many more."""
 import shutil
+from collections import Counter
 from importlib import import_module
 from pathlib import Path
 
@@ -39,8 +40,12 @@ CASES = [pytest.param(seed, KINDS[seed % len(KINDS)], marks=[pytest.mark.slow] i
          for seed in range(40)]
 
 
+OUTCOMES: Counter = Counter()  # (tool, exit status) -> cases; printed at the end of the run (conftest)
+
+
 def _run(tool: str, args, capsys):
     status = run_cli(import_module(f"paddle_segformer.cli.{tool}").main, args)
+    OUTCOMES[(tool, status)] += 1
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == (1 if status == 2 else 0)
