@@ -238,3 +238,19 @@ def test_export_without_weights_is_refused_unless_asked(tiny_config, tmp_path, c
     assert not out.exists()  # refused before anything was built or written
     assert run_cli(main, ["--config", str(tiny_config), "--save_dir", str(out), "--random_weights"]) == 0
     assert (out / "deploy.yaml").is_file()
+
+
+def test_a_transform_entry_without_type_is_refused_before_training(tiny_data, tmp_path, capsys):
+    # found by the fuzzer (a config cut after "- t"): the string reached PaddleSeg's Compose and training ended
+    # in "TypeError: 'str' object is not callable" at the first sample
+    from paddle_segformer.cli.runtime import run_cli
+    from paddle_segformer.cli.train import main
+
+    from .conftest import write_config
+
+    config = write_config(tmp_path / "t.yml", tiny_data,
+                          {"train_dataset": {"transforms": [{"type": "RandomHorizontalFlip"}, "t"]}})
+    status = run_cli(main, ["--config", str(config), "--save_dir", str(tmp_path / "o"), "--iters", "1"])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert "train_dataset.transforms[1]: 't' is not a transform" in err

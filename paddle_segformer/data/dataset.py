@@ -12,7 +12,7 @@ from paddleseg.transforms import Compose
 from ..io.image import check_label_values, check_same_size, read_image, read_label
 from .check import check_pairs
 from .synthetic import CLASS_NAMES as PARCEL_CLASS_NAMES
-from .transforms import check_depth, depth_problem
+from .transforms import check_depth, depth_problem, transform_list
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,8 @@ class SegListDataset(paddle.io.Dataset):
             raise FileNotFoundError(f"dataset_root not found: {dataset_root}")
         self.dataset_root = dataset_root
         # Images are handed over as RGB arrays, so Compose must not swap channels again.
-        self.transforms = Compose(list(transforms), to_rgb=False, img_channels=self.img_channels)
+        transforms = transform_list(transforms, f"{self.mode}_dataset.transforms")
+        self.transforms = Compose(transforms, to_rgb=False, img_channels=self.img_channels)
         # 16-bit / float images: read at their depth, refused unless the transforms know their range
         self.depth_problem = depth_problem(list(transforms), f"{self.mode}_dataset.transforms")
         list_path = {"train": train_path, "val": val_path, "test": test_path}[self.mode]

@@ -118,6 +118,17 @@ EIGHT_BIT_RGB_ONLY = {"RandomDistort": "colour jitter works on 8-bit RGB through
                       "RandomRotation": "OpenCV border values take at most 4 bands"}
 
 
+def transform_list(transforms: object, where: str) -> List:
+    """``transforms`` as a list of callables; a config entry that built no transform (a bare string, a number:
+    YAML without ``type:``) is refused naming its place (PaddleSeg's Compose would fail at the first sample)."""
+    if not isinstance(transforms, (list, tuple)):
+        raise ValueError(f"{where}: must be a list of transforms (each `- type: Name`), got {transforms!r}")
+    for i, op in enumerate(transforms):
+        if not callable(op):
+            raise ValueError(f"{where}[{i}]: {op!r} is not a transform (each entry needs `type: Name`)")
+    return list(transforms)
+
+
 def check_transforms(transforms: List, where: str, bands: int) -> BandNormalize:
     """Refuse 8-bit-RGB-only transforms; return the BandNormalize of the list (required)."""
     for op in transforms:
