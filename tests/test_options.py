@@ -7,6 +7,7 @@ from paddle_segformer.cli import predict as predict_cli
 from paddle_segformer.cli import val as val_cli
 from paddle_segformer.inference.options import InferenceOptions, RuntimeOptions, TilingOptions
 from paddle_segformer.inference.tiled import Tiling
+from paddle_segformer.vector.options import VectorOptions
 
 
 @pytest.mark.parametrize("flags, test_config, expected", [
@@ -27,6 +28,7 @@ def test_predict_flags_become_three_option_objects():
     test = InferenceOptions.pop_arguments(args)
     tiling = TilingOptions.pop_arguments(args)
     runtime = RuntimeOptions.pop_arguments(args)
+    assert VectorOptions.pop_arguments(args) is None  # no --vector asked
     assert test == InferenceOptions(aug_eval=True, flip_horizontal=True)
     assert tiling == TilingOptions(tile=96, overlap=8)
     assert runtime == RuntimeOptions(backend="paddle", threads=3, max_memory="2G")
@@ -41,6 +43,16 @@ def test_val_flags_leave_exactly_evaluates_parameters():
     assert RuntimeOptions.pop_arguments(args) == RuntimeOptions(backend="paddle")
     assert set(args) == {"config", "model_path", "save_dir", "num_workers", "device", "opts", "auc_roc",
                          "data_format"}
+
+
+def test_int8_flags():
+    args = vars(val_cli.build_parser().parse_args(["--config", "c.yml", "--model_path", "m", "--precision", "int8",
+                                                   "--calib", "40"]))
+    InferenceOptions.pop_arguments(args)
+    assert RuntimeOptions.pop_arguments(args) == RuntimeOptions(precision="int8", calib=40)
+    args = vars(predict_cli.build_parser().parse_args(["--config", "c", "--model_path", "m", "--image_path", "i",
+                                                       "--precision", "int8"]))
+    assert RuntimeOptions.pop_arguments(args).calib == 300  # the default
 
 
 def test_runtime_options_refuse_unknown_values():
