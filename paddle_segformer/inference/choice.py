@@ -6,8 +6,9 @@ dynamic graph (PaddleSeg's ``infer`` / ``core.evaluate``), and why.
 then Paddle's dynamic graph (with sessions specialised to repeated input shapes OpenVINO f32 took
 87 / 521 ms for B0 / B3 at 512^2 where ONNX Runtime took 118 / 724). On a GPU it keeps Paddle's
 dynamic graph (the CPU runtimes would be slower). bf16 runs through OpenVINO on CPUs with bf16
-instructions (avx512_bf16 or AMX), int8 through OpenVINO on a model quantised by NNCF (any x86 CPU). Test-time augmentation, sliding windows and PaddleSeg's AUC-ROC
-run the model on the dynamic graph: no runtime is started for them.
+instructions (avx512_bf16 or AMX), int8 through OpenVINO on a model quantised by NNCF (any x86
+CPU). Test-time augmentation, sliding windows and PaddleSeg's AUC-ROC run the model on the dynamic
+graph: no runtime is started for them.
 
 Light on purpose (no Paddle import): the flags and the choice are read before any model is built.
 """

@@ -18,11 +18,14 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..io.atomic import atomic_write_bytes
+
+if TYPE_CHECKING:
+    import openvino
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +92,7 @@ def int8_key(calibration: Calibration, settings: QuantSettings) -> str:
     return "int8-" + hashlib.sha256(facts.encode()).hexdigest()[:16]
 
 
-def logits_layer(model) -> List[str]:
+def logits_layer(model: "openvino.Model") -> List[str]:
     """Friendly name of the last Convolution before the output of an OpenVINO ``model`` (the head's
     ``linear_pred``: stride-4 features -> K class logits), found by walking up from the result."""
     node = model.get_results()[0].input_value(0).get_node()
@@ -100,7 +103,8 @@ def logits_layer(model) -> List[str]:
     return [node.get_friendly_name()]
 
 
-def quantize(core, onnx_path: str, calibration: Calibration, settings: QuantSettings):
+def quantize(core: "openvino.Core", onnx_path: str, calibration: Calibration,
+             settings: QuantSettings) -> "openvino.Model":
     """``nncf.quantize`` of the ONNX graph at ``onnx_path`` read by ``core`` (an ``openvino.Core``) -> the
     INT8 ``openvino.Model``."""
     import nncf
@@ -114,7 +118,8 @@ def quantize(core, onnx_path: str, calibration: Calibration, settings: QuantSett
                          model_type=model_type, ignored_scope=ignored)
 
 
-def write_int8(core, onnx_path: str, calibration: Calibration, settings: QuantSettings, folder: str) -> None:
+def write_int8(core: "openvino.Core", onnx_path: str, calibration: Calibration, settings: QuantSettings,
+               folder: str) -> None:
     """The INT8 model of ``onnx_path`` as ``folder/model.xml`` + ``model.bin``, and ``folder/int8.json``
     (settings, calibration files, seconds taken); logs how long quantising took."""
     import openvino as ov  # already imported by the backend (without its telemetry)
@@ -130,8 +135,8 @@ def write_int8(core, onnx_path: str, calibration: Calibration, settings: QuantSe
                 len(calibration.files))
 
 
-def int8_model(core, onnx_folder: Path, calibration: Optional[Calibration], settings: QuantSettings,
-               model_path: Optional[str] = None, cache_dir: Optional[str] = None) -> Path:
+def int8_model(core: "openvino.Core", onnx_folder: Path, calibration: Optional[Calibration],
+               settings: QuantSettings, model_path: Optional[str] = None, cache_dir: Optional[str] = None) -> Path:
     """Path of the INT8 ``model.xml`` of the ONNX artifact in ``onnx_folder`` (``<root>/<weights key>/onnx``):
     the cached one, else quantised now (``core``: the backend's ``openvino.Core``) with ``calibration``."""
     from .artifacts import made_once
