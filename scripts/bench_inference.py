@@ -41,6 +41,7 @@ ROWS: Dict[str, tuple] = {
     "onnxruntime": ("ours, ONNX Runtime (--backend onnxruntime)", "prepared"),
     "openvino": ("ours, OpenVINO f32 (--backend openvino)", "prepared"),
     "openvino-bf16": ("ours, OpenVINO bf16 (--precision bf16)", "prepared"),
+    "openvino-int8": ("ours, OpenVINO INT8 (--precision int8; NNCF, 32 random calibration inputs)", "prepared"),
     "ort-plain": ("third party: ONNX Runtime on the plain paddle2onnx export, argmax in graph", "prepared"),
     "ov-plain": ("third party: OpenVINO f32 on the plain paddle2onnx export, argmax in graph", "prepared"),
     "hf-torch": ("third party: Hugging Face transformers, PyTorch eager", "prepared"),

@@ -18,6 +18,7 @@ import numpy as np
 from bench_harness import hf_model, paddleseg_model, serve
 
 WARMUP = 2
+CALIB = 32  # the INT8 row's calibration inputs (random, like the timed input; its labels are compared)
 Runner = Callable[[np.ndarray], np.ndarray]  # (1, 3, S, S) float32 -> (S, S) labels
 
 
@@ -43,19 +44,32 @@ def _paddle_argmax(model) -> Runner:
     return run
 
 
-def paddleseg_row(variant: str, classes: int, threads: int) -> Runner:
+def paddleseg_row(variant: str, classes: int, threads: int, size: int) -> Runner:
     model = paddleseg_model(variant, classes)
     model.eval()
     return _paddle_argmax(model)
 
 
-def backend_row(name: str, precision: str = "fp32") -> Callable[[str, int, int], Runner]:
-    def build(variant: str, classes: int, threads: int) -> Runner:
+def _calibration(size: int):
+    """CALIB random (3, size, size) inputs drawn as the timed one is, named for the INT8 model's cache key."""
+    from paddle_segformer.inference.int8 import Calibration
+
+    def load(name: str) -> np.ndarray:
+        seed = int(name.rsplit("-", 1)[1])
+        return np.random.default_rng(seed).standard_normal((3, size, size)).astype(np.float32)
+
+    return Calibration(tuple(f"random-{size}-{i + 1}" for i in range(CALIB)), load)
+
+
+def backend_row(name: str, precision: str = "fp32") -> Callable[[str, int, int, int], Runner]:
+    def build(variant: str, classes: int, threads: int, size: int) -> Runner:
         from paddle_segformer.inference.backends import create_backend
         from paddle_segformer.inference.options import RuntimeOptions
         from paddle_segformer.inference.upsample import upsample_labels
 
-        backend = create_backend(_ours(variant, classes), RuntimeOptions(name, precision, threads, CACHE))
+        calibration = _calibration(size) if precision == "int8" else None
+        backend = create_backend(_ours(variant, classes), RuntimeOptions(name, precision, threads, CACHE),
+                                 calibration=calibration)
         return lambda x: upsample_labels(backend(x)[0], x.shape[2:], backend.align_corners)
 
     return build
@@ -71,7 +85,7 @@ def _plain_onnx(variant: str, classes: int) -> str:
     return os.path.join(folder, "model.onnx")
 
 
-def ort_plain_row(variant: str, classes: int, threads: int) -> Runner:
+def ort_plain_row(variant: str, classes: int, threads: int, size: int) -> Runner:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -81,7 +95,7 @@ def ort_plain_row(variant: str, classes: int, threads: int) -> Runner:
     return lambda x: session.run(None, {"x": x})[0][0]
 
 
-def ov_plain_row(variant: str, classes: int, threads: int) -> Runner:
+def ov_plain_row(variant: str, classes: int, threads: int, size: int) -> Runner:
     import openvino as ov
 
     compiled = ov.Core().compile_model(_plain_onnx(variant, classes), "CPU", {
@@ -89,7 +103,7 @@ def ov_plain_row(variant: str, classes: int, threads: int) -> Runner:
     return lambda x: compiled([x])[0][0]
 
 
-def hf_torch_row(variant: str, classes: int, threads: int) -> Runner:
+def hf_torch_row(variant: str, classes: int, threads: int, size: int) -> Runner:
     import torch
 
     model = hf_model(variant, classes, threads).eval()
@@ -103,7 +117,7 @@ def hf_torch_row(variant: str, classes: int, threads: int) -> Runner:
     return run
 
 
-def ours_dynamic_row(variant: str, classes: int, threads: int) -> Runner:
+def ours_dynamic_row(variant: str, classes: int, threads: int, size: int) -> Runner:
     return _paddle_argmax(_ours(variant, classes))
 
 
@@ -116,6 +130,7 @@ BUILDERS = {
     "onnxruntime": (backend_row("onnxruntime"), True),
     "openvino": (backend_row("openvino"), True),
     "openvino-bf16": (backend_row("openvino", "bf16"), True),
+    "openvino-int8": (backend_row("openvino", "int8"), True),
     "ort-plain": (ort_plain_row, True),
     "ov-plain": (ov_plain_row, True),
     "hf-torch": (hf_torch_row, False),
@@ -136,7 +151,7 @@ def main() -> int:
 
             prepare_env(import_paddle=False)  # a PyTorch row must not hold paddle in its memory
         build, _ = BUILDERS[row]
-        runner = build(variant, classes, threads)
+        runner = build(variant, classes, threads, size)
         for _ in range(WARMUP):
             runner(x)
         return lambda: last.update(labels=runner(x))

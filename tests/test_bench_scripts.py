@@ -27,6 +27,14 @@ def test_bench_inference_prints_a_table_with_agreement():
 
 
 @pytest.mark.slow
+def test_bench_inference_int8_row():
+    out = _run("scripts/bench_inference.py", "--variants", "b0", "--sizes", "64", "--reps", "1", "--settle", "0",
+               "--rows", "ours-dynamic", "openvino-int8", "--classes", "5")
+    row = next(line for line in out.splitlines() if line.startswith("| openvino-int8"))
+    assert row.endswith(" % |"), row  # timed, and its labels compared with float32's
+
+
+@pytest.mark.slow
 def test_bench_train_prints_a_table():
     out = _run("scripts/bench_train.py", "--size", "64", "--batch", "1", "--reps", "1", "--settle", "0",
                "--classes", "5", "--rows", "ours", "paddleseg")

@@ -47,6 +47,16 @@ def test_val_flags_leave_exactly_evaluates_parameters():
                          "data_format"}
 
 
+def test_int8_flags():
+    args = vars(val_cli.build_parser().parse_args(["--config", "c.yml", "--model_path", "m", "--precision", "int8",
+                                                   "--calib", "40"]))
+    InferenceOptions.pop_arguments(args)
+    assert RuntimeOptions.pop_arguments(args) == RuntimeOptions(precision="int8", calib=40)
+    args = vars(predict_cli.build_parser().parse_args(["--config", "c", "--model_path", "m", "--image_path", "i",
+                                                       "--precision", "int8"]))
+    assert RuntimeOptions.pop_arguments(args).calib == 300  # the default
+
+
 def test_runtime_options_refuse_unknown_values():
     with pytest.raises(ValueError, match="backend must be auto or one of"):
         RuntimeOptions(backend="tensorrt")

@@ -45,8 +45,9 @@ def build_predictor(builder: Any, config: str, model_path: str, test: InferenceO
     load_model_weights(model, model_path)
     dataset_cls = build(builder, "val_dataset_class", config)
     channels = getattr(dataset_cls, "IMG_CHANNELS", None) or builder.config.val_dataset_cfg.get("img_channels", 3)
-    predictor = Predictor(model, build(builder, "val_transforms", config), img_channels=channels, options=test,
-                          backend=start_runtime(model, choice, model_path))
+    predictor = Predictor(model, build(builder, "val_transforms", config), img_channels=channels, options=test)
+    calibration = calibration_images(builder, config, predictor, choice)
+    predictor.attach(start_runtime(model, choice, model_path, calibration))
     facts = dict(builder.config.val_dataset_cfg, **builder.config.train_dataset_cfg)
     ignore = facts.get("ignore_index", getattr(dataset_cls, "IGNORE_INDEX", 255))  # config, else the class's
     predictor.nodata_label = int(ignore)
@@ -55,6 +56,22 @@ def build_predictor(builder: Any, config: str, model_path: str, test: InferenceO
     predictor.set_memory_budget(memory, tiling)
     logger.info("memory budget of one forward pass: %s", memory)
     return model, predictor
+
+
+def calibration_images(builder: Any, config: str, predictor: Any, choice: "RuntimeChoice") -> Optional[Any]:
+    """int8's calibration images (None for other precisions or the dynamic graph): ``choice.options.calib``
+    files drawn evenly from the config's training list, each made into the model input by the predictor's
+    own reading and preprocessing (``Predictor.load``)."""
+    if choice.dynamic or choice.options.precision != "int8":
+        return None
+    from pathlib import Path
+
+    from ..inference.int8 import Calibration
+
+    files = [str(item[0]) for item in build(builder, "train_dataset", config).file_list]
+    calibration = Calibration.draw(files, choice.options.calib, lambda path: predictor.load(Path(path)).chw)
+    logger.info("int8 calibration: %d of the %d training images", len(calibration.files), len(files))
+    return calibration
 
 
 def dataset_class_names(builder: Any, config: str) -> List[str]:

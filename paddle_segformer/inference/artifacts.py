@@ -124,7 +124,7 @@ def save_onnx(graph: nn.Layer, in_channels: int, folder: str) -> None:
 WRITERS = {"paddle": _save_paddle, "onnx": save_onnx}
 
 
-def _build_into(root: Path, key: str, kind: str, build: Callable[[str], None]) -> Path:
+def _build_into(root: Path, key: str, kind: str, marker: str, build: Callable[[str], None]) -> Path:
     final = root / key / kind
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_dir_beside(final)
@@ -132,11 +132,32 @@ def _build_into(root: Path, key: str, kind: str, build: Callable[[str], None]) -
         build(tmp)
         publish_dir(tmp, final)  # a concurrent builder may have won: then ours is dropped below
     except OSError:
-        if not (final / KINDS[kind]).is_file():
+        if not (final / marker).is_file():
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def made_once(key: str, kind: str, marker: str, build: Callable[[str], None], model_path: Optional[str] = None,
+              cache_dir: Optional[str] = None) -> Path:
+    """Folder ``<root>/<key>/<kind>`` holding ``marker`` once complete: the cached one if a root has it, else
+    built by ``build(folder)`` into a temporary folder renamed into place (in the first writable root)."""
+    roots = cache_roots(model_path, cache_dir)
+    for root in roots:
+        if (root / key / kind / marker).is_file():
+            logger.info("using cached %s model %s", kind, root / key / kind)
+            return root / key / kind
+    errors = []
+    for root in roots:
+        try:
+            path = _build_into(root, key, kind, marker, build)
+        except OSError as exc:  # read-only checkpoint folder: try the next root
+            errors.append(f"{root}: {exc}")
+            continue
+        logger.info("made the %s inference model %s (made once, reused while its key is the same)", kind, path)
+        return path
+    raise OSError("cannot write the inference model anywhere: " + "; ".join(errors))
 
 
 def artifact(graph: nn.Layer, in_channels: int, kind: str, model_path: Optional[str] = None,
@@ -144,20 +165,5 @@ def artifact(graph: nn.Layer, in_channels: int, kind: str, model_path: Optional[
     """Folder holding ``graph`` as ``kind`` ('paddle' or 'onnx'); made on first use, reused after."""
     if kind not in KINDS:
         raise ValueError(f"artifact kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    key = fingerprint(graph, in_channels)
-    roots = cache_roots(model_path, cache_dir)
-    for root in roots:
-        if (root / key / kind / KINDS[kind]).is_file():
-            logger.info("using cached %s model %s", kind, root / key / kind)
-            return root / key / kind
-    errors = []
-    for root in roots:
-        try:
-            path = _build_into(root, key, kind, lambda folder: WRITERS[kind](graph, in_channels, folder))
-        except OSError as exc:  # read-only checkpoint folder: try the next root
-            errors.append(f"{root}: {exc}")
-            continue
-        logger.info("exported the %s inference model to %s (made once, reused while the weights are the same)",
-                    kind, path)
-        return path
-    raise OSError("cannot write the inference model anywhere: " + "; ".join(errors))
+    return made_once(fingerprint(graph, in_channels), kind, KINDS[kind],
+                     lambda folder: WRITERS[kind](graph, in_channels, folder), model_path, cache_dir)

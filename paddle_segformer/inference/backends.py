@@ -6,7 +6,7 @@ what runs and why.
 from __future__ import annotations
 
 import logging
-from typing import Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 import numpy as np
 import paddle
@@ -19,15 +19,20 @@ from .options import RuntimeOptions
 from .shapes import ShapeSpecialised, symbolic_dims
 from .upsample import set_threads
 
+if TYPE_CHECKING:
+    from .int8 import Calibration
+
 logger = logging.getLogger(__name__)
 
 
 class Backend:
-    """Base: ``backend(batch)`` -> stride-4 logits; ``name`` and ``precision`` say what runs."""
+    """Base: ``backend(batch)`` -> stride-4 logits; ``name`` and ``precision`` say what runs. ``calibration``
+    (images for int8) is used by OpenVINO only: the choice refuses int8 on the others."""
 
     name = "?"
 
-    def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None):
+    def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None,
+                 calibration: Optional["Calibration"] = None):
         self.num_classes = graph.num_classes
         self.align_corners = graph.align_corners
         self.precision = options.precision
@@ -41,7 +46,8 @@ class PaddleBackend(Backend):
 
     name = "paddle"
 
-    def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None):
+    def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None,
+                 calibration: Optional["Calibration"] = None):
         super().__init__(graph, options, model_path)
         self.graph = graph
 
@@ -55,7 +61,8 @@ class InferenceBackend(Backend):
 
     name = "inference"
 
-    def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None):
+    def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None,
+                 calibration: Optional["Calibration"] = None):
         super().__init__(graph, options, model_path)
         from .static import StaticPredictor
 
@@ -72,7 +79,8 @@ class OnnxRuntimeBackend(Backend):
 
     name = "onnxruntime"
 
-    def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None):
+    def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None,
+                 calibration: Optional["Calibration"] = None):
         super().__init__(graph, options, model_path)
         folder = artifact(graph, graph.backbone.in_channels, "onnx", model_path, options.cache_dir)
         self.path, self.threads = str(folder / "model.onnx"), options.thread_count()
@@ -115,16 +123,23 @@ def import_openvino():
 
 
 class OpenVinoBackend(Backend):
-    """OpenVINO (CPU plugin) on the cached ONNX conversion; f32 or bf16 inference precision; a model
-    compiled for the input shape once a shape repeats (:mod:`.shapes`)."""
+    """OpenVINO (CPU plugin) on the cached ONNX conversion (f32 or bf16 inference precision) or on its
+    cached INT8 quantisation (:mod:`.int8`, made with ``calibration`` on first use); a model compiled for the
+    input shape once a shape repeats (:mod:`.shapes`)."""
 
     name = "openvino"
 
-    def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None):
+    def __init__(self, graph: InferenceGraph, options: RuntimeOptions, model_path: Optional[str] = None,
+                 calibration: Optional["Calibration"] = None):
         super().__init__(graph, options, model_path)
         ov = import_openvino()
         folder = artifact(graph, graph.backbone.in_channels, "onnx", model_path, options.cache_dir)
         self.core, self.path = ov.Core(), str(folder / "model.onnx")
+        if options.precision == "int8":
+            from .int8 import QuantSettings, int8_model
+
+            self.path = str(int8_model(self.core, folder, calibration, QuantSettings(), model_path,
+                                       options.cache_dir))
         self.config = {"INFERENCE_NUM_THREADS": options.thread_count(), "PERFORMANCE_HINT": "LATENCY",
                        "INFERENCE_PRECISION_HINT": "bf16" if options.precision == "bf16" else "f32"}
         self.sessions = ShapeSpecialised(self._compile(None), self._compile)
@@ -143,9 +158,10 @@ class OpenVinoBackend(Backend):
 CLASSES = {cls.name: cls for cls in (PaddleBackend, InferenceBackend, OnnxRuntimeBackend, OpenVinoBackend)}
 
 
-def start_runtime(model: nn.Layer, choice: RuntimeChoice, model_path: Optional[str] = None) -> Optional[Backend]:
+def start_runtime(model: nn.Layer, choice: RuntimeChoice, model_path: Optional[str] = None,
+                  calibration: Optional["Calibration"] = None) -> Optional[Backend]:
     """The runtime ``choice`` names for a loaded ``model`` (None when the model runs on the dynamic graph
-    through PaddleSeg); one log line says what runs and why.
+    through PaddleSeg); one log line says what runs and why. ``calibration``: images for int8.
 
     Exports and conversions are made on first use and cached (paddle_segformer.inference.artifacts).
     Under ``auto`` a runtime that fails to start is logged and the next candidate tried.
@@ -158,7 +174,7 @@ def start_runtime(model: nn.Layer, choice: RuntimeChoice, model_path: Optional[s
     errors = []
     for name in choice.candidates:
         try:
-            backend = CLASSES[name](graph, choice.options, model_path)
+            backend = CLASSES[name](graph, choice.options, model_path, calibration)
         except Exception as exc:  # an optional runtime that cannot start: try the next one under auto
             if not choice.fallback:
                 raise
@@ -171,7 +187,7 @@ def start_runtime(model: nn.Layer, choice: RuntimeChoice, model_path: Optional[s
 
 
 def create_backend(model: nn.Layer, options: RuntimeOptions = RuntimeOptions(), model_path: Optional[str] = None,
-                   device: str = "cpu") -> Backend:
+                   device: str = "cpu", calibration: Optional["Calibration"] = None) -> Backend:
     """The fast runtime ``options`` ask for (``auto``: the fastest that works here) for a loaded ``model``:
     :func:`start_runtime` of :func:`~paddle_segformer.inference.choice.choose_runtime`."""
-    return start_runtime(model, choose_runtime(options, device=device), model_path)
+    return start_runtime(model, choose_runtime(options, device=device), model_path, calibration)

@@ -6,8 +6,9 @@ dynamic graph (PaddleSeg's ``infer`` / ``core.evaluate``), and why.
 then Paddle's dynamic graph (with sessions specialised to repeated input shapes OpenVINO f32 took
 87 / 521 ms for B0 / B3 at 512^2 where ONNX Runtime took 118 / 724). On a GPU it keeps Paddle's
 dynamic graph (the CPU runtimes would be slower). bf16 runs through OpenVINO on CPUs with bf16
-instructions (avx512_bf16 or AMX). Test-time augmentation, sliding windows and PaddleSeg's AUC-ROC
-run the model on the dynamic graph: no runtime is started for them.
+instructions (avx512_bf16 or AMX), int8 through OpenVINO on a model quantised by NNCF (any x86
+CPU). Test-time augmentation, sliding windows and PaddleSeg's AUC-ROC run the model on the dynamic
+graph: no runtime is started for them.
 
 Light on purpose (no Paddle import): the flags and the choice are read before any model is built.
 """
@@ -70,8 +71,23 @@ def installed(name: str) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in needs)
 
 
+def check_int8(backend: str, device: str = "cpu") -> None:
+    """int8 needs OpenVINO (and NNCF to quantise) on a CPU; say so before any work starts."""
+    if backend != "openvino":
+        raise ValueError(f"--precision int8 runs through OpenVINO on a model quantised by NNCF, not {backend}; "
+                         "use --backend openvino or auto")
+    if device.startswith("gpu"):
+        raise ValueError("--precision int8 runs on the CPU through OpenVINO; a GPU is in use (--device cpu)")
+    for module, pin in (("openvino", "openvino"), ("nncf", "nncf==3.4.0")):
+        if importlib.util.find_spec(module) is None:
+            raise ValueError(f"--precision int8 needs {module}: pip install {pin}")
+
+
 def check_precision(options: RuntimeOptions, backend: str, device: str = "cpu") -> None:
-    """bf16 needs OpenVINO and a CPU with bf16 instructions; say so before any work starts."""
+    """bf16 needs OpenVINO and a CPU with bf16 instructions, int8 OpenVINO and NNCF; say so before any work
+    starts."""
+    if options.precision == "int8":
+        check_int8(backend, device)
     if options.precision != "bf16":
         return
     if backend != "openvino":
@@ -97,8 +113,8 @@ def _candidates(options: RuntimeOptions, device: str) -> Tuple[Tuple[str, ...], 
     """Runtimes to try in order, and why."""
     if options.backend != "auto":
         return (options.backend,), "asked for"
-    if options.precision == "bf16":
-        return ("openvino",), "bf16 on a CPU runs through OpenVINO"
+    if options.precision in ("bf16", "int8"):
+        return ("openvino",), f"{options.precision} on a CPU runs through OpenVINO"
     if device.startswith("gpu"):
         return ("paddle",), "a GPU is in use (the CPU runtimes would be slower)"
     ready = tuple(name for name in AUTO_ORDER if installed(name))

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from .tiled import Tiling
 
 BACKENDS = ("paddle", "inference", "onnxruntime", "openvino")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "int8")
+DEFAULT_CALIB = 300  # calibration images for int8 (capped by the training list's length)
 OUTPUT_OPS = ("argmax", "softmax", "none")  # what an export ends in (export.py --output_op)
 
 
@@ -146,21 +147,25 @@ class TilingOptions:
 
 @dataclass(frozen=True)
 class RuntimeOptions:
-    """How inference runs: ``backend`` (auto or one of BACKENDS), ``precision`` (fp32 / bf16),
+    """How inference runs: ``backend`` (auto or one of BACKENDS), ``precision`` (fp32 / bf16 / int8),
     ``threads`` (default: OMP_NUM_THREADS or all cores), ``cache_dir`` for exported models,
-    ``max_memory`` ('4G', '512M'; default half the available memory) for one forward pass."""
+    ``max_memory`` ('4G', '512M'; default half the available memory) for one forward pass, ``calib``:
+    calibration images drawn from the training list for int8 (paddle_segformer.inference.int8)."""
 
     backend: str = "auto"
     precision: str = "fp32"
     threads: Optional[int] = None
     cache_dir: Optional[str] = None
     max_memory: Optional[str] = None
+    calib: int = DEFAULT_CALIB
 
     def __post_init__(self) -> None:
         if self.backend not in ("auto",) + BACKENDS:
             raise ValueError(f"backend must be auto or one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"inference precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.calib < 1:
+            raise ValueError(f"--calib must be at least 1, got {self.calib}")
 
     def thread_count(self) -> int:
         return self.threads or int(os.environ.get("OMP_NUM_THREADS", 0) or 0) or os.cpu_count() or 1
@@ -172,16 +177,19 @@ class RuntimeOptions:
 
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:
-        """``--backend --precision --threads --cache_dir --max_memory``."""
+        """``--backend --precision --threads --cache_dir --max_memory --calib``."""
         p.add_argument("--backend", choices=("auto",) + BACKENDS, default="auto",
                        help="inference runtime (default auto: the fastest installed, OpenVINO on a CPU)")
         p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                       help="bf16 runs through OpenVINO on CPUs with avx512_bf16 / AMX")
+                       help="bf16 runs through OpenVINO on CPUs with avx512_bf16 / AMX; int8 through OpenVINO "
+                            "on a model quantised by NNCF (made once with --calib images, cached)")
         p.add_argument("--threads", type=int, help="runtime threads (default: OMP_NUM_THREADS or all cores)")
         p.add_argument("--cache_dir", help="where exported / converted models are cached "
                                            "(default: beside the checkpoint, else ~/.cache/paddle_segformer)")
         p.add_argument("--max_memory", help="memory budget of one forward pass, e.g. 4G or 512M (default: half "
                                             "the memory available); larger images are predicted in tiles")
+        p.add_argument("--calib", type=int, help=f"int8: calibration images drawn evenly from the config's "
+                                                 f"training list (default {DEFAULT_CALIB}, capped by its length)")
 
     @classmethod
     def pop_arguments(cls, args: Dict[str, Any]) -> "RuntimeOptions":

@@ -60,10 +60,8 @@ class Predictor:
         options = options or InferenceOptions()
         self.slide = options.slide  # a dict of its own: evaluation may switch the window on per dataset
         self.aug = options.aug
-        if backend is not None and not self.plain:
-            raise ValueError(f"the {backend.name} runtime cannot run test-time augmentation / sliding windows: "
-                             "they run on the model through PaddleSeg's infer (see inference.choice)")
-        self.backend = backend
+        self.backend: Optional[Backend] = None
+        self.attach(backend)
         self.lut = PixelLUT.of(self.transforms.transforms, img_channels)  # None unless only Normalize
         # a 16-bit / float image is refused when the transforms assume 0..255 (never rescaled silently)
         self.depth_problem = depth_problem(list(transforms), "val_dataset.transforms")
@@ -71,6 +69,15 @@ class Predictor:
         self.class_colours: Optional[List[Tuple[int, int, int]]] = None  # the dataset's, for the outputs
         self.guard: Optional[MemoryGuard] = None  # see set_memory_budget
         self.tiling: Optional[Tiling] = None
+
+    def attach(self, backend: Optional[Backend]) -> None:
+        """Run forward passes through ``backend`` (None: the model through PaddleSeg); a backend with
+        test-time augmentation / sliding windows is refused. Separate from the constructor so that the
+        runtime can start after the predictor exists (int8 calibrates with :meth:`load`)."""
+        if backend is not None and not self.plain:
+            raise ValueError(f"the {backend.name} runtime cannot run test-time augmentation / sliding windows: "
+                             "they run on the model through PaddleSeg's infer (see inference.choice)")
+        self.backend = backend
 
     def set_memory_budget(self, budget: MemoryBudget, tiling: Optional[Tiling] = None) -> None:
         """Inputs whose forward pass would exceed ``budget`` are predicted in tiles (``tiling``, else the

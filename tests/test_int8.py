@@ -1,0 +1,102 @@
+"""--precision int8: NNCF's quantisation of the folded graph, run by OpenVINO, against float32 on a B0 trained
+for a few iterations on the synthetic tiles (random weights would give meaningless labels)."""
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from paddle_segformer.inference.choice import choose_runtime
+from paddle_segformer.inference.int8 import Calibration, QuantSettings, int8_key
+from paddle_segformer.inference.options import RuntimeOptions
+
+from .conftest import write_config
+
+pytest.importorskip("nncf")
+pytest.importorskip("openvino")
+
+# Measured (scripts: a B0 trained 40 iterations, batch 4, as the fixture below): 64 px tiles, 16 calibration and
+# 8 held-out tiles: 0.9963 of the labels equal float32's; 128 px, 40 calibration and 20 held-out tiles: 0.9981.
+# The bound leaves room for other CPUs and for training's last-digit drift.
+MIN_AGREEMENT = 0.97
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, registered, tmp_path_factory):
+    """(config, checkpoint) of a B0 trained 40 iterations on the tiny tiles."""
+    from paddle_segformer.cli.train import train
+
+    root = tmp_path_factory.mktemp("int8")
+    cfg = write_config(root / "b0.yml", tiny_data, {"train_dataset": {"transforms": [{"type": "Normalize"}]}})
+    train(str(cfg), save_dir=str(root / "out"), iters=40, batch_size=4, learning_rate=0.002, log_iters=40,
+          save_interval=40, seed=0)
+    return str(cfg), str(root / "out" / "iter_40" / "model.pdparams")
+
+
+def _predictor(config, checkpoint, precision, cache_dir, calib=300):
+    from paddle_segformer.cli.inference import build_predictor
+    from paddle_segformer.inference.options import InferenceOptions
+    from paddle_segformer.integration.config import load_config
+
+    _, builder = load_config(config, pretrained=False)
+    options = RuntimeOptions("openvino", precision, threads=1, cache_dir=str(cache_dir), calib=calib)
+    return build_predictor(builder, config, checkpoint, InferenceOptions(), "cpu",
+                           choose_runtime(options, InferenceOptions()))[1]
+
+
+def _labels(predictor, images):
+    return np.stack([predictor.labels(predictor.load(path)) for path in images])
+
+
+@pytest.mark.slow
+def test_int8_labels_agree_with_float32(trained, tiny_data, tmp_path):
+    config, checkpoint = trained
+    images = [tiny_data / line.split()[0] for line in (tiny_data / "val.txt").read_text().splitlines()]  # held out
+    reference = _labels(_predictor(config, checkpoint, "fp32", tmp_path), images)
+    agreement = float((_labels(_predictor(config, checkpoint, "int8", tmp_path), images) == reference).mean())
+    assert agreement >= MIN_AGREEMENT, agreement
+
+
+def test_int8_model_is_made_once(tiny_config, random_checkpoint, tmp_path, caplog):
+    config, checkpoint = str(tiny_config), str(random_checkpoint)
+    with caplog.at_level(logging.INFO, logger="paddle_segformer"):
+        first = _predictor(config, checkpoint, "int8", tmp_path, calib=3)
+    assert "quantised the inference graph to INT8" in caplog.text
+    assert first.backend.path.endswith("model.xml") and "/int8-" in first.backend.path
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="paddle_segformer"):
+        again = _predictor(config, checkpoint, "int8", tmp_path, calib=3)
+    assert "quantised" not in caplog.text and "using cached int8-" in caplog.text  # not quantised again
+    assert again.backend.path == first.backend.path
+    record = json.loads((Path(first.backend.path).parent / "int8.json").read_text())
+    assert len(record["calibration_files"]) == 3 and record["settings"] == asdict(QuantSettings())
+
+
+def test_calibration_set_changes_the_key():
+    files = [f"img_train/T{i:06d}.jpg" for i in range(10)]
+    settings = QuantSettings()
+
+    def key(names, count):
+        return int8_key(Calibration.draw(names, count, np.zeros), settings)
+
+    assert key(files, 5) == key(list(files), 5)  # deterministic
+    assert key(files, 5) != key(files, 4)
+    assert key(files, 5) != key(files[:9] + ["img_train/other.jpg"], 5)
+    assert key(files, 5) != int8_key(Calibration.draw(files, 5, np.zeros), QuantSettings(float_logits=False))
+    assert len(Calibration.draw(files, 300, np.zeros).files) == 10  # capped by the list
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "inference", "paddle"])
+def test_int8_needs_openvino(backend):
+    with pytest.raises(ValueError, match="int8 runs through OpenVINO"):
+        choose_runtime(RuntimeOptions(backend, "int8"))
+
+
+def test_int8_auto_picks_openvino_and_refuses_gpu():
+    assert choose_runtime(RuntimeOptions(precision="int8")).candidates == ("openvino",)
+    with pytest.raises(ValueError, match="GPU"):
+        choose_runtime(RuntimeOptions(precision="int8"), device="gpu")
+    with pytest.raises(ValueError, match="--calib"):
+        RuntimeOptions(precision="int8", calib=0)
