@@ -5,8 +5,9 @@ import pytest
 
 from paddle_segformer.cli import predict as predict_cli
 from paddle_segformer.cli import val as val_cli
-from paddle_segformer.inference.options import InferenceOptions, RuntimeOptions, TilingOptions
+from paddle_segformer.inference.options import InferenceOptions, JobOptions, RuntimeOptions, TilingOptions
 from paddle_segformer.inference.tiled import Tiling
+from paddle_segformer.vector.options import VectorOptions
 
 
 @pytest.mark.parametrize("flags, test_config, expected", [
@@ -23,13 +24,17 @@ def test_tiling_flags_over_the_config(flags, test_config, expected):
 def test_predict_flags_become_three_option_objects():
     args = vars(predict_cli.build_parser().parse_args([
         "--config", "c.yml", "--model_path", "m", "--image_path", "i", "--tile", "96", "--overlap", "8",
-        "--backend", "paddle", "--max_memory", "2G", "--threads", "3", "--aug_pred", "--flip_horizontal"]))
+        "--backend", "paddle", "--max_memory", "2G", "--threads", "3", "--aug_pred", "--flip_horizontal",
+        "--overwrite"]))
     test = InferenceOptions.pop_arguments(args)
     tiling = TilingOptions.pop_arguments(args)
     runtime = RuntimeOptions.pop_arguments(args)
+    job = JobOptions.pop_arguments(args)
+    assert VectorOptions.pop_arguments(args) is None  # no --vector
     assert test == InferenceOptions(aug_eval=True, flip_horizontal=True)
     assert tiling == TilingOptions(tile=96, overlap=8)
     assert runtime == RuntimeOptions(backend="paddle", threads=3, max_memory="2G")
+    assert job == JobOptions(overwrite=True)
     # what is left is exactly predict()'s other parameters
     assert set(args) == {"config", "model_path", "image_path", "save_dir", "device", "opts", "custom_color",
                          "label_ids"}
