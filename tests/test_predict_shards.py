@@ -166,3 +166,42 @@ def test_predict_py_under_the_launcher(tiny_config, random_checkpoint, folder, t
     report = json.loads((out / "predict_report.json").read_text())
     assert report["processes"] == 2 and report["counts"]["written"] == 9
     assert len(list((out / "label").glob("*.png"))) == 9
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_skipping_finished_files_with_a_clean_runs_labels(tiny_config, random_checkpoint,
+                                                                            tiny_data, tmp_path):
+    """SIGKILL once a few files are journalled; the re-run skips those and writes the rest, equal to a clean run."""
+    import signal
+    import time
+
+    from paddle_segformer.data.synthetic import write_dataset
+
+    count = 120
+    write_dataset(str(tmp_path / "tiles"), n_train=count, n_test=0, size=64, seed=7)
+    images, out = tmp_path / "tiles" / "img_train", tmp_path / "pred"
+    cmd = [sys.executable, str(REPO / "predict.py"), "--config", str(tiny_config), "--model_path",
+           str(random_checkpoint), "--image_path", str(images), "--backend", "paddle"]
+    proc = subprocess.Popen(cmd + ["--save_dir", str(out)], cwd=tmp_path, env=env_with_threads(1),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal, deadline = out / ".predict_manifest.rank0.jsonl", time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.is_file() and journal.read_text().count("\n") >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = journal.read_text().count("\n")
+    assert 3 <= finished < count, "the kill should land mid-folder"
+    rerun = subprocess.run(cmd + ["--save_dir", str(out)], cwd=tmp_path, env=env_with_threads(1),
+                           capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"skipping {finished} file(s) already predicted" in rerun.stderr
+    assert f"predicted {count - finished} image(s), 0 failed" in rerun.stderr
+    clean = subprocess.run(cmd + ["--save_dir", str(tmp_path / "clean")], cwd=tmp_path, env=env_with_threads(1),
+                           capture_output=True, text=True, timeout=600)
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    resumed, whole = _labels(out), _labels(tmp_path / "clean")
+    assert resumed.keys() == whole.keys() and len(whole) == count
+    for name in whole:
+        np.testing.assert_array_equal(resumed[name], whole[name])
