@@ -2,14 +2,20 @@
 predict.py as rank 0 / rank 1 of two (in this process, through the launcher's environment variables) and
 under ``paddle.distributed.launch`` itself (about 12 s)."""
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import paddle
 import pytest
 
 from paddle_segformer.cli.predict import predict
+from paddle_segformer.data.synthetic import write_dataset
 from paddle_segformer.inference.job_report import RankReportMissing, gather, write_rank_report
 from paddle_segformer.inference.options import JobOptions
 from paddle_segformer.inference.resume import Manifest
@@ -87,8 +93,6 @@ def test_gather_names_the_rank_that_did_not_report(tmp_path):
 @pytest.fixture(scope="module")
 def folder(tiny_data, tmp_path_factory):
     """Nine synthetic tiles and one broken file."""
-    import shutil
-
     root = tmp_path_factory.mktemp("shard_images")
     for path in sorted((tiny_data / "img_train").glob("*.jpg"))[:9]:
         shutil.copy(path, root / path.name)
@@ -172,11 +176,6 @@ def test_predict_py_under_the_launcher(tiny_config, random_checkpoint, folder, t
 def test_killed_run_resumes_skipping_finished_files_with_a_clean_runs_labels(tiny_config, random_checkpoint,
                                                                             tiny_data, tmp_path):
     """SIGKILL once a few files are journalled; the re-run skips those and writes the rest, equal to a clean run."""
-    import signal
-    import time
-
-    from paddle_segformer.data.synthetic import write_dataset
-
     count = 120
     write_dataset(str(tmp_path / "tiles"), n_train=count, n_test=0, size=64, seed=7)
     images, out = tmp_path / "tiles" / "img_train", tmp_path / "pred"
@@ -205,3 +204,48 @@ def test_killed_run_resumes_skipping_finished_files_with_a_clean_runs_labels(tin
     assert resumed.keys() == whole.keys() and len(whole) == count
     for name in whole:
         np.testing.assert_array_equal(resumed[name], whole[name])
+
+
+def _pid_of_rank(rank: int, script: str):
+    """The pid of the launcher's worker of ``rank`` running ``script`` (read from /proc), or None."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and script in (proc / "cmdline").read_bytes().decode(errors="replace") and \
+                    f"PADDLE_TRAINER_ID={rank}\0".encode() in (proc / "environ").read_bytes():
+                return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+@pytest.mark.slow
+def test_a_rank_killed_under_the_launcher_fails_the_job_keeps_outputs_and_the_rerun_finishes(
+        tiny_config, random_checkpoint, tmp_path):
+    """The launcher ends the job when a rank dies (its own message names the rank); every output finished
+    stays, and the same command then does only the rest."""
+    count = 400
+    write_dataset(str(tmp_path / "tiles"), n_train=count, n_test=0, size=64, seed=9)
+    out = tmp_path / "pred"
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+           str(tmp_path / "log"), str(REPO / "predict.py"), "--config", str(tiny_config), "--model_path",
+           str(random_checkpoint), "--image_path", str(tmp_path / "tiles" / "img_train"), "--save_dir", str(out),
+           "--backend", "paddle"]
+    launcher = subprocess.Popen(cmd, cwd=tmp_path, env=env_with_threads(1), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+    journal, deadline = out / ".predict_manifest.rank1.jsonl", time.monotonic() + 300
+    while time.monotonic() < deadline and launcher.poll() is None:
+        if journal.is_file() and journal.read_text().count("\n") >= 5:
+            break
+        time.sleep(0.05)
+    pid = _pid_of_rank(1, "predict.py")
+    assert pid is not None, "rank 1 ended before it could be killed"
+    os.kill(pid, signal.SIGKILL)
+    said = launcher.communicate(timeout=300)[0]
+    assert launcher.returncode != 0 and "rank 1 status failed" in said and "code -9" in said  # the launcher's words
+    finished = sum(p.read_text().count("\n") for p in out.glob(".predict_manifest.rank*.jsonl"))
+    assert 5 <= finished < count and len(_labels(out)) >= finished  # finished outputs kept, all decodable
+    rerun = subprocess.run(cmd, cwd=tmp_path, env=env_with_threads(1), capture_output=True, text=True, timeout=600)
+    logs = "\n".join(p.read_text(errors="replace") for p in sorted((tmp_path / "log").glob("workerlog.*")))
+    assert rerun.returncode == 0, logs[-3000:]
+    assert f"predicted {count - finished} image(s), 0 failed, {finished} skipped" in logs
+    assert len(_labels(out)) == count
