@@ -45,13 +45,11 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     from ..data.label_ids import label_ids as label_id_scheme
     from ..inference.choice import choose_runtime
     from ..inference.folder import predict_folder
-    from ..inference.shards import FolderJob
+    from ..inference.job_report import clear_rank_report
+    from ..inference.shards import FolderJob, Shard
     from ..io.image import input_bytes
     from ..io.paths import check_output_dir
     from .inference import build_predictor, dataset_class_names
-
-    from ..inference.job_report import clear_rank_report
-    from ..inference.shards import Shard
 
     shard, job = Shard.from_env(), job or JobOptions()
     if vector is not None and not shard.single:
