@@ -74,3 +74,10 @@ def test_bench_vectorize_prints_ours_beside_the_reference(tmp_path):
     assert "CPU:" in out and "| rasterio `shapes` on the whole array + shapely (reference) | 300^2 |" in out
     assert "| paddle_segformer.vector, strips of 512 rows | 300^2 |" in out
     assert "reference's polygon count at every size: yes" in out
+
+
+@pytest.mark.slow
+def test_bench_scale_prints_both_rows_and_the_projection():
+    out = _run("scripts/bench_scale.py", "--count", "2", "--size", "64")
+    assert "| 1 process x 2 threads |" in out and "| 2 processes x 1 thread |" in out
+    assert "projection: N such nodes" in out

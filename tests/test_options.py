@@ -5,7 +5,7 @@ import pytest
 
 from paddle_segformer.cli import predict as predict_cli
 from paddle_segformer.cli import val as val_cli
-from paddle_segformer.inference.options import InferenceOptions, RuntimeOptions, TilingOptions
+from paddle_segformer.inference.options import InferenceOptions, JobOptions, RuntimeOptions, TilingOptions
 from paddle_segformer.inference.tiled import Tiling
 from paddle_segformer.vector.options import VectorOptions
 
@@ -25,14 +25,16 @@ def test_predict_flags_become_four_option_objects():
     args = vars(predict_cli.build_parser().parse_args([
         "--config", "c.yml", "--model_path", "m", "--image_path", "i", "--tile", "96", "--overlap", "8",
         "--backend", "paddle", "--max_memory", "2G", "--threads", "3", "--aug_pred", "--flip_horizontal",
-        "--vector", "p.gpkg", "--min_area", "50"]))
+        "--overwrite", "--vector", "p.gpkg", "--min_area", "50"]))
     test = InferenceOptions.pop_arguments(args)
     tiling = TilingOptions.pop_arguments(args)
     runtime = RuntimeOptions.pop_arguments(args)
+    job = JobOptions.pop_arguments(args)
     vector = VectorOptions.pop_arguments(args)
     assert test == InferenceOptions(aug_eval=True, flip_horizontal=True)
     assert tiling == TilingOptions(tile=96, overlap=8)
     assert runtime == RuntimeOptions(backend="paddle", threads=3, max_memory="2G")
+    assert job == JobOptions(overwrite=True)
     assert vector is not None and (str(vector.out), vector.min_area) == ("p.gpkg", 50)
     # what is left is exactly predict()'s other parameters
     assert set(args) == {"config", "model_path", "image_path", "save_dir", "device", "opts", "custom_color",

@@ -4,20 +4,25 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence
 
-from ..inference.options import InferenceOptions, RuntimeOptions, TilingOptions
+from ..inference.options import InferenceOptions, JobOptions, RuntimeOptions, TilingOptions
 from ..integration.config import load_config
 from ..vector.options import VectorOptions
 from .legacy_flags import parse_custom_color
 from .runtime import add_inference_args, logger, run_cli, select_device
+
+if TYPE_CHECKING:
+    from ..inference.job_report import JobReport
+    from ..inference.shards import Shard
 
 
 def predict(config: str, model_path: str, image_path: str, save_dir: str = "output/result",
             opts: Optional[List[str]] = None, device: Optional[str] = None,
             test: Optional[InferenceOptions] = None, tiling: Optional[TilingOptions] = None,
             runtime: Optional[RuntimeOptions] = None, custom_color: Optional[Sequence[int]] = None,
-            label_ids: Optional[str] = None, vector: Optional[VectorOptions] = None):
+            label_ids: Optional[str] = None, vector: Optional[VectorOptions] = None,
+            job: Optional[JobOptions] = None):
     """Predict a file, a folder or a list file; returns a :class:`PredictSummary` (failures listed, not raised).
 
     Test-time options come from the config's ``test_config``; ``test`` (InferenceOptions: augmentation,
@@ -33,32 +38,70 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     (official Cityscapes labelIds) instead of class ids (paddle_segformer.data.label_ids).
     ``vector`` (VectorOptions) also writes the polygons of every label GeoTIFF written (tif inputs) to
     ``vector.out`` with the per-class table beside it (paddle_segformer.vector).
+    Under ``paddle.distributed.launch`` (or PADDLE_TRAINER_ID / PADDLE_TRAINERS_NUM set) each process predicts
+    its share of the files and rank 0 merges the reports; files predicted before into ``save_dir`` with the
+    same weights and options are skipped unless ``job.overwrite`` (JobOptions; see :func:`_run_job`).
     """
     from ..data.label_ids import label_ids as label_id_scheme
     from ..inference.choice import choose_runtime
     from ..inference.folder import predict_folder
+    from ..inference.job_report import clear_rank_report
+    from ..inference.shards import FolderJob, Shard
     from ..io.image import input_bytes
     from ..io.paths import check_output_dir
     from .inference import build_predictor, dataset_class_names
 
+    shard, job = Shard.from_env(), job or JobOptions()
+    if vector is not None and not shard.single:
+        raise ValueError("--vector under several processes is not supported yet: predict, then run vectorize.py "
+                         "over the save folder's geotiff/ outputs")
     colours = parse_custom_color(custom_color)
     check_output_dir(save_dir, input_bytes(image_path))  # the outputs take about what the inputs take
+    clear_rank_report(save_dir, shard)  # before any work: an earlier run's report must not be merged
     device = select_device(device)
     _, builder = load_config(config, opts=opts, pretrained=False)  # --model_path replaces every weight
     test_config = dict(builder.config.test_config or {})
     options = (test or InferenceOptions()).over(test_config)
     scenes = (tiling or TilingOptions()).over(test_config)
-    model, predictor = build_predictor(builder, config, model_path, options, device,
-                                       choose_runtime(runtime or RuntimeOptions(), options, device), scenes)
+    choice = choose_runtime(runtime or RuntimeOptions(), options, device)
+    model, predictor = build_predictor(builder, config, model_path, options, device, choice, scenes)
     written_ids = label_id_scheme(label_ids, model.num_classes) if label_ids else None
+    key = output_key(model, predictor.img_channels, options=options.as_dict(), tiling=scenes, colours=colours,
+                     label_ids=label_ids, runtime=(choice.candidates, choice.options.precision),
+                     transforms=builder.config.val_dataset_cfg.get("transforms"))
     summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes, tiling=scenes,
-                             colours=colours, label_ids=written_ids)
+                             colours=colours, label_ids=written_ids, job=FolderJob(shard, key, job.overwrite))
     logger.info("%s\n  labels: %s/label  colour: %s/pseudo_color  overlays: %s/overlay",
                 summary.report(), save_dir, save_dir, save_dir)
+    summary.job = _run_job(save_dir, shard, summary, job)
     if vector is not None:
-        vectorize_predictions(written_geotiffs(summary.written, Path(save_dir)), vector,
+        vectorize_predictions(written_geotiffs(summary.written + summary.skipped, Path(save_dir)), vector,
                               dataset_class_names(builder, config))
     return summary
+
+
+def output_key(model: Any, channels: int, **options: Any) -> str:
+    """The resume key of a prediction: the weights' content hash (the exported-artifact cache's
+    :func:`~paddle_segformer.inference.artifacts.fingerprint`) with the options that change outputs."""
+    from ..inference.artifacts import fingerprint
+    from ..inference.resume import resume_key
+
+    return resume_key(fingerprint(model, channels), **options)
+
+
+def _run_job(save_dir: str, shard: "Shard", summary: Any, job: JobOptions) -> Optional["JobReport"]:
+    """Every rank writes its report; rank 0 waits for the others' (``job.report_timeout``), writes one
+    ``predict_report.json`` and logs the merged summary (one process: its own report, at once)."""
+    from ..inference.job_report import gather, write_rank_report, write_report
+
+    write_rank_report(save_dir, shard, summary.files, summary.seconds)
+    if shard.rank != 0:
+        return None
+    merged = gather(save_dir, shard, job.report_timeout)
+    path = write_report(save_dir, merged)
+    if not shard.single:
+        logger.info("%s; report: %s", merged.line(), path)
+    return merged
 
 
 def written_geotiffs(written: Sequence[Path], save_dir: Path) -> List[Path]:
@@ -103,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label_ids", choices=("cityscapes",),
                    help="write label PNGs in these ids instead of class ids (cityscapes: official labelIds)")
     VectorOptions.add_arguments(p, "--vector", required=False)
+    JobOptions.add_arguments(p)
     return p
 
 
@@ -110,11 +154,14 @@ def run(argv: Optional[List[str]] = None):
     """Parse the flags into the option objects and predict; returns the :class:`PredictSummary`."""
     args = vars(build_parser().parse_args(argv))
     return predict(test=InferenceOptions.pop_arguments(args), tiling=TilingOptions.pop_arguments(args),
-                   runtime=RuntimeOptions.pop_arguments(args), vector=VectorOptions.pop_arguments(args), **args)
+                   runtime=RuntimeOptions.pop_arguments(args), vector=VectorOptions.pop_arguments(args),
+                   job=JobOptions.pop_arguments(args), **args)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return 3 if run(argv).failed else 0
+    """Status 3 when a file failed (on rank 0 of several processes: a file of any rank)."""
+    summary = run(argv)
+    return 3 if summary.failed or (summary.job is not None and summary.job.count("failed")) else 0
 
 
 if __name__ == "__main__":  # python -m paddle_segformer.cli.predict, as the root script

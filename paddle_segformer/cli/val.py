@@ -15,6 +15,8 @@ from .runtime import add_inference_args, logger, run_cli, select_device
 if TYPE_CHECKING:
     import paddle
 
+    from ..inference.shards import Shard
+
 
 def complete_metrics(class_iou: np.ndarray, class_precision: np.ndarray) -> Dict[str, np.ndarray]:
     """Per-class recall and Dice from IoU and precision (exact: 1/R = 1/IoU - 1/P + 1, D = 2I/(1+I))."""
@@ -50,6 +52,8 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     from .inference import build_predictor
 
     check_data_format(data_format)
+    shard = _join_processes()
+    save_dir = save_dir if shard.rank == 0 else None  # one report, from rank 0
     if save_dir:
         check_output_dir(save_dir)
     runtime = runtime or RuntimeOptions()
@@ -67,8 +71,8 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
         auto = slide_when_too_large(dataset, predictor.guard, dict(test_config))
         predictor.slide.update({key: auto[key] for key in predictor.slide if key in auto})
     if not choice.paddleseg_evaluate:  # any runtime, test-time augmentation and sliding windows: the full report
-        return _report(evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index), dataset,
-                       save_dir)
+        return _report(evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index,
+                                        shard=shard), dataset, save_dir)
     test_config = slide_when_too_large(dataset, predictor.guard, test_config)
     result = _paddleseg_evaluate(model, dataset, num_workers, dict(test_config, auc_roc=True))
     logger.info("mIoU %.4f  Acc %.4f  Kappa %.4f  Dice %.4f", result["miou"], result["acc"], result["kappa"],
@@ -80,6 +84,20 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
 
         logger.info("report: %s", write_metrics(save_dir, result))
     return result
+
+
+def _join_processes() -> "Shard":
+    """This process's place under ``paddle.distributed.launch``; with several, the process group is set up
+    (gloo on a CPU) for the one all-reduce of the confusion matrices."""
+    from ..inference.shards import Shard
+
+    shard = Shard.from_env()
+    if not shard.single:
+        import paddle.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_parallel_env()
+    return shard
 
 
 def _report(evaluated: Dict[str, object], dataset: Any, save_dir: Optional[str]) -> Dict[str, object]:

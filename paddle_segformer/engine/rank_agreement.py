@@ -9,7 +9,10 @@ process whose batch produced it. :func:`agree` takes the maximum of a few intege
 """
 from __future__ import annotations
 
-from typing import Any, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Sequence, Tuple
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def world_size() -> int:
@@ -45,3 +48,19 @@ def average(tensors: Sequence[Any]) -> int:
             dist.all_reduce(total, op=dist.ReduceOp.SUM)
             paddle.assign((total / world_size()).astype(tensor.dtype), output=tensor)
     return len(tensors)
+
+
+def total(array: "np.ndarray") -> "np.ndarray":
+    """The element-wise sum of an integer array over all processes (each process must call this): confusion
+    matrices of the processes' shares of a dataset summed into the whole dataset's, exactly (int64)."""
+    import numpy as np
+
+    array = np.ascontiguousarray(array, np.int64)
+    if world_size() < 2:
+        return array
+    import paddle
+    import paddle.distributed as dist
+
+    tensor = paddle.to_tensor(array)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.numpy().astype(np.int64)

@@ -14,6 +14,7 @@ import numpy as np
 from ..report.metrics import confusion_matrix, scores
 from .predictor import Predictor
 from .readahead import read_ahead
+from .shards import Shard, split_by_cost
 
 if TYPE_CHECKING:
     from .memory import MemoryGuard
@@ -22,23 +23,33 @@ logger = logging.getLogger(__name__)
 
 
 def evaluate_dataset(predictor: Predictor, dataset: Any, num_classes: int, ignore_index: int = 255,
-                     progress: bool = True) -> Dict[str, object]:
+                     progress: bool = True, shard: Optional[Shard] = None) -> Dict[str, object]:
     """Metrics of ``predictor`` on a val-mode PaddleSeg dataset (items: transformed ``img`` (C, h, w),
     ``label`` (1, H, W), ``trans_info``): miou, acc, kappa, mdice and per-class arrays
-    (see :func:`paddle_segformer.report.metrics.scores`) plus the confusion matrix."""
+    (see :func:`paddle_segformer.report.metrics.scores`) plus the confusion matrix.
+    With a ``shard`` of several processes (``paddle.distributed`` initialised) each evaluates its share of the
+    images (dealt round-robin) and the confusion matrices are summed over all of them (one all-reduce), so
+    every process returns the whole dataset's metrics, equal to one process's."""
     from tqdm import tqdm
 
+    from ..engine.rank_agreement import total
+
+    mine = split_by_cost([1] * len(dataset), shard.world)[shard.rank] if shard else list(range(len(dataset)))
+    if shard and not shard.single:
+        logger.info("rank %d of %d: scoring %d of %d image(s); the confusion matrices are summed over the processes",
+                    shard.rank, shard.world, len(mine), len(dataset))
     conf = np.zeros((num_classes, num_classes), np.int64)
-    with tqdm(total=len(dataset), desc="evaluate", unit="img", disable=None if progress else True) as bar, \
-            closing(read_ahead(dataset.__getitem__, len(dataset))) as reads:
+    with tqdm(total=len(mine), desc="evaluate", unit="img", disable=None if progress else True) as bar, \
+            closing(read_ahead(lambda k: dataset[mine[k]], len(mine))) as reads:
         names = [str(item[0]) for item in getattr(dataset, "file_list", [])]
-        for i, read in enumerate(reads):
-            data = read.result()
+        for k, read in enumerate(reads):
+            i, data = mine[k], read.result()
             pred = predictor.predict_within_budget(np.asarray(data["img"], np.float32), data.get("trans_info") or [],
                                                    names[i] if i < len(names) else f"validation image {i}")
             label = np.asarray(data["label"]).reshape(pred.shape)
             conf += confusion_matrix(pred, label, num_classes, ignore_index)
             bar.update(1)
+    conf = total(conf) if shard and not shard.single else conf
     result = scores(conf)
     result["confusion"] = conf
     return result

@@ -26,10 +26,13 @@ from ..io.raster import RasterMeta, label_colormap, write_label_raster
 from ..report.palettes import colorize, overlay, palette
 from .predictor import Predictor
 from .readahead import read_ahead
+from .resume import Manifest
+from .shards import FolderJob
 from .tiled import Tiling
 
 if TYPE_CHECKING:
     from ..data.label_ids import LabelIds
+    from .job_report import JobReport
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,9 @@ class PredictSummary:
     written: List[Path] = field(default_factory=list)
     failed: List[Tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
+    skipped: List[Path] = field(default_factory=list)  # outputs already done with the same key (resume)
+    files: Dict[str, dict] = field(default_factory=dict)  # input (relative) -> status, seconds, error
+    job: Optional["JobReport"] = None  # rank 0: every rank's files merged (cli.predict)
 
     def report(self) -> str:
         lines = [f"predicted {len(self.written)} image(s), {len(self.failed)} failed, {self.seconds:.1f} s"]
@@ -128,7 +134,7 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
                    on_progress: Optional[Callable[[int, int], None]] = None,
                    tiling: Optional[Tiling] = None,
                    colours: Optional[Sequence[Tuple[int, int, int]]] = None,
-                   label_ids: Optional["LabelIds"] = None) -> PredictSummary:
+                   label_ids: Optional["LabelIds"] = None, job: Optional[FolderJob] = None) -> PredictSummary:
     """Predict every image under ``image_path`` (recursively: jpg/png/bmp/tif; or the images a list
     file names, paths relative to its folder, as in PaddleSeg).
 
@@ -140,6 +146,8 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     An image whose forward pass would exceed the predictor's memory budget is predicted in tiles, or
     refused before the pass where it cannot be tiled (:meth:`Predictor.set_memory_budget`).
     A file that fails is reported in the summary and the others are still written.
+    ``job`` (:class:`~paddle_segformer.inference.shards.FolderJob`): only this process's share of the files,
+    and with a resume key the files finished before with that key skipped (paddle_segformer.inference.resume).
     """
     from tqdm import tqdm
 
@@ -151,34 +159,84 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     base = root if root.is_dir() else root.parent
     targets = _targets(files, base, Path(save_dir))
     outputs = Outputs(num_classes, colours or predictor.class_colours, predictor.nodata_label, label_ids)
-    summary = PredictSummary()
+    scene = [bool(tiling) and str(path).lower().endswith(RASTER_EXTS) for path in files]
+    run = _Run(PredictSummary(), [_name(path, base) for path in files], targets, scene, job or FolderJob(), save_dir)
+    todo = run.plan(files)
     start = time.time()
 
-    def load(i: int):  # runs on the reader thread; a scene to tile is read window by window later
+    def load(k: int):  # runs on the reader thread; a scene to tile is read window by window later
+        i = todo[k]
         if isinstance(targets[i], Exception):
             raise targets[i]
-        return None if tiling and str(files[i]).lower().endswith(RASTER_EXTS) else predictor.load(files[i])
+        return None if scene[i] else predictor.load(files[i])
 
-    writes: Deque[Tuple[Path, Future]] = deque()
-    with tqdm(total=len(files), desc="predict", unit="img", disable=None) as bar, _opencv_threads(1), \
+    writes: Deque[Tuple[int, float, Future]] = deque()
+    with tqdm(total=len(todo), desc="predict", unit="img", disable=None) as bar, _opencv_threads(1), \
             ThreadPoolExecutor(1, thread_name_prefix="write") as writer, \
-            closing(read_ahead(load, len(files), PREFETCH)) as reads:
-        for i, read in enumerate(reads):
+            closing(read_ahead(load, len(todo), PREFETCH)) as reads:
+        for k, read in enumerate(reads):
+            i, began = todo[k], time.time()
             try:
                 write = _predict_one(predictor, read.result(), files[i], targets[i], outputs, tiling, writer)
                 if write is None:
-                    summary.written.append(targets[i]["geotiff"])
+                    run.finished(i, began, targets[i]["geotiff"])
                 else:
-                    writes.append((files[i], write))
+                    writes.append((i, began, write))
             except Exception as exc:  # one broken file must not stop the folder
-                _failed(summary, files[i], exc)
-            _drain(summary, writes, MAX_PENDING_WRITES)
+                run.failed(i, files[i], began, exc)
+            _drain(run, files, writes, MAX_PENDING_WRITES)
             bar.update(1)
             if on_progress:
-                on_progress(i + 1, len(files))
-        _drain(summary, writes, -1)
-    summary.seconds = time.time() - start
-    return summary
+                on_progress(k + 1, len(todo))
+        _drain(run, files, writes, -1)
+    run.summary.seconds = time.time() - start
+    return run.summary
+
+
+def _name(path: Path, base: Path) -> str:
+    """An input's name in the report and the manifest: its path relative to the input folder."""
+    return (path.relative_to(base) if path.is_relative_to(base) else Path(path.name)).as_posix()
+
+
+class _Run:
+    """The bookkeeping of one folder prediction: the share to do, what was skipped, finished and failed
+    (the summary's per-file records) and the resume manifest, written after each file's outputs are out."""
+
+    def __init__(self, summary: PredictSummary, names: List[str], targets: List[Any], scene: List[bool],
+                 job: FolderJob, save_dir: str):
+        self.summary, self.names, self.targets, self.scene = summary, names, targets, scene
+        self.overwrite = job.overwrite
+        self.shard = job.shard
+        self.manifest = Manifest(save_dir, job.key, job.shard.rank) if job.key else None
+
+    def plan(self, files: List[Path]) -> List[int]:
+        """This rank's files still to do (in order); the others of its share are recorded as skipped."""
+        todo = []
+        for i in self.shard.pick(files):
+            if self.manifest and not self.overwrite and not isinstance(self.targets[i], Exception) \
+                    and self.manifest.done(self.names[i]):
+                self.summary.skipped.append(self.targets[i]["geotiff" if self.scene[i] else "label"])
+                self.summary.files[self.names[i]] = {"status": "skipped", "seconds": 0.0, "error": None}
+            else:
+                todo.append(i)
+        if self.summary.skipped:
+            logger.info("skipping %d file(s) already predicted with the same weights and options "
+                        "(--overwrite redoes them)", len(self.summary.skipped))
+        return todo
+
+    def finished(self, i: int, began: float, main_output: Path) -> None:
+        self.summary.written.append(main_output)
+        self.summary.files[self.names[i]] = {"status": "written", "seconds": round(time.time() - began, 3),
+                                             "error": None}
+        if self.manifest:
+            kept = [self.targets[i]["geotiff"]] if self.scene[i] else \
+                [path for path in self.targets[i].values() if path.is_file()]
+            self.manifest.record(self.names[i], kept)
+
+    def failed(self, i: int, path: Path, began: float, exc: BaseException) -> None:
+        _failed(self.summary, path, exc)
+        self.summary.files[self.names[i]] = {"status": "failed", "seconds": round(time.time() - began, 3),
+                                             "error": self.summary.failed[-1][1]}
 
 
 @contextmanager
@@ -205,11 +263,17 @@ def _predict_one(predictor: Predictor, loaded: Any, path: Path, targets: Dict[st
     return writer.submit(outputs.write, targets, loaded.image, label, loaded.meta)
 
 
-def _drain(summary: PredictSummary, writes: Deque[Tuple[Path, Future]], keep: int) -> None:
+def _drain(run: _Run, files: List[Path], writes: Deque[Tuple[int, float, Future]], keep: int) -> None:
     """Collect finished writes in order, waiting on the oldest while more than ``keep`` are pending
     (``keep`` -1: all of them)."""
-    while writes and (len(writes) > keep or writes[0][1].done()):
-        _finish_write(summary, *writes.popleft())
+    while writes and (len(writes) > keep or writes[0][2].done()):
+        i, began, future = writes.popleft()
+        try:
+            written = future.result()
+        except Exception as exc:  # a write error loses this file's outputs only
+            run.failed(i, files[i], began, exc)
+            continue
+        run.finished(i, began, written)
 
 
 def _predict_scene(predictor: Predictor, path: Path, dst: Path, outputs: Outputs, tiling: Tiling) -> None:
@@ -225,10 +289,3 @@ def _failed(summary: PredictSummary, path: Path, exc: BaseException) -> None:
     reason = reason[len(f"{path}: "):] if reason.startswith(f"{path}: ") else reason  # the path is said once
     logger.error("skipping %s: %s", path, reason)
     summary.failed.append((path, reason))
-
-
-def _finish_write(summary: PredictSummary, path: Path, future: Future) -> None:
-    try:
-        summary.written.append(future.result())
-    except Exception as exc:  # a write error loses this file's outputs only
-        _failed(summary, path, exc)

@@ -194,3 +194,27 @@ class RuntimeOptions:
     @classmethod
     def pop_arguments(cls, args: Dict[str, Any]) -> "RuntimeOptions":
         return cls(**_given(cls, args))
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """A folder prediction as a job (paddle_segformer.inference.shards, resume, job_report): ``overwrite`` redoes
+    files the manifest says are done; ``report_timeout`` is how long rank 0 waits for the other ranks' reports
+    after its own share (seconds)."""
+
+    overwrite: bool = False
+    report_timeout: float = 3600.0
+
+    @staticmethod
+    def add_arguments(p: argparse.ArgumentParser) -> None:
+        """``--overwrite --report_timeout``."""
+        p.add_argument("--overwrite", action="store_true",
+                       help="redo every file (default: skip files predicted before with the same weights and "
+                            "options, as the save folder's manifest records)")
+        p.add_argument("--report_timeout", type=float,
+                       help="under several processes: how long rank 0 waits for the others' reports after its "
+                            "own share, in seconds (default 3600)")
+
+    @classmethod
+    def pop_arguments(cls, args: Dict[str, Any]) -> "JobOptions":
+        return cls(**_given(cls, args))

@@ -1,0 +1,109 @@
+"""Images per second of predict.py as 1 process x 2 threads against 2 processes x 1 thread
+(``paddle.distributed.launch --nproc_per_node 2``), on this machine.
+
+    python scripts/bench_scale.py                        # 32 JPGs of 512^2, MiT-B0 (4 classes), random weights
+    python scripts/bench_scale.py --count 16 --size 256
+
+Both rows run the real command on the same folder into fresh save folders, with ``--backend paddle`` by default
+(the one runtime every install has). "loop images/s" is the images over the slowest process's prediction
+loop (``predict_report.json``'s seconds: reading, the model, writing); "wall images/s" includes starting
+Python, Paddle and the model in every process. The projection to N nodes assumes files >> processes, the
+save folder shared and fast enough, and nodes like this one: N times the 2-process loop rate.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import yaml
+from bench_folder import make_images  # a sibling script, as bench_train.py imports bench_harness
+
+from paddle_segformer.machine import prepare_env
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _checkpoint(config: Path, out: Path) -> Path:
+    import paddle
+
+    import paddle_segformer
+    from paddle_segformer.integration.config import load_config
+
+    paddle_segformer.register()
+    paddle.seed(0)
+    _, builder = load_config(str(config))
+    paddle.save(builder.model.state_dict(), str(out))
+    return out
+
+
+def _config(root: Path) -> Path:
+    from paddle_segformer.data.synthetic import write_dataset
+
+    write_dataset(str(root / "data"), n_train=4, n_test=0, size=64, seed=0)
+    cfg = {"_base_": str(REPO / "configs" / "segformerb0.yml"), "model": {"backbone": {"pretrained": None}},
+           "train_dataset": {"dataset_root": str(root / "data")}, "val_dataset": {"dataset_root": str(root / "data")}}
+    path = root / "bench.yml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+def run_row(cmd: List[str], threads: int, save_dir: Path, cwd: Path) -> Dict[str, float]:
+    """Run one row's command; its wall time and the loop time of its report."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    report = json.loads((save_dir / "predict_report.json").read_text(encoding="utf-8"))
+    return {"written": report["counts"]["written"], "loop": report["seconds"], "wall": wall}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--count", type=int, default=32)
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--backend", default="paddle")
+    args = p.parse_args()
+    prepare_env()
+    from paddle_segformer.machine import describe_machine
+
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
+        root = Path(tmp)
+        (root / "images").mkdir()
+        make_images(str(root / "images"), args.count, args.size)
+        config = _config(root)
+        checkpoint = _checkpoint(config, root / "model.pdparams")
+        predict = [str(REPO / "predict.py"), "--config", str(config), "--model_path", str(checkpoint),
+                   "--image_path", str(root / "images"), "--backend", args.backend]
+        for name, launcher, threads in (("1 process x 2 threads", [], 2),
+                                        ("2 processes x 1 thread", ["-m", "paddle.distributed.launch",
+                                                                    "--nproc_per_node", "2", "--log_dir",
+                                                                    str(root / "log")], 1)):
+            save = root / name.replace(" ", "_")
+            rows[name] = run_row([sys.executable] + launcher + predict + ["--save_dir", str(save)], threads, save, root)
+    print(describe_machine(2))
+    print(f"\n### predict.py on {args.count} JPGs of {args.size}^2, MiT-B0 (4 classes), random weights, "
+          f"--backend {args.backend}\n")
+    print("| run | loop s | loop images/s | wall s | wall images/s |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, row in rows.items():
+        print(f"| {name} | {row['loop']:.1f} | {row['written'] / row['loop']:.2f} | {row['wall']:.1f} | "
+              f"{row['written'] / row['wall']:.2f} |")
+    two = rows["2 processes x 1 thread"]
+    rate = two["written"] / two["loop"]
+    print(f"\nprojection: N such nodes x 2 processes ~ {rate:.2f} x N images/s (files >> processes, the shared "
+          f"save folder not the bottleneck)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

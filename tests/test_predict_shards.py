@@ -1,0 +1,251 @@
+"""Prediction split across processes (issue #23): the split, the resume manifest, the merged report, and
+predict.py as rank 0 / rank 1 of two (in this process, through the launcher's environment variables) and
+under ``paddle.distributed.launch`` itself (about 12 s)."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+from paddle_segformer.cli.predict import predict
+from paddle_segformer.data.synthetic import write_dataset
+from paddle_segformer.inference.job_report import RankReportMissing, gather, write_rank_report
+from paddle_segformer.inference.options import JobOptions
+from paddle_segformer.inference.resume import Manifest
+from paddle_segformer.inference.shards import Shard, split_by_cost
+from paddle_segformer.io.image import read_label
+
+from .conftest import REPO, env_with_threads
+
+
+@pytest.mark.parametrize("world", [1, 2, 3, 7])
+def test_split_deals_every_file_exactly_once_and_is_deterministic(world):
+    costs = list(np.random.default_rng(world).integers(1, 10_000, size=50))
+    shares = split_by_cost(costs, world)
+    assert sorted(i for share in shares for i in share) == list(range(50))
+    assert shares == split_by_cost(costs, world) and all(share == sorted(share) for share in shares)
+
+
+def test_split_spreads_the_big_scenes_and_balances_cost():
+    costs = [400, 390, 380, 370] + [10] * 40  # four big scenes, many small tiles
+    shares = split_by_cost(costs, 2)
+    assert [sum(1 for i in share if i < 4) for share in shares] == [2, 2]  # not both big ones on one rank
+    loads = [sum(costs[i] for i in share) for share in shares]
+    assert abs(loads[0] - loads[1]) <= max(costs)  # greedy largest-first: within one file of balanced
+    assert [len(s) for s in split_by_cost([1] * 9, 3)] == [3, 3, 3]  # equal tiles: dealt evenly
+
+
+def test_shard_from_the_launchers_environment():
+    assert Shard.from_env({}) == Shard(0, 1, "")
+    shard = Shard.from_env({"PADDLE_TRAINER_ID": "1", "PADDLE_TRAINERS_NUM": "2", "PADDLE_MASTER": "h:1"})
+    assert (shard.rank, shard.world, shard.run) == (1, 2, "h:1")
+    with pytest.raises(ValueError, match="rank 2 is outside 0..1"):
+        Shard.from_env({"PADDLE_TRAINER_ID": "2", "PADDLE_TRAINERS_NUM": "2"})
+
+
+def test_manifest_counts_a_file_done_only_with_the_same_key_and_unchanged_outputs(tmp_path):
+    out = tmp_path / "label" / "a.png"
+    out.parent.mkdir()
+    out.write_bytes(b"one")
+    Manifest(str(tmp_path), "k1", rank=1).record("a.jpg", [out])
+    assert Manifest(str(tmp_path), "k1", rank=0).done("a.jpg")  # any rank's journal is read
+    assert not Manifest(str(tmp_path), "k2").done("a.jpg")  # other weights or options
+    assert not Manifest(str(tmp_path), "k1").done("b.jpg")
+    out.write_bytes(b"rewritten by another run")
+    assert not Manifest(str(tmp_path), "k1").done("a.jpg")  # the recorded output no longer stands
+
+
+def test_manifest_ignores_a_line_cut_by_a_kill_and_appends_after_it(tmp_path):
+    out = tmp_path / "a.png"
+    out.write_bytes(b"x")
+    journal = tmp_path / ".predict_manifest.rank0.jsonl"
+    manifest = Manifest(str(tmp_path), "k")
+    manifest.record("a.jpg", [out])
+    whole = journal.read_text()
+    journal.write_text(whole + whole[:-10])  # a second line cut mid-way
+    manifest = Manifest(str(tmp_path), "k")
+    assert manifest.done("a.jpg")
+    (tmp_path / "b.png").write_bytes(b"y")
+    manifest.record("b.jpg", [tmp_path / "b.png"])
+    assert Manifest(str(tmp_path), "k").done("b.jpg")
+
+
+def test_gather_names_the_rank_that_did_not_report(tmp_path):
+    shard = Shard(0, 3, "run-a")
+    write_rank_report(str(tmp_path), shard, {"a.jpg": {"status": "written", "seconds": 1.0, "error": None}}, 2.0)
+    write_rank_report(str(tmp_path), Shard(1, 3, "run-b"), {}, 1.0)  # another launch's: not this run's
+    with pytest.raises(RankReportMissing, match=r"rank\(s\) 1, 2 of 3 did not report .*rank1.json"):
+        gather(str(tmp_path), shard, timeout=0.0)
+    write_rank_report(str(tmp_path), Shard(1, 3, "run-a"), {"b.jpg": {"status": "failed", "seconds": 0.5,
+                                                                       "error": "broken"}}, 3.0)
+    write_rank_report(str(tmp_path), Shard(2, 3, "run-a"), {}, 0.1)
+    merged = gather(str(tmp_path), shard, timeout=0.0)
+    assert (merged.count("written"), merged.count("failed"), merged.seconds) == (1, 1, 3.0)
+
+
+@pytest.fixture(scope="module")
+def folder(tiny_data, tmp_path_factory):
+    """Nine synthetic tiles and one broken file."""
+    root = tmp_path_factory.mktemp("shard_images")
+    for path in sorted((tiny_data / "img_train").glob("*.jpg"))[:9]:
+        shutil.copy(path, root / path.name)
+    (root / "zz_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    return root
+
+
+def _labels(out):
+    return {p.name: read_label(str(p)) for p in sorted((out / "label").glob("*.png"))}
+
+
+def _as_rank(monkeypatch, rank, world=2):
+    monkeypatch.setenv("PADDLE_TRAINER_ID", str(rank))
+    monkeypatch.setenv("PADDLE_TRAINERS_NUM", str(world))
+    monkeypatch.setenv("PADDLE_MASTER", "127.0.0.1:1")
+
+
+def test_two_ranks_split_the_folder_and_rank_0_merges_one_report(tiny_config, random_checkpoint, folder, tmp_path,
+                                                                  monkeypatch, registered):
+    single = predict(str(tiny_config), str(random_checkpoint), str(folder), str(tmp_path / "one"))
+    out = tmp_path / "two"
+    _as_rank(monkeypatch, 1)
+    rank1 = predict(str(tiny_config), str(random_checkpoint), str(folder), str(out))
+    _as_rank(monkeypatch, 0)
+    rank0 = predict(str(tiny_config), str(random_checkpoint), str(folder), str(out), job=JobOptions(report_timeout=5))
+    assert set(rank0.files).isdisjoint(rank1.files) and len(rank0.files) + len(rank1.files) == 10
+    assert abs(len(rank0.files) - len(rank1.files)) <= 1
+    report = json.loads((out / "predict_report.json").read_text())
+    assert report["counts"] == {"written": 9, "failed": 1, "skipped": 0} == {
+        s: single.job.count(s) for s in ("written", "failed", "skipped")}
+    assert report["files"]["zz_broken.jpg"]["status"] == "failed" and report["files"]["zz_broken.jpg"]["error"]
+    assert not list(out.glob(".predict_report.rank*.json"))  # merged, then removed
+    one, two = _labels(tmp_path / "one"), _labels(out)
+    assert one.keys() == two.keys() and len(one) == 9
+    for name in one:
+        np.testing.assert_array_equal(one[name], two[name])
+
+
+def test_rerun_skips_what_is_done_and_other_weights_redo_everything(tiny_config, random_checkpoint, folder,
+                                                                    tmp_path, registered):
+    out = str(tmp_path / "pred")
+    first = predict(str(tiny_config), str(random_checkpoint), str(folder), out)
+    assert len(first.written) == 9 and not first.skipped
+    again = predict(str(tiny_config), str(random_checkpoint), str(folder), out)
+    assert len(again.skipped) == 9 and not again.written and len(again.failed) == 1  # a failure is retried
+    assert json.loads((tmp_path / "pred" / "predict_report.json").read_text())["counts"]["skipped"] == 9
+    forced = predict(str(tiny_config), str(random_checkpoint), str(folder), out, job=JobOptions(overwrite=True))
+    assert len(forced.written) == 9 and not forced.skipped
+    state = paddle.load(str(random_checkpoint))
+    other = tmp_path / "other.pdparams"
+    paddle.save({k: v * 1.5 if "head" in k or "linear_pred" in k else v for k, v in state.items()}, str(other))
+    redone = predict(str(tiny_config), str(other), str(folder), out)
+    assert len(redone.written) == 9 and not redone.skipped  # never kept stale
+
+
+def test_rank_0_says_which_rank_did_not_report(tiny_config, random_checkpoint, folder, tmp_path, monkeypatch,
+                                               registered):
+    _as_rank(monkeypatch, 0)
+    with pytest.raises(RankReportMissing, match=r"rank\(s\) 1 of 2 did not report"):
+        predict(str(tiny_config), str(random_checkpoint), str(folder), str(tmp_path / "p"),
+                job=JobOptions(report_timeout=0.5))
+    assert list((tmp_path / "p" / "label").glob("*.png"))  # its own finished outputs are kept
+
+
+def test_predict_py_under_the_launcher(tiny_config, random_checkpoint, folder, tmp_path):
+    out = tmp_path / "pred"
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+           str(tmp_path / "log"), str(REPO / "predict.py"), "--config", str(tiny_config), "--model_path",
+           str(random_checkpoint), "--image_path", str(folder), "--save_dir", str(out), "--backend", "paddle"]
+    run = subprocess.run(cmd, cwd=tmp_path, env=env_with_threads(1), capture_output=True, text=True, timeout=600)
+    logs = "\n".join(p.read_text(errors="replace") for p in sorted((tmp_path / "log").glob("workerlog.*")))
+    assert run.returncode != 0, "a failed file makes the job's status 3"  # zz_broken.jpg
+    assert "all 2 process(es): predicted 9 image(s), 1 failed, 0 skipped" in logs, logs[-3000:]
+    assert logs.count("image(s), ") >= 3  # each rank's own line, and the merged one
+    report = json.loads((out / "predict_report.json").read_text())
+    assert report["processes"] == 2 and report["counts"]["written"] == 9
+    assert len(list((out / "label").glob("*.png"))) == 9
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_skipping_finished_files_with_a_clean_runs_labels(tiny_config, random_checkpoint,
+                                                                            tiny_data, tmp_path):
+    """SIGKILL once a few files are journalled; the re-run skips those and writes the rest, equal to a clean run."""
+    count = 120
+    write_dataset(str(tmp_path / "tiles"), n_train=count, n_test=0, size=64, seed=7)
+    images, out = tmp_path / "tiles" / "img_train", tmp_path / "pred"
+    cmd = [sys.executable, str(REPO / "predict.py"), "--config", str(tiny_config), "--model_path",
+           str(random_checkpoint), "--image_path", str(images), "--backend", "paddle"]
+    proc = subprocess.Popen(cmd + ["--save_dir", str(out)], cwd=tmp_path, env=env_with_threads(1),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal, deadline = out / ".predict_manifest.rank0.jsonl", time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if journal.is_file() and journal.read_text().count("\n") >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = journal.read_text().count("\n")
+    assert 3 <= finished < count, "the kill should land mid-folder"
+    rerun = subprocess.run(cmd + ["--save_dir", str(out)], cwd=tmp_path, env=env_with_threads(1),
+                           capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"skipping {finished} file(s) already predicted" in rerun.stderr
+    assert f"predicted {count - finished} image(s), 0 failed" in rerun.stderr
+    clean = subprocess.run(cmd + ["--save_dir", str(tmp_path / "clean")], cwd=tmp_path, env=env_with_threads(1),
+                           capture_output=True, text=True, timeout=600)
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    resumed, whole = _labels(out), _labels(tmp_path / "clean")
+    assert resumed.keys() == whole.keys() and len(whole) == count
+    for name in whole:
+        np.testing.assert_array_equal(resumed[name], whole[name])
+
+
+def _pid_of_rank(rank: int, script: str):
+    """The pid of the launcher's worker of ``rank`` running ``script`` (read from /proc), or None."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and script in (proc / "cmdline").read_bytes().decode(errors="replace") and \
+                    f"PADDLE_TRAINER_ID={rank}\0".encode() in (proc / "environ").read_bytes():
+                return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+@pytest.mark.slow
+def test_a_rank_killed_under_the_launcher_fails_the_job_keeps_outputs_and_the_rerun_finishes(
+        tiny_config, random_checkpoint, tmp_path):
+    """The launcher ends the job when a rank dies (its own message names the rank); every output finished
+    stays, and the same command then does only the rest."""
+    count = 400
+    write_dataset(str(tmp_path / "tiles"), n_train=count, n_test=0, size=64, seed=9)
+    out = tmp_path / "pred"
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+           str(tmp_path / "log"), str(REPO / "predict.py"), "--config", str(tiny_config), "--model_path",
+           str(random_checkpoint), "--image_path", str(tmp_path / "tiles" / "img_train"), "--save_dir", str(out),
+           "--backend", "paddle"]
+    launcher = subprocess.Popen(cmd, cwd=tmp_path, env=env_with_threads(1), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+    journal, deadline = out / ".predict_manifest.rank1.jsonl", time.monotonic() + 300
+    while time.monotonic() < deadline and launcher.poll() is None:
+        if journal.is_file() and journal.read_text().count("\n") >= 5:
+            break
+        time.sleep(0.05)
+    pid = _pid_of_rank(1, "predict.py")
+    assert pid is not None, "rank 1 ended before it could be killed"
+    os.kill(pid, signal.SIGKILL)
+    said = launcher.communicate(timeout=300)[0]
+    assert launcher.returncode != 0 and "rank 1 status failed" in said and "code -9" in said  # the launcher's words
+    finished = sum(p.read_text().count("\n") for p in out.glob(".predict_manifest.rank*.jsonl"))
+    assert 5 <= finished < count and len(_labels(out)) >= finished  # finished outputs kept, all decodable
+    rerun = subprocess.run(cmd, cwd=tmp_path, env=env_with_threads(1), capture_output=True, text=True, timeout=600)
+    logs = "\n".join(p.read_text(errors="replace") for p in sorted((tmp_path / "log").glob("workerlog.*")))
+    assert rerun.returncode == 0, logs[-3000:]
+    assert f"predicted {count - finished} image(s), 0 failed, {finished} skipped" in logs
+    assert len(_labels(out)) == count
