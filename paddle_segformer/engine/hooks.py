@@ -78,9 +78,9 @@ def _watched_scaler(inner: Any, run: Optional[TrainingRun]) -> Any:
 
 def _ordered_data(inner: Any, run: Optional[TrainingRun]) -> Any:
     assert run is not None
-    ordered = OrderedPaddle(inner, run.order)
-    sampler = lambda: ordered.io.sampler  # noqa: E731  (made by the loop later)
-    run.folders.extras.append(lambda folder: write_position(sampler().position(run.guard.iteration), folder))
+    ordered = OrderedPaddle(inner, run.order)  # its io.sampler is made by the loop, before any save
+    run.folders.extras.append(lambda folder: write_position(ordered.io.sampler.position(run.guard.iteration),
+                                                            folder))
     return ordered
 
 

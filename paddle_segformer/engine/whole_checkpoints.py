@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 from typing import Any, Callable, Dict, List, Optional
 
-from ..io.atomic import publish_dir, temp_dir_beside
+from ..io.atomic import publish_dir, temp_dir_beside, temp_target
 from .divergence import ITER_DIR
 from .proxies import PaddleProxy
 
 logger = logging.getLogger(__name__)
 
 LAST_FILE = "model.pdopt"  # the last file PaddleSeg's loop saves into an iter_N folder (no EMA here)
-_STAGING = re.compile(r"^\.iter_\d+\.[0-9a-f]+\.part$")
 
 Extra = Callable[[str], Any]  # writes one more file into a checkpoint folder before it is published
 
@@ -70,7 +68,8 @@ class CheckpointFolders:
         """Remove ``.iter_N.*.part`` folders a killed run left in ``save_dir``; returns their paths."""
         if not self.save_dir or not os.path.isdir(self.save_dir):
             return []
-        found = [os.path.join(self.save_dir, n) for n in sorted(os.listdir(self.save_dir)) if _STAGING.match(n)]
+        found = [os.path.join(self.save_dir, n) for n in sorted(os.listdir(self.save_dir))
+                 if ITER_DIR.match(temp_target(n) or "")]
         for path in found:
             logger.info("removing %s: an unfinished checkpoint of a run stopped while it saved", path)
             shutil.rmtree(path, ignore_errors=True)

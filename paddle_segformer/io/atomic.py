@@ -10,12 +10,22 @@ temporary file is deleted and the target keeps what it held before.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 PathLike = Union[str, os.PathLike]
+
+
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.part$")  # what _create_beside names its entries
+
+
+def temp_target(name: str) -> Optional[str]:
+    """The name an entry called ``name`` is a temporary of (``.NAME.<8 hex>.part`` -> NAME), else None."""
+    match = _TEMP_NAME.match(name)
+    return match.group("name") if match else None
 
 
 def _create_beside(path: PathLike, make: Callable[[Path], None]) -> str:
