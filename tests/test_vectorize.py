@@ -159,6 +159,28 @@ def test_min_area_merges_into_the_longest_shared_edge(tmp_path):
     assert table.area.sum() == ((a != 255).sum()) * 4
 
 
+def test_small_chunks_give_the_same_coverage(tmp_path, monkeypatch):
+    """The in-place steps (noding, merging, moving to the CRS, measuring) replace the polygons a few
+    vertices at a time to bound memory: chunks of one or two polygons give the very same result as one
+    chunk holding every polygon (the whole coverage at once, as before chunks were counted in vertices)."""
+    from paddle_segformer.vector import areas
+
+    a = parcels(200, seed=5)
+    a[60:80, 20:180] = 255
+    write_labels(tmp_path / "lab.tif", a, nodata=255)
+    options = VectorOptions(str(tmp_path / "p.fgb"), min_area=12 * 4, simplify=2.5 * PIXEL, strip_rows=50)
+    monkeypatch.setattr(areas, "CHUNK_COORDS", 1 << 40)
+    whole, _ = vectorize(tmp_path / "lab.tif", options)
+    monkeypatch.setattr(areas, "CHUNK_COORDS", 40)
+    parts = areas.chunks(whole.geometry)
+    assert len(parts) > len(whole.geometry) // 3  # a chunk ends once it holds 40 vertices or more
+    assert all(shapely.get_num_coordinates(whole.geometry[p])[:-1].sum() < 40 for p in parts)
+    small, _ = vectorize(tmp_path / "lab.tif", options)
+    assert shapely.to_wkb(small.geometry).tolist() == shapely.to_wkb(whole.geometry).tolist()
+    assert small.class_id.tolist() == whole.class_id.tolist() and small.area.tolist() == whole.area.tolist()
+    assert shapely.coverage_is_valid(small.geometry)
+
+
 def authalic_q(lat, e):
     s = math.sin(math.radians(lat))
     return (1 - e * e) * (s / (1 - e * e * s * s) - math.log((1 - e * s) / (1 + e * s)) / (2 * e))

@@ -8,21 +8,41 @@ Without a CRS everything stays in pixel units.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 
 DENSIFY_DEGREES = 0.01  # edge length (about 1 km) below which a straight edge in degrees stays straight enough
 
 
-CHUNK = 65536  # geometries replaced at a time by the in-place steps: peak memory one chunk over the polygons
+CHUNK_COORDS = 1 << 20  # vertices per chunk of the in-place steps (16-24 MB): peak memory one chunk over the polygons
+
+
+def chunks(geoms: np.ndarray, limit: Optional[int] = None) -> List[slice]:
+    """Consecutive slices of ``geoms`` holding about ``limit`` (default :data:`CHUNK_COORDS`) vertices each
+    (at least one geometry): counted in vertices, not geometries, since after merging a few thousand
+    regions can hold every vertex of a scene."""
+    import shapely
+
+    if not len(geoms):
+        return []
+    limit = CHUNK_COORDS if limit is None else limit
+    ends = np.cumsum(shapely.get_num_coordinates(geoms), dtype=np.int64)
+    out, start = [], 0
+    while start < len(geoms):
+        before = ends[start - 1] if start else 0
+        stop = max(int(np.searchsorted(ends, before + limit, side="right")), start + 1)
+        out.append(slice(start, stop))
+        start = stop
+    return out
 
 
 def in_place(fn: Callable[[np.ndarray], np.ndarray], geoms: np.ndarray) -> np.ndarray:
-    """Replace ``geoms`` (an object array this code owns) by ``fn`` of it, chunk by chunk: the polygons are
-    what fills memory on a large scene, and a whole new copy beside the old one would double it."""
-    for start in range(0, len(geoms), CHUNK):
-        geoms[start:start + CHUNK] = fn(geoms[start:start + CHUNK])
+    """Replace ``geoms`` (an object array this code owns) by ``fn`` of it, chunk by chunk (:func:`chunks`):
+    the polygons are what fills memory on a large scene, and a whole new copy beside the old one would
+    double it."""
+    for part in chunks(geoms):
+        geoms[part] = fn(geoms[part])
     return geoms
 
 
@@ -83,10 +103,10 @@ def measures(geoms: np.ndarray, crs: Optional[Any], transform: Optional[Any] = N
         equal_area = equal_area_crs(to_crs(np.array([shapely.box(*shapely.total_bounds(geoms))]), transform))
     factor = crs.linear_units_factor[1] if crs is not None and equal_area is None else 1.0
     area, length = np.empty(len(geoms)), np.empty(len(geoms))
-    for start in range(0, len(geoms), CHUNK):
-        chunk = to_crs(geoms[start:start + CHUNK], transform)
+    for part in chunks(geoms):
+        chunk = to_crs(geoms[part], transform)
         if equal_area is not None:
             chunk = reproject(shapely.segmentize(chunk, DENSIFY_DEGREES), crs, equal_area)
-        area[start:start + CHUNK] = shapely.area(chunk) * factor ** 2
-        length[start:start + CHUNK] = shapely.length(chunk) * factor
+        area[part] = shapely.area(chunk) * factor ** 2
+        length[part] = shapely.length(chunk) * factor
     return area, length, unit

@@ -12,7 +12,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .areas import CHUNK
+from .areas import chunks
 
 logger = logging.getLogger(__name__)
 
@@ -98,15 +98,20 @@ def merge_small(geoms: np.ndarray, class_id: np.ndarray, areas: np.ndarray,
 def _dissolve(geoms: np.ndarray, roots: np.ndarray) -> np.ndarray:
     """One geometry per distinct root (in ascending root order): the union of its members, which are
     noded (:func:`node_coverage`): :func:`shapely.coverage_union_all` dissolves their shared edges
-    (8x faster than an overlay union here) and keeps the other vertices, so the result stays noded."""
+    (8x faster than an overlay union here) and keeps the other vertices, so the result stays noded.
+    In place, group by group (``geoms`` is taken over): the members are let go as each union is made, so
+    memory never holds the coverage twice."""
     import shapely
 
     groups: Dict[int, List[int]] = defaultdict(list)
     for i, root in enumerate(roots.tolist()):
         groups[root].append(i)
-    out = [geoms[r] if len(groups[r]) == 1 else shapely.coverage_union_all(geoms[groups[r]])
-           for r in sorted(groups)]
-    return np.array(out, dtype=object)
+    for root, members in groups.items():
+        if len(members) > 1:
+            union = shapely.coverage_union_all(geoms[members])
+            geoms[members] = None
+            geoms[root] = union
+    return geoms[np.array(sorted(groups), dtype=np.int64)]
 
 
 def node_coverage(geoms: np.ndarray, junctions: np.ndarray) -> np.ndarray:
@@ -124,9 +129,8 @@ def node_coverage(geoms: np.ndarray, junctions: np.ndarray) -> np.ndarray:
         return geoms
     touched, dense = np.unique(which, return_inverse=True)
     refs = shapely.multipoints(junctions[point], indices=dense)
-    for start in range(0, len(touched), CHUNK):  # in place: see in_place
-        part = touched[start:start + CHUNK]
-        geoms[part] = shapely.snap(geoms[part], refs[start:start + CHUNK], 0.25)
+    for part in chunks(geoms[touched]):  # in place: see in_place
+        geoms[touched[part]] = shapely.snap(geoms[touched[part]], refs[part], 0.25)
     return geoms
 
 
