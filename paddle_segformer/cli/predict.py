@@ -22,7 +22,7 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
             test: Optional[InferenceOptions] = None, tiling: Optional[TilingOptions] = None,
             runtime: Optional[RuntimeOptions] = None, custom_color: Optional[Sequence[int]] = None,
             label_ids: Optional[str] = None, vector: Optional[VectorOptions] = None,
-            job: Optional[JobOptions] = None):
+            job: Optional[JobOptions] = None, save_scores: bool = False):
     """Predict a file, a folder or a list file; returns a :class:`PredictSummary` (failures listed, not raised).
 
     Test-time options come from the config's ``test_config``; ``test`` (InferenceOptions: augmentation,
@@ -36,6 +36,8 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     ``custom_color`` (R G B R G B ..., PaddleSeg's flag) colours classes 0, 1, ... in the outputs (default:
     the dataset's ``PALETTE`` if it has one). ``label_ids`` ("cityscapes") writes the label PNGs in those ids
     (official Cityscapes labelIds) instead of class ids (paddle_segformer.data.label_ids).
+    ``save_scores`` also writes, beside each label GeoTIFF (tif inputs), ``NAME_score.tif``: the winning
+    class's probability as uint8 (paddle_segformer.inference.scores).
     ``vector`` (VectorOptions) also writes the polygons of every label GeoTIFF written (tif inputs) to
     ``vector.out`` with the per-class table beside it (paddle_segformer.vector).
     Under ``paddle.distributed.launch`` (or PADDLE_TRAINER_ID / PADDLE_TRAINERS_NUM set) each process predicts
@@ -68,9 +70,11 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     written_ids = label_id_scheme(label_ids, model.num_classes) if label_ids else None
     key = output_key(model, predictor.img_channels, options=options.as_dict(), tiling=scenes, colours=colours,
                      label_ids=label_ids, runtime=(choice.candidates, choice.options.precision),
-                     transforms=builder.config.val_dataset_cfg.get("transforms"))
+                     transforms=builder.config.val_dataset_cfg.get("transforms"),
+                     **({"scores": True} if save_scores else {}))  # keys of earlier runs stay as they were
     summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes, tiling=scenes,
-                             colours=colours, label_ids=written_ids, job=FolderJob(shard, key, job.overwrite))
+                             colours=colours, label_ids=written_ids, job=FolderJob(shard, key, job.overwrite),
+                             save_scores=save_scores)
     logger.info("%s\n  labels: %s/label  colour: %s/pseudo_color  overlays: %s/overlay",
                 summary.report(), save_dir, save_dir, save_dir)
     summary.job = _run_job(save_dir, shard, summary, job)
@@ -145,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="colours of classes 0, 1, ... as R G B R G B ... (PaddleSeg's flag; default: the dataset's)")
     p.add_argument("--label_ids", choices=("cityscapes",),
                    help="write label PNGs in these ids instead of class ids (cityscapes: official labelIds)")
+    p.add_argument("--save_scores", action="store_true",
+                   help="tif inputs: also write NAME_score.tif beside each label GeoTIFF, the winning class's "
+                        "probability as uint8 (0 = nodata)")
     VectorOptions.add_arguments(p, "--vector", required=False)
     JobOptions.add_arguments(p)
     return p

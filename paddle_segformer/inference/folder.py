@@ -22,11 +22,12 @@ import numpy as np
 
 from ..io.atomic import atomic_write_bytes
 from ..io.image import RASTER_EXTS, encode_png, list_images, write_jpg
-from ..io.raster import RasterMeta, label_colormap, write_label_raster
+from ..io.raster import RasterMeta, label_colormap, score_path, write_label_raster
 from ..report.palettes import colorize, overlay, palette
 from .predictor import Predictor
 from .readahead import read_ahead
 from .resume import Manifest
+from .scores import SCORE_NODATA, SCORE_RESAMPLING
 from .shards import FolderJob
 from .tiled import Tiling
 
@@ -59,11 +60,13 @@ class PredictSummary:
 
 
 def output_paths(save_dir: Path, rel: Path) -> Dict[str, Path]:
-    """Where the outputs of an input at relative path ``rel`` go (same stem everywhere)."""
+    """Where the outputs of an input at relative path ``rel`` go (same stem everywhere; ``score``: the
+    ``--save_scores`` raster beside the label GeoTIFF)."""
     stem = rel.with_suffix(".png")
+    geotiff = save_dir / "geotiff" / rel.with_suffix(".tif")
     return {"label": save_dir / "label" / stem, "pseudo_color": save_dir / "pseudo_color" / stem,
-            "overlay": save_dir / "overlay" / rel.with_suffix(".jpg"),
-            "geotiff": save_dir / "geotiff" / rel.with_suffix(".tif")}
+            "overlay": save_dir / "overlay" / rel.with_suffix(".jpg"), "geotiff": geotiff,
+            "score": score_path(geotiff)}
 
 
 class Outputs:
@@ -72,10 +75,11 @@ class Outputs:
     ``colours`` ((R, G, B) for classes 0, 1, ...) replace the first palette entries (predict.py's
     ``--custom_color``, else the dataset's ``PALETTE``); source nodata pixels are labelled ``nodata_label``.
     ``label_ids`` (:class:`~paddle_segformer.data.label_ids.LabelIds`) writes other ids than the class ids into
-    the label PNGs (predict.py's ``--label_ids``)."""
+    the label PNGs (predict.py's ``--label_ids``). ``scores``: also the winning class's probability beside
+    each label GeoTIFF (predict.py's ``--save_scores``; :mod:`.scores`)."""
 
     def __init__(self, num_classes: int, colours: Optional[Sequence[Tuple[int, int, int]]] = None,
-                 nodata_label: int = 255, label_ids: Optional["LabelIds"] = None):
+                 nodata_label: int = 255, label_ids: Optional["LabelIds"] = None, scores: bool = False):
         if not num_classes <= nodata_label <= 255:
             raise ValueError(f"label PNGs / GeoTIFFs hold class ids in 8 bits and mark nodata with the ignore index "
                              f"({nodata_label}), which must lie in {num_classes}..255 for {num_classes} classes")
@@ -83,13 +87,16 @@ class Outputs:
         self.table = palette(list(colours) if colours else None, nodata_label)
         self.flat_palette = self.table.reshape(-1).tolist()
         self.colormap = label_colormap(self.table, num_classes)
-        self.label_ids = label_ids
+        self.label_ids, self.scores = label_ids, scores
 
     def write(self, targets: Dict[str, Path], img: np.ndarray, label: np.ndarray,
-              meta: Optional[RasterMeta]) -> Path:
+              meta: Optional[RasterMeta], scores: Optional[np.ndarray] = None) -> Path:
         if meta is not None:  # tif in: also a label GeoTIFF in the same place on the ground
             write_label_raster(targets["geotiff"], label, meta, self.colormap,
                                nodata=self.nodata_label if meta.nodata is not None else None)
+        if meta is not None and scores is not None:
+            write_label_raster(targets["score"], scores, meta, nodata=SCORE_NODATA if meta.nodata is not None
+                               else None, resampling=SCORE_RESAMPLING)
         png = encode_png(label, palette=self.flat_palette)
         atomic_write_bytes(targets["label"], png if self.label_ids is None else encode_png(
             self.label_ids.encode(label), palette=self.label_ids.palette.reshape(-1).tolist()))
@@ -134,7 +141,8 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
                    on_progress: Optional[Callable[[int, int], None]] = None,
                    tiling: Optional[Tiling] = None,
                    colours: Optional[Sequence[Tuple[int, int, int]]] = None,
-                   label_ids: Optional["LabelIds"] = None, job: Optional[FolderJob] = None) -> PredictSummary:
+                   label_ids: Optional["LabelIds"] = None, job: Optional[FolderJob] = None,
+                   save_scores: bool = False) -> PredictSummary:
     """Predict every image under ``image_path`` (recursively: jpg/png/bmp/tif; or the images a list
     file names, paths relative to its folder, as in PaddleSeg).
 
@@ -143,6 +151,8 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     tif also ``geotiff/NAME.tif`` with the source's CRS, transform and nodata and a colour table.
     With ``tiling`` a tif is predicted as a scene in tiles and only its
     ``geotiff/`` output is written (PNGs of a 20,000-pixel scene would not fit the point of tiling).
+    ``save_scores``: tif inputs also get ``geotiff/NAME_score.tif``, the winning class's probability
+    (uint8, :mod:`.scores`).
     An image whose forward pass would exceed the predictor's memory budget is predicted in tiles, or
     refused before the pass where it cannot be tiled (:meth:`Predictor.set_memory_budget`).
     A file that fails is reported in the summary and the others are still written.
@@ -158,7 +168,8 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     files = list_images(root)
     base = root if root.is_dir() else root.parent
     targets = _targets(files, base, Path(save_dir))
-    outputs = Outputs(num_classes, colours or predictor.class_colours, predictor.nodata_label, label_ids)
+    outputs = Outputs(num_classes, colours or predictor.class_colours, predictor.nodata_label, label_ids,
+                      save_scores)
     scene = [bool(tiling) and str(path).lower().endswith(RASTER_EXTS) for path in files]
     run = _Run(PredictSummary(), [_name(path, base) for path in files], targets, scene, job or FolderJob(), save_dir)
     todo = run.plan(files)
@@ -229,8 +240,9 @@ class _Run:
         self.summary.files[self.names[i]] = {"status": "written", "seconds": round(time.time() - began, 3),
                                              "error": None}
         if self.manifest:
-            kept = [self.targets[i]["geotiff"]] if self.scene[i] else \
-                [path for path in self.targets[i].values() if path.is_file()]
+            kept = [self.targets[i][k] for k in ("geotiff", "score")] if self.scene[i] else \
+                list(self.targets[i].values())
+            kept = [path for path in kept if path.is_file()]
             self.manifest.record(self.names[i], kept)
 
     def failed(self, i: int, path: Path, began: float, exc: BaseException) -> None:
@@ -259,6 +271,9 @@ def _predict_one(predictor: Predictor, loaded: Any, path: Path, targets: Dict[st
     if loaded is None:
         _predict_scene(predictor, path, targets["geotiff"], outputs, tiling)
         return None
+    if outputs.scores and loaded.meta is not None:
+        label, scores = predictor.labels_and_scores(loaded)
+        return writer.submit(outputs.write, targets, loaded.image, label, loaded.meta, scores)
     label = predictor.labels(loaded)
     return writer.submit(outputs.write, targets, loaded.image, label, loaded.meta)
 
@@ -281,7 +296,7 @@ def _predict_scene(predictor: Predictor, path: Path, dst: Path, outputs: Outputs
 
     predict_scene(predictor.logits, predictor.preprocess, str(path), str(dst), outputs.num_classes,
                   tiling, colormap=outputs.colormap, nodata_fill=predictor.nodata_fill(),
-                  nodata_label=outputs.nodata_label)
+                  nodata_label=outputs.nodata_label, scores_dst=str(score_path(dst)) if outputs.scores else None)
 
 
 def _failed(summary: PredictSummary, path: Path, exc: BaseException) -> None:

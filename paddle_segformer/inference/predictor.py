@@ -20,6 +20,7 @@ from .backends import Backend
 from .memory import DYNAMIC, MemoryBudget, MemoryGuard, MemoryRefused, ModelShape, tile_overlap
 from .options import InferenceOptions
 from .pixel_lut import PixelLUT
+from .scores import SCORE_NODATA, scores_of
 from .tiled import Tiling, predict_array
 from .upsample import upsample_labels, upsample_logits
 
@@ -211,3 +212,25 @@ class Predictor:
         if loaded.mask is not None and loaded.meta is not None and loaded.meta.nodata is not None:
             labels[loaded.mask] = self.nodata_label
         return labels
+
+    def labels_and_scores(self, loaded: Loaded) -> Tuple[np.ndarray, np.ndarray]:
+        """:meth:`labels` and the (H, W) uint8 scores of the same logits (:func:`.scores.scores_of`; nodata
+        pixels :data:`.scores.SCORE_NODATA`). Only for plain prediction (no test-time augmentation, sliding
+        window or resizing eval transforms): the scores are those of the logits the labels come from."""
+        if not self.plain or loaded.trans_info:
+            raise ValueError("--save_scores needs plain prediction: no test-time augmentation, sliding window "
+                             "or eval transforms that resize or pad")
+        chw = loaded.chw
+        tiling = self.tiling_for(chw, loaded.trans_info, loaded.source)
+        if tiling is not None:
+            labels, scores = predict_array(self.logits, chw, self.model.num_classes, tiling, scores=True)
+        elif self.backend is not None:  # the labels by the kernel, exactly as without scores
+            low = self.backend(chw[np.newaxis])[0]
+            labels = upsample_labels(low, chw.shape[1:], self.backend.align_corners).astype(np.int32)
+            scores = scores_of(upsample_logits(low, chw.shape[1:], self.backend.align_corners))
+        else:
+            logits = self.logits(chw[np.newaxis])[0]
+            labels, scores = np.argmax(logits, axis=0).astype(np.int32), scores_of(logits)
+        if loaded.mask is not None and loaded.meta is not None and loaded.meta.nodata is not None:
+            labels[loaded.mask], scores[loaded.mask] = self.nodata_label, SCORE_NODATA
+        return labels, scores

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..io.raster import LabelRasterWriter, RasterMeta, iter_windows, nodata_mask, open_raster, read_meta, read_window
 from .readahead import read_ahead
+from .scores import SCORE_NODATA, SCORE_RESAMPLING, scores_of
 
 logger = logging.getLogger(__name__)
 
@@ -53,15 +54,19 @@ def blend_weights(height: int, width: int, overlap: int) -> np.ndarray:
 
 class StripAccumulator:
     """The blended logits of ``rows`` image rows from ``top`` down, over the full width, and their
-    source-nodata mask (``with_nodata``); rows above a new top are turned into labels and given to ``sink``.
+    source-nodata mask (``with_nodata``); rows above a new top are turned into labels and given to ``sink``,
+    and with a ``score_sink`` their scores (:func:`.scores.scores_of` of the blended logits, the weighted
+    sum divided by the weights' sum, whose argmax the labels are) to it.
 
     Memory: num_classes x rows x width float32, independent of the image's height.
     """
 
     def __init__(self, num_classes: int, rows: int, width: int, overlap: int, sink: RowSink,
-                 with_nodata: bool = False, nodata_label: int = 255):
+                 with_nodata: bool = False, nodata_label: int = 255, score_sink: Optional[RowSink] = None):
         self.acc = np.zeros((num_classes, rows, width), np.float32)
         self.nodata = np.zeros((rows, width), bool) if with_nodata else None
+        self.score_sink = score_sink
+        self.weight_sum = np.zeros((rows, width), np.float32) if score_sink is not None else None
         self.top, self.done = 0, 0  # rows [0, done) are handed on
         self.overlap, self.sink, self.nodata_label = overlap, sink, nodata_label
         self.weights = {}  # (h, w) -> blend_weights
@@ -74,9 +79,10 @@ class StripAccumulator:
         shift, n = row - self.top, self.acc.shape[1]
         self.acc[:, :n - shift] = self.acc[:, shift:]  # in place (numpy buffers the overlap)
         self.acc[:, n - shift:] = 0
-        if self.nodata is not None:
-            self.nodata[:n - shift] = self.nodata[shift:]
-            self.nodata[n - shift:] = False
+        for plane in (self.nodata, self.weight_sum):
+            if plane is not None:
+                plane[:n - shift] = plane[shift:]
+                plane[n - shift:] = 0
         self.top = row
 
     def add(self, window: Window, logit: np.ndarray, mask: Optional[np.ndarray]) -> None:
@@ -87,6 +93,8 @@ class StripAccumulator:
         if (h, w) not in self.weights:
             self.weights[(h, w)] = blend_weights(h, w, self.overlap)
         self.acc[:, r - self.top:r - self.top + h, c:c + w] += logit * self.weights[(h, w)]
+        if self.weight_sum is not None:
+            self.weight_sum[r - self.top:r - self.top + h, c:c + w] += self.weights[(h, w)]
 
     def finish(self, height: int) -> int:
         """Hand on the remaining rows; returns the number of rows handed on in all."""
@@ -103,18 +111,25 @@ class StripAccumulator:
         if self.nodata is not None:
             labels[self.nodata[:n]] = self.nodata_label
         self.sink(labels, self.top)
+        if self.score_sink is not None:
+            scores = scores_of(self.acc[:, :n], self.weight_sum[:n])
+            if self.nodata is not None:
+                scores[self.nodata[:n]] = SCORE_NODATA
+            self.score_sink(scores, self.top)
         self.done = bottom
 
 
 def predict_tiles(logits_fn: LogitsFn, read_tile: TileReader, height: int, width: int, num_classes: int,
                   sink: RowSink, tiling: Tiling = Tiling(), with_nodata: bool = False, nodata_label: int = 255,
-                  progress: bool = True) -> None:
+                  progress: bool = True, score_sink: Optional[RowSink] = None) -> None:
     """Predict a (height x width) image tile by tile: ``read_tile(window)`` gives each tile's normalised
     (C, h, w) input and nodata mask (called on a read-ahead thread, in window order); logits are blended
     with :func:`blend_weights`, so overlaps are averaged, not overwritten; ``sink(labels, top)`` gets
-    every row exactly once, top to bottom."""
+    every row exactly once, top to bottom (``score_sink(scores, top)`` too when given: see
+    :class:`StripAccumulator`)."""
     windows = list(iter_windows(height, width, tiling.tile, tiling.overlap))
-    strip = StripAccumulator(num_classes, windows[0][2], width, tiling.overlap, sink, with_nodata, nodata_label)
+    strip = StripAccumulator(num_classes, windows[0][2], width, tiling.overlap, sink, with_nodata, nodata_label,
+                             score_sink)
     loaded = read_ahead(lambda i: read_tile(windows[i]), len(windows))
     bar = _progress_bar(len(windows)) if progress else None
     try:
@@ -137,10 +152,12 @@ def predict_tiles(logits_fn: LogitsFn, read_tile: TileReader, height: int, width
 
 
 def predict_array(logits_fn: LogitsFn, chw: np.ndarray, num_classes: int, tiling: Tiling,
-                  progress: bool = False) -> np.ndarray:
-    """A normalised (C, H, W) image in memory -> (H, W) int32 labels, predicted in tiles."""
+                  progress: bool = False, scores: bool = False):
+    """A normalised (C, H, W) image in memory -> (H, W) int32 labels, predicted in tiles; with ``scores``
+    (labels, (H, W) uint8 scores)."""
     _, height, width = chw.shape
     labels = np.empty((height, width), np.int32)
+    score = np.empty((height, width), np.uint8) if scores else None
 
     def read_tile(window: Window):
         r, c, h, w = window
@@ -149,39 +166,51 @@ def predict_array(logits_fn: LogitsFn, chw: np.ndarray, num_classes: int, tiling
     def sink(rows: np.ndarray, top: int) -> None:
         labels[top:top + rows.shape[0]] = rows
 
-    predict_tiles(logits_fn, read_tile, height, width, num_classes, sink, tiling, progress=progress)
-    return labels
+    def score_sink(rows: np.ndarray, top: int) -> None:
+        score[top:top + rows.shape[0]] = rows
+
+    predict_tiles(logits_fn, read_tile, height, width, num_classes, sink, tiling, progress=progress,
+                  score_sink=score_sink if scores else None)
+    return (labels, score) if scores else labels
 
 
 def predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.ndarray], src: str, dst: str,
                   num_classes: int, tiling: Tiling = Tiling(), colormap: Optional[dict] = None,
                   nodata_label: int = 255, progress: bool = True,
-                  nodata_fill: Optional[np.ndarray] = None) -> RasterMeta:
-    """Predict the raster ``src`` tile by tile into the label GeoTIFF ``dst`` (georeferencing copied).
+                  nodata_fill: Optional[np.ndarray] = None, scores_dst: Optional[str] = None) -> RasterMeta:
+    """Predict the raster ``src`` tile by tile into the label GeoTIFF ``dst`` (georeferencing copied), and
+    with ``scores_dst`` the winning class's probability into that uint8 GeoTIFF (:mod:`.scores`).
 
     ``preprocess`` maps raw (h, w, C) pixels to normalised float32 (h, w, C) pixel by pixel. Memory holds
     one strip of ``tiling.tile`` rows (:class:`StripAccumulator`), independent of the scene's height; each
     finished strip is written. Source nodata pixels are given ``nodata_fill`` (raw per-band values,
     e.g. the normaliser's zero point, as in training) before ``preprocess`` and labelled
-    ``nodata_label`` in the output.
+    ``nodata_label`` in the output (score :data:`.scores.SCORE_NODATA`).
     """
     import rasterio
 
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         meta = read_meta(src)
         source = open_raster(src)
+        writers = []
         try:
-            writer = LabelRasterWriter(dst, meta, colormap, nodata=nodata_label if meta.nodata is not None else None)
-            try:
-                predict_tiles(logits_fn, _window_reader(source, meta, preprocess, nodata_fill), meta.height,
-                              meta.width, num_classes, lambda rows, top: writer.write(rows, (top, 0) + rows.shape),
-                              tiling, meta.nodata is not None, nodata_label, progress)
-            except BaseException:
+            writers.append(LabelRasterWriter(dst, meta, colormap,
+                                             nodata=nodata_label if meta.nodata is not None else None))
+            if scores_dst is not None:
+                writers.append(LabelRasterWriter(scores_dst, meta, None, resampling=SCORE_RESAMPLING,
+                                                 nodata=SCORE_NODATA if meta.nodata is not None else None))
+            sinks = [lambda rows, top, w=w: w.write(rows, (top, 0) + rows.shape) for w in writers]
+            predict_tiles(logits_fn, _window_reader(source, meta, preprocess, nodata_fill), meta.height,
+                          meta.width, num_classes, sinks[0], tiling, meta.nodata is not None, nodata_label,
+                          progress, sinks[1] if len(sinks) > 1 else None)
+        except BaseException:
+            for writer in writers:
                 writer.abort()
-                raise
-            writer.close()
+            raise
         finally:
             source.close()
+        for writer in writers:
+            writer.close()
     return meta
 
 

@@ -18,6 +18,13 @@ from .image import RASTER_EXTS, ImageReadError, PathLike, read_image
 # by the most frequent class in each block (MODE: an average of class ids would be no class), colour table
 # and nodata kept. Overviews are made by the driver with the layout, not added afterwards (which breaks it).
 COG_OPTIONS = {"BLOCKSIZE": 512, "COMPRESS": "DEFLATE", "OVERVIEWS": "AUTO", "OVERVIEW_RESAMPLING": "MODE"}
+SCORE_SUFFIX = "_score"  # predict.py --save_scores: NAME_score.tif beside the label GeoTIFF NAME.tif
+
+
+def score_path(label_path: PathLike) -> Path:
+    """Where the score raster of the label GeoTIFF ``label_path`` goes: ``NAME_score.tif`` beside it."""
+    path = Path(label_path)
+    return path.with_name(path.stem + SCORE_SUFFIX + path.suffix)
 
 # (row, col, height, width): the package's (H, W) order everywhere (tiling, strips, tests); rasterio's
 # Window (col_off, row_off, width, height) is made from it only at the rasterio calls below.
@@ -139,12 +146,12 @@ class LabelRasterWriter:
     on :meth:`close`, copied into a Cloud-Optimized GeoTIFF (:func:`write_cog`; GDAL's COG driver can only
     copy a finished raster) that is renamed over the target: never a half-written file under the final
     name. Deflate-compressed, with a colour table, the source's CRS and transform, and ``nodata`` where the
-    source had nodata."""
+    source had nodata. ``resampling``: of the overviews (MODE for class ids; AVERAGE suits scores)."""
 
     def __init__(self, path: PathLike, meta: RasterMeta, colormap: Optional[Dict[int, tuple]] = None,
-                 nodata: Optional[int] = None):
+                 nodata: Optional[int] = None, resampling: str = "MODE"):
         rasterio = _rasterio()
-        self.path = Path(path)
+        self.path, self.resampling = Path(path), resampling
         self.tmp = tmp = temp_beside(self.path)
         try:
             self._dst = self._open(rasterio, tmp, meta, colormap, nodata)
@@ -180,7 +187,7 @@ class LabelRasterWriter:
     def close(self) -> None:
         self._dst.close()
         try:
-            write_cog(self.tmp, self.path)
+            write_cog(self.tmp, self.path, self.resampling)
         finally:
             os.unlink(self.tmp)
 
@@ -199,18 +206,21 @@ class LabelRasterWriter:
             self.abort()
 
 
-def write_cog(src: PathLike, dst: PathLike) -> None:
-    """Copy the raster ``src`` to ``dst`` as a Cloud-Optimized GeoTIFF (:data:`COG_OPTIONS`), atomically."""
+def write_cog(src: PathLike, dst: PathLike, resampling: str = "MODE") -> None:
+    """Copy the raster ``src`` to ``dst`` as a Cloud-Optimized GeoTIFF (:data:`COG_OPTIONS`, overviews by
+    ``resampling``), atomically."""
     import rasterio.shutil
 
     with atomic_path(dst) as tmp:
-        rasterio.shutil.copy(os.fspath(src), tmp, driver="COG", **COG_OPTIONS)
+        rasterio.shutil.copy(os.fspath(src), tmp, driver="COG", **{**COG_OPTIONS, "OVERVIEW_RESAMPLING": resampling})
 
 
 def write_label_raster(path: PathLike, labels: np.ndarray, meta: RasterMeta,
-                       colormap: Optional[Dict[int, tuple]] = None, nodata: Optional[int] = None) -> None:
-    """Whole (H, W) label array to a georeferenced GeoTIFF (atomically)."""
-    with LabelRasterWriter(path, meta, colormap, nodata) as writer:
+                       colormap: Optional[Dict[int, tuple]] = None, nodata: Optional[int] = None,
+                       resampling: str = "MODE") -> None:
+    """Whole (H, W) uint8 array (labels, or scores with ``resampling`` AVERAGE) to a georeferenced COG
+    (atomically)."""
+    with LabelRasterWriter(path, meta, colormap, nodata, resampling) as writer:
         writer.write(labels, (0, 0, meta.height, meta.width))
 
 

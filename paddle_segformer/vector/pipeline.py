@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..io.atomic import PathLike
-from ..io.raster import RasterMeta, meta_of, open_raster, read_window
+from ..io.raster import SCORE_SUFFIX, RasterMeta, meta_of, open_raster, read_window
 from .areas import in_place, measures, to_crs
 from .coverage import merge_small, node_coverage, simplify_coverage
 from .options import VectorOptions
@@ -31,7 +31,8 @@ GDAL_CACHE_MB = 128  # as tiled prediction: GDAL's block cache would otherwise g
 
 def label_rasters(path: PathLike) -> List[Path]:
     """The label GeoTIFFs at ``path``: the file itself, or every tif under a folder (under its ``geotiff/``
-    sub-folder when it has one: a ``predict.py`` save folder), hidden temporary files left out."""
+    sub-folder when it has one: a ``predict.py`` save folder), hidden temporary files and ``predict.py
+    --save_scores`` rasters (``NAME_score.tif``) left out."""
     root = Path(path)
     if root.is_file():
         return [root]
@@ -39,7 +40,8 @@ def label_rasters(path: PathLike) -> List[Path]:
         raise FileNotFoundError(f"{path}: no such label raster or folder")
     if (root / "geotiff").is_dir():
         root = root / "geotiff"
-    found = sorted(p for p in root.rglob("*") if p.suffix.lower() in RASTER_SUFFIXES and not p.name.startswith("."))
+    found = sorted(p for p in root.rglob("*") if p.suffix.lower() in RASTER_SUFFIXES and not p.name.startswith(".")
+                   and not p.stem.endswith(SCORE_SUFFIX))
     if not found:
         raise ValueError(f"{path}: no label GeoTIFF (.tif) in this folder")
     return found
