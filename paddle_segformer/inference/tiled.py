@@ -209,8 +209,13 @@ def predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nda
             raise
         finally:
             source.close()
-        for writer in writers:
-            writer.close()
+        for k, writer in enumerate(writers):
+            try:
+                writer.close()
+            except BaseException:
+                for rest in writers[k + 1:]:  # no temporary left behind
+                    rest.abort()
+                raise
     return meta
 
 

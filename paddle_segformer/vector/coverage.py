@@ -71,8 +71,9 @@ class _Merger:
 def merge_small(geoms: np.ndarray, class_id: np.ndarray, areas: np.ndarray,
                 min_area: float) -> Tuple[np.ndarray, np.ndarray, int]:
     """Merge every region of the noded coverage ``geoms`` (:func:`node_coverage`) whose area (``areas``,
-    (N,)) is under ``min_area``, smallest first, into the neighbour it shares the longest edge with (repeatedly: a merged region still too small merges on).
-    A region with no neighbour (only nodata around) is kept. Returns (geometry, class_id, merged count)."""
+    (N,)) is under ``min_area``, smallest first, into the neighbour it shares the longest edge with
+    (repeatedly: a merged region still too small merges on). A region with no neighbour (only nodata
+    around) is kept. ``geoms`` is taken over (changed in place). Returns (geometry, class_id, merged count)."""
     small = np.nonzero(areas < min_area)[0]
     if not len(small):
         return geoms, class_id, 0
@@ -115,9 +116,9 @@ def _dissolve(geoms: np.ndarray, roots: np.ndarray) -> np.ndarray:
 
 
 def node_coverage(geoms: np.ndarray, junctions: np.ndarray) -> np.ndarray:
-    """(In place, and returned.) Add to every polygon the ``junctions`` (points where three or more regions meet) its boundary runs
-    straight through, so that neighbours' shared edges have the same vertices: what GEOS's coverage
-    functions require (GDAL's polygonizer leaves those vertices out of the straight side).
+    """(In place, and returned.) Add to every polygon the ``junctions`` (points where three or more regions
+    meet) its boundary runs straight through, so that neighbours' shared edges have the same vertices: what
+    GEOS's coverage functions require (GDAL's polygonizer leaves those vertices out of the straight side).
 
     :func:`shapely.snap` with a tolerance under half a pixel inserts exactly the points lying on a segment."""
     import shapely
