@@ -215,6 +215,29 @@ def test_no_crs_is_pixel_units_with_a_warning(tmp_path, caplog):
     assert table.area.sum() == (a != 255).sum()
 
 
+def test_no_crs_through_the_cli_is_one_warning_and_status_0(tmp_path, caplog):
+    """vectorize.py on a raster without georeferencing: polygons in pixel units, status 0, our one warning
+    and not rasterio's NotGeoreferencedWarning beside it."""
+    import warnings
+
+    from paddle_segformer.cli.vectorize import main
+
+    with rasterio.open(tmp_path / "lab.tif", "w", driver="GTiff", height=30, width=20, count=1,
+                       dtype="uint8") as dst:
+        dst.write((np.arange(600).reshape(1, 30, 20) // 100).astype(np.uint8))
+    with caplog.at_level(logging.WARNING), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert run_cli(main, ["--labels", str(tmp_path / "lab.tif"), "--out", str(tmp_path / "p.fgb")],
+                       uses_paddle=False) == 0
+    assert [w for w in caught if "Georeferenced" in type(w.message).__name__] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        f"{tmp_path / 'lab.tif'} has no CRS: polygons, areas and perimeters are in pixel units"]
+    from pyogrio.raw import read
+
+    meta, _, _, fields = read(tmp_path / "p.fgb")
+    assert meta["crs"] is None and sum(fields[2]) == 600
+
+
 def test_folder_and_table_files(tmp_path, capsys):
     """A predict.py save folder (its geotiff/): one file, each polygon naming its source; the table printed
     and written as CSV and JSON beside the output."""

@@ -61,16 +61,25 @@ def check_label_meta(path: PathLike, meta: RasterMeta) -> Optional[int]:
 
 
 def read_regions(path: PathLike, options: VectorOptions) -> Tuple[Regions, RasterMeta]:
-    """Vectorise one label raster strip by strip: its :class:`Regions` (pixel coordinates) and metadata."""
-    import rasterio
+    """Vectorise one label raster strip by strip: its :class:`Regions` (pixel coordinates) and metadata.
+    A raster without georeferencing gets this module's one warning (:func:`check_label_meta`), not
+    rasterio's NotGeoreferencedWarning besides it."""
+    import warnings
 
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_raster(path) as src:
-        meta = meta_of(src)
-        nodata = check_label_meta(path, meta)
-        strips = StripVectorizer(meta.height, meta.width, nodata, junctions=options.noded)
-        for top in range(0, meta.height, options.strip_rows):
-            rows = min(options.strip_rows, meta.height - top)
-            strips.add(read_window(src, (top, 0, rows, meta.width))[..., 0], top)
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = open_raster(path)
+        with src:
+            meta = meta_of(src)
+            nodata = check_label_meta(path, meta)
+            strips = StripVectorizer(meta.height, meta.width, nodata, junctions=options.noded)
+            for top in range(0, meta.height, options.strip_rows):
+                rows = min(options.strip_rows, meta.height - top)
+                strips.add(read_window(src, (top, 0, rows, meta.width))[..., 0], top)
     return strips.finish(), meta
 
 
