@@ -264,7 +264,7 @@ def test_folder_and_table_files(tmp_path, capsys):
 
 @pytest.mark.parametrize("case, message", [
     ("missing", "no such label raster"), ("float", "not class ids"), ("bands", "one band"),
-    ("extension", "unknown vector format")])
+    ("extension", "unknown vector format"), ("wide", "lab.tif: label values do not fit 32 bits")])
 def test_bad_input_is_one_error_line(tmp_path, capsys, case, message):
     from paddle_segformer.cli.vectorize import main
 
@@ -276,6 +276,8 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, case, message):
             dst.write(np.zeros((2, 8, 8), np.uint8))
     elif case == "extension":
         write_labels(lab, np.zeros((8, 8)))
+    elif case == "wide":
+        write_labels(lab, np.full((8, 8), 2 ** 32 - 1), dtype="uint32")
     out = tmp_path / ("p.shp" if case == "extension" else "p.gpkg")
     assert run_cli(main, ["--labels", str(lab), "--out", str(out)], uses_paddle=False) == 2
     err = capsys.readouterr().err.strip().splitlines()

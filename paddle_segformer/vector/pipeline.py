@@ -79,7 +79,10 @@ def read_regions(path: PathLike, options: VectorOptions) -> Tuple[Regions, Raste
             strips = StripVectorizer(meta.height, meta.width, nodata, junctions=options.noded)
             for top in range(0, meta.height, options.strip_rows):
                 rows = min(options.strip_rows, meta.height - top)
-                strips.add(read_window(src, (top, 0, rows, meta.width))[..., 0], top)
+                try:
+                    strips.add(read_window(src, (top, 0, rows, meta.width))[..., 0], top)
+                except ValueError as exc:  # labels GDAL cannot polygonize: name the file
+                    raise ValueError(f"{path}: {exc} (rows {top}..{top + rows - 1})") from exc
     return strips.finish(), meta
 
 
