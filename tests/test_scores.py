@@ -130,3 +130,32 @@ def _check_against_model(builder, cfg, weights, image, lab):
         score = sc.read(1)
     assert np.abs(score[~nodata].astype(int) - reference(logits)[~nodata]).max() <= 1
     assert (score[nodata] == 0).all()
+
+
+def test_save_scores_for_ordinary_images(tiny_config, random_checkpoint, tiny_data, tmp_path, registered):
+    """JPG inputs through the default runtime (labels by the compiled kernel): score/NAME.png, the max
+    softmax of the upsampled logits that the label PNG is the argmax of; none without the flag."""
+    from PIL import Image
+
+    from paddle_segformer.cli.inference import build_predictor
+    from paddle_segformer.cli.predict import run
+    from paddle_segformer.inference.options import InferenceOptions
+    from paddle_segformer.integration.config import load_config
+
+    images = tiny_data / "img_testA"
+    common = ["--config", str(tiny_config), "--model_path", str(random_checkpoint), "--image_path", str(images)]
+    assert not run(common + ["--save_dir", str(tmp_path / "plain")]).failed
+    assert not (tmp_path / "plain" / "score").exists()
+    assert not run(common + ["--save_dir", str(tmp_path / "out"), "--save_scores"]).failed
+    _, builder = load_config(str(tiny_config))
+    _, predictor = build_predictor(builder, str(tiny_config), str(random_checkpoint), InferenceOptions(), "cpu")
+    assert predictor.backend is not None  # the kernel path, not Paddle's dynamic graph
+    for path in sorted(images.glob("*.jpg")):
+        loaded = predictor.load(path)
+        logits = predictor.logits(loaded.chw[None])[0]
+        score = np.asarray(Image.open(tmp_path / "out" / "score" / (path.stem + ".png")))
+        label = np.asarray(Image.open(tmp_path / "out" / "label" / (path.stem + ".png")))
+        assert score.shape == label.shape == logits.shape[1:]
+        assert np.abs(score.astype(int) - reference(logits)).max() <= 1
+        plain = np.asarray(Image.open(tmp_path / "plain" / "label" / (path.stem + ".png")))
+        np.testing.assert_array_equal(label, plain)  # the labels do not change with scores

@@ -37,7 +37,7 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     the dataset's ``PALETTE`` if it has one). ``label_ids`` ("cityscapes") writes the label PNGs in those ids
     (official Cityscapes labelIds) instead of class ids (paddle_segformer.data.label_ids).
     ``save_scores`` also writes, beside each label GeoTIFF (tif inputs), ``NAME_score.tif``: the winning
-    class's probability as uint8 (paddle_segformer.inference.scores).
+    class's probability as uint8 (paddle_segformer.inference.scores); ``score/NAME.png`` for other images.
     ``vector`` (VectorOptions) also writes the polygons of every label GeoTIFF written (tif inputs) to
     ``vector.out`` with the per-class table beside it (paddle_segformer.vector).
     Under ``paddle.distributed.launch`` (or PADDLE_TRAINER_ID / PADDLE_TRAINERS_NUM set) each process predicts
@@ -150,8 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label_ids", choices=("cityscapes",),
                    help="write label PNGs in these ids instead of class ids (cityscapes: official labelIds)")
     p.add_argument("--save_scores", action="store_true",
-                   help="tif inputs: also write NAME_score.tif beside each label GeoTIFF, the winning class's "
-                        "probability as uint8 (0 = nodata)")
+                   help="also write the winning class's probability as uint8 (0 = nodata): NAME_score.tif "
+                        "beside each label GeoTIFF (tif inputs), score/NAME.png for other images")
     VectorOptions.add_arguments(p, "--vector", required=False)
     JobOptions.add_arguments(p)
     return p

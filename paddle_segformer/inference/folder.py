@@ -61,12 +61,12 @@ class PredictSummary:
 
 def output_paths(save_dir: Path, rel: Path) -> Dict[str, Path]:
     """Where the outputs of an input at relative path ``rel`` go (same stem everywhere; ``score``: the
-    ``--save_scores`` raster beside the label GeoTIFF)."""
+    ``--save_scores`` raster beside the label GeoTIFF of a tif, ``score_png`` that of another image)."""
     stem = rel.with_suffix(".png")
     geotiff = save_dir / "geotiff" / rel.with_suffix(".tif")
     return {"label": save_dir / "label" / stem, "pseudo_color": save_dir / "pseudo_color" / stem,
             "overlay": save_dir / "overlay" / rel.with_suffix(".jpg"), "geotiff": geotiff,
-            "score": score_path(geotiff)}
+            "score": score_path(geotiff), "score_png": save_dir / "score" / stem}
 
 
 class Outputs:
@@ -94,9 +94,11 @@ class Outputs:
         if meta is not None:  # tif in: also a label GeoTIFF in the same place on the ground
             write_label_raster(targets["geotiff"], label, meta, self.colormap,
                                nodata=self.nodata_label if meta.nodata is not None else None)
-        if meta is not None and scores is not None:
+        if scores is not None and meta is not None:
             write_label_raster(targets["score"], scores, meta, nodata=SCORE_NODATA if meta.nodata is not None
                                else None, resampling=SCORE_RESAMPLING)
+        elif scores is not None:  # a grey PNG for images without georeferencing
+            atomic_write_bytes(targets["score_png"], encode_png(scores))
         png = encode_png(label, palette=self.flat_palette)
         atomic_write_bytes(targets["label"], png if self.label_ids is None else encode_png(
             self.label_ids.encode(label), palette=self.label_ids.palette.reshape(-1).tolist()))
@@ -152,7 +154,7 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     With ``tiling`` a tif is predicted as a scene in tiles and only its
     ``geotiff/`` output is written (PNGs of a 20,000-pixel scene would not fit the point of tiling).
     ``save_scores``: tif inputs also get ``geotiff/NAME_score.tif``, the winning class's probability
-    (uint8, :mod:`.scores`).
+    (uint8, :mod:`.scores`), other images ``score/NAME.png``.
     An image whose forward pass would exceed the predictor's memory budget is predicted in tiles, or
     refused before the pass where it cannot be tiled (:meth:`Predictor.set_memory_budget`).
     A file that fails is reported in the summary and the others are still written.
@@ -271,11 +273,8 @@ def _predict_one(predictor: Predictor, loaded: Any, path: Path, targets: Dict[st
     if loaded is None:
         _predict_scene(predictor, path, targets["geotiff"], outputs, tiling)
         return None
-    if outputs.scores and loaded.meta is not None:
-        label, scores = predictor.labels_and_scores(loaded)
-        return writer.submit(outputs.write, targets, loaded.image, label, loaded.meta, scores)
-    label = predictor.labels(loaded)
-    return writer.submit(outputs.write, targets, loaded.image, label, loaded.meta)
+    label, scores = predictor.labels_and_scores(loaded) if outputs.scores else (predictor.labels(loaded), None)
+    return writer.submit(outputs.write, targets, loaded.image, label, loaded.meta, scores)
 
 
 def _drain(run: _Run, files: List[Path], writes: Deque[Tuple[int, float, Future]], keep: int) -> None:
