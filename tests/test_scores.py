@@ -159,3 +159,17 @@ def test_save_scores_for_ordinary_images(tiny_config, random_checkpoint, tiny_da
         assert np.abs(score.astype(int) - reference(logits)).max() <= 1
         plain = np.asarray(Image.open(tmp_path / "plain" / "label" / (path.stem + ".png")))
         np.testing.assert_array_equal(label, plain)  # the labels do not change with scores
+
+
+def test_save_scores_with_test_time_augmentation_is_one_error_line(tiny_config, random_checkpoint, tiny_data,
+                                                                     tmp_path, capsys):
+    from paddle_segformer.cli.predict import main
+    from paddle_segformer.cli.runtime import run_cli
+
+    out = tmp_path / "out"
+    assert run_cli(main, ["--config", str(tiny_config), "--model_path", str(random_checkpoint), "--image_path",
+                          str(tiny_data / "img_testA"), "--save_dir", str(out), "--save_scores", "--aug_pred",
+                          "--flip_horizontal"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "--save_scores needs plain prediction" in err[0]
+    assert not (out / "label").exists()  # refused before any file

@@ -67,6 +67,9 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     scenes = (tiling or TilingOptions()).over(test_config)
     choice = choose_runtime(runtime or RuntimeOptions(), options, device)
     model, predictor = build_predictor(builder, config, model_path, options, device, choice, scenes)
+    if save_scores and not predictor.plain:  # refused before any file, not file by file
+        raise ValueError("--save_scores needs plain prediction: the scores are those of the logits a label comes "
+                         "from, and test-time augmentation / sliding windows combine several (turn them off)")
     written_ids = label_id_scheme(label_ids, model.num_classes) if label_ids else None
     key = output_key(model, predictor.img_channels, options=options.as_dict(), tiling=scenes, colours=colours,
                      label_ids=label_ids, runtime=(choice.candidates, choice.options.precision),
