@@ -76,7 +76,7 @@ class Outputs:
     ``--custom_color``, else the dataset's ``PALETTE``); source nodata pixels are labelled ``nodata_label``.
     ``label_ids`` (:class:`~paddle_segformer.data.label_ids.LabelIds`) writes other ids than the class ids into
     the label PNGs (predict.py's ``--label_ids``). ``scores``: also the winning class's probability beside
-    each label GeoTIFF (predict.py's ``--save_scores``; :mod:`.scores`)."""
+    each label GeoTIFF, or as a grey PNG under ``score/`` (predict.py's ``--save_scores``; :mod:`.scores`)."""
 
     def __init__(self, num_classes: int, colours: Optional[Sequence[Tuple[int, int, int]]] = None,
                  nodata_label: int = 255, label_ids: Optional["LabelIds"] = None, scores: bool = False):

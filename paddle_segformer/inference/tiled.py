@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 
@@ -152,7 +152,7 @@ def predict_tiles(logits_fn: LogitsFn, read_tile: TileReader, height: int, width
 
 
 def predict_array(logits_fn: LogitsFn, chw: np.ndarray, num_classes: int, tiling: Tiling,
-                  progress: bool = False, scores: bool = False):
+                  progress: bool = False, scores: bool = False) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
     """A normalised (C, H, W) image in memory -> (H, W) int32 labels, predicted in tiles; with ``scores``
     (labels, (H, W) uint8 scores)."""
     _, height, width = chw.shape
