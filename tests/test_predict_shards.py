@@ -249,3 +249,86 @@ def test_a_rank_killed_under_the_launcher_fails_the_job_keeps_outputs_and_the_re
     assert rerun.returncode == 0, logs[-3000:]
     assert f"predicted {count - finished} image(s), 0 failed, {finished} skipped" in logs
     assert len(_labels(out)) == count
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory, registered):
+    """Four 4-band GeoTIFF scenes (96^2, nodata 0), their config and random weights."""
+    from paddle_segformer.integration.config import load_config
+
+    from .test_geotiff import _config, _dataset
+
+    tmp = tmp_path_factory.mktemp("shard_scenes")
+    root = _dataset(tmp, 4, "uint16", nodata=0, n=4, size=96)
+    cfg = _config(tmp, root, 4)
+    _, builder = load_config(str(cfg))
+    paddle.seed(0)
+    paddle.save(builder.model.state_dict(), str(tmp / "m.pdparams"))
+    return root / "img", cfg, tmp / "m.pdparams"
+
+
+def _polygons(path):
+    """The features of a polygons file as sorted (source, class, area, WKB) rows."""
+    from pyogrio.raw import read
+
+    meta, _, geometry, fields = read(path)
+    names = list(meta["fields"])
+    return sorted(zip(fields[names.index("source")], fields[names.index("class_id")],
+                      np.round(fields[names.index("area")], 6), geometry))
+
+
+def _vector_args(scenes, save_dir):
+    images, cfg, weights = scenes
+    return ["--config", str(cfg), "--model_path", str(weights), "--image_path", str(images), "--save_dir",
+            str(save_dir), "--backend", "paddle", "--tile", "64", "--overlap", "16", "--vector",
+            str(save_dir / "parcels.gpkg"), "--min_area", "200"]
+
+
+def test_vector_of_two_ranks_equals_one_process(scenes, tmp_path, monkeypatch):
+    """--vector under two processes: rank 0 makes the polygons once, after the merge, from both ranks' GeoTIFFs,
+    equal to one process's; rank 1 writes none."""
+    from paddle_segformer.cli.predict import run
+
+    run(_vector_args(scenes, tmp_path / "one"))
+    out = tmp_path / "two"
+    _as_rank(monkeypatch, 1)
+    rank1 = run(_vector_args(scenes, out))
+    assert not (out / "parcels.gpkg").exists() and 0 < len(rank1.written) < 4  # its share only, no polygons
+    _as_rank(monkeypatch, 0)
+    run(_vector_args(scenes, out) + ["--report_timeout", "5"])
+    one, two = _polygons(tmp_path / "one" / "parcels.gpkg"), _polygons(out / "parcels.gpkg")
+    assert len(one) > 4 and {row[0] for row in two} == {"T0000", "T0001", "T0002", "T0003"}
+    assert one == two
+    assert json.loads((out / "parcels.classes.json").read_text()) == \
+        json.loads((tmp_path / "one" / "parcels.classes.json").read_text())
+
+
+def test_vector_when_a_rank_did_not_report_keeps_the_finished_scenes_and_names_the_missing(scenes, tmp_path,
+                                                                                           monkeypatch, caplog):
+    from paddle_segformer.cli.predict import run
+
+    out = tmp_path / "p"
+    _as_rank(monkeypatch, 0)
+    with pytest.raises(RankReportMissing, match=r"rank\(s\) 1 of 2 did not report"):
+        run(_vector_args(scenes, out) + ["--report_timeout", "0.5"])
+    mine = sorted(p.stem for p in (out / "geotiff").glob("*.tif"))
+    assert 0 < len(mine) < 4
+    assert sorted({row[0] for row in _polygons(out / "parcels.gpkg")}) == mine  # what was finished
+    missing = sorted({"T0000", "T0001", "T0002", "T0003"} - set(mine))
+    said = [r.getMessage() for r in caplog.records if "not in the polygons" in r.getMessage()]
+    assert said and all(f"{name}.tif" in said[0] for name in missing) and f"{len(missing)} raster" in said[0]
+
+
+def test_vector_under_the_launcher_equals_one_process(scenes, tmp_path):
+    """``paddle.distributed.launch --nproc_per_node 2 predict.py ... --vector``: the same polygons as one process."""
+    from paddle_segformer.cli.predict import run
+
+    run(_vector_args(scenes, tmp_path / "one"))
+    out = tmp_path / "two"
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+           str(tmp_path / "log"), str(REPO / "predict.py")] + _vector_args(scenes, out)
+    done = subprocess.run(cmd, cwd=tmp_path, env=env_with_threads(1), capture_output=True, text=True, timeout=600)
+    logs = "\n".join(p.read_text(errors="replace") for p in sorted((tmp_path / "log").glob("workerlog.*")))
+    assert done.returncode == 0, logs[-3000:]
+    assert logs.count("polygon(s) from 4 raster(s)") == 1  # once, by rank 0
+    assert _polygons(out / "parcels.gpkg") == _polygons(tmp_path / "one" / "parcels.gpkg")

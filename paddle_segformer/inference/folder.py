@@ -114,7 +114,7 @@ def overlay_picture(img: np.ndarray, label: np.ndarray, table: np.ndarray,
     return overlay(img, colorize(label, table))
 
 
-def _targets(files: List[Path], base: Path, out: Path) -> List[object]:
+def output_targets(files: List[Path], base: Path, out: Path) -> List[object]:
     """Output paths per file, or the reason it cannot be written (same folder and stem as another)."""
     claimed: Dict[Path, Path] = {}
     result: List[object] = []
@@ -154,13 +154,12 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     if tiling and not predictor.plain:
         raise ValueError("tiled scene prediction does not combine with test-time augmentation or is_slide; "
                          "turn those off or predict without --tile")
-    root = Path(image_path)
-    files = list_images(root)
-    base = root if root.is_dir() else root.parent
-    targets = _targets(files, base, Path(save_dir))
+    files, base = input_files(image_path)
+    targets = output_targets(files, base, Path(save_dir))
     outputs = Outputs(num_classes, colours or predictor.class_colours, predictor.nodata_label, label_ids)
     scene = [bool(tiling) and str(path).lower().endswith(RASTER_EXTS) for path in files]
-    run = _Run(PredictSummary(), [_name(path, base) for path in files], targets, scene, job or FolderJob(), save_dir)
+    names = [input_name(path, base) for path in files]
+    run = _Run(PredictSummary(), names, targets, scene, job or FolderJob(), save_dir)
     todo = run.plan(files)
     start = time.time()
 
@@ -193,7 +192,14 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     return run.summary
 
 
-def _name(path: Path, base: Path) -> str:
+def input_files(image_path: str) -> Tuple[List[Path], Path]:
+    """The images to predict at ``image_path`` (a file, a folder, a list file), sorted, and the folder their
+    names and outputs are relative to."""
+    root = Path(image_path)
+    return list_images(root), root if root.is_dir() else root.parent
+
+
+def input_name(path: Path, base: Path) -> str:
     """An input's name in the report and the manifest: its path relative to the input folder."""
     return (path.relative_to(base) if path.is_relative_to(base) else Path(path.name)).as_posix()
 
