@@ -332,3 +332,87 @@ def test_vector_under_the_launcher_equals_one_process(scenes, tmp_path):
     assert done.returncode == 0, logs[-3000:]
     assert logs.count("polygon(s) from 4 raster(s)") == 1  # once, by rank 0
     assert _polygons(out / "parcels.gpkg") == _polygons(tmp_path / "one" / "parcels.gpkg")
+
+
+def test_a_rank_run_alone_by_hand_is_bounded_and_the_job_completes_later(tiny_config, random_checkpoint, folder,
+                                                                        tmp_path, monkeypatch, capsys):
+    """No launcher (PADDLE_TRAINER_ID / PADDLE_TRAINERS_NUM by hand), the other rank absent: rank 0 ends with one
+    ``error:`` line naming rank 1 after --report_timeout, its outputs kept; rank 1 alone predicts its share
+    and reports without waiting for anyone; rank 0 run again then merges both."""
+    from paddle_segformer.cli.predict import main
+    from paddle_segformer.cli.runtime import run_cli
+
+    out = tmp_path / "p"
+    args = ["--config", str(tiny_config), "--model_path", str(random_checkpoint), "--image_path", str(folder),
+            "--save_dir", str(out), "--backend", "paddle", "--report_timeout", "1"]
+    monkeypatch.delenv("PADDLE_MASTER", raising=False)
+    for rank in (0, 1):
+        monkeypatch.setenv("PADDLE_TRAINER_ID", str(rank))
+        monkeypatch.setenv("PADDLE_TRAINERS_NUM", "2")
+        began = time.monotonic()
+        status = run_cli(main, args)
+        assert time.monotonic() - began < 120
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+        if rank == 0:
+            assert status == 2 and len(errors) == 1 and "rank(s) 1 of 2 did not report within 1 s" in errors[0]
+            assert len(_labels(out)) == 4  # its share: 4 tiles kept, and the broken file
+        else:
+            assert status == 0 and not errors and len(_labels(out)) == 9  # no wait for rank 0
+    assert (out / ".predict_report.rank1.json").is_file()
+    monkeypatch.setenv("PADDLE_TRAINER_ID", "0")
+    assert run_cli(main, args) == 3  # the broken file
+    report = json.loads((out / "predict_report.json").read_text())
+    assert report["counts"] == {"written": 5, "failed": 1, "skipped": 4}  # rank 1's 5, rank 0's 4 done before
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_nodes_one_dies_rank_0_gives_up_after_the_report_timeout(tiny_config, random_checkpoint, tiny_data,
+                                                                   tmp_path):
+    """Two launchers as two nodes (``--master 127.0.0.1:P --nnodes 2``). Alone, the first starts no worker: the
+    launcher waits for its peer without a timeout (Paddle's; README says so). Then the second node joins and
+    dies (launcher and worker SIGKILLed): the first node's launcher does not notice, so our rank 0 ends the job
+    with one ``error:`` line naming rank 1 after --report_timeout, its own outputs kept."""
+    write_dataset(str(tmp_path / "tiles"), n_train=60, n_test=0, size=64, seed=3)
+    out, master = tmp_path / "pred", f"127.0.0.1:{_free_port()}"
+
+    def node(name):
+        cmd = [sys.executable, "-m", "paddle.distributed.launch", "--master", master, "--nnodes", "2",
+               "--nproc_per_node", "1", "--log_dir", str(tmp_path / name), str(REPO / "predict.py"), "--config",
+               str(tiny_config), "--model_path", str(random_checkpoint), "--image_path",
+               str(tmp_path / "tiles" / "img_train"), "--save_dir", str(out), "--backend", "paddle",
+               "--report_timeout", "5"]
+        return subprocess.Popen(cmd, cwd=tmp_path, env=env_with_threads(1), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+
+    first, second = node("log1"), None
+    try:
+        time.sleep(8)
+        assert first.poll() is None and not out.exists()  # waiting for the peer: no worker, nothing written
+        second, deadline, pid = node("log2"), time.monotonic() + 120, None
+        while pid is None and time.monotonic() < deadline:
+            pid = _pid_of_rank(1, "predict.py")
+            time.sleep(0.05)
+        assert pid is not None, "rank 1 never started"
+        os.kill(pid, signal.SIGKILL)  # the whole second node: its worker, then its launcher
+        os.killpg(second.pid, signal.SIGKILL)
+        second.wait()
+        began = time.monotonic()
+        assert first.wait(timeout=300) == 2  # our status for a missing rank, passed on by the launcher
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    log = (tmp_path / "log1" / "workerlog.0").read_text(errors="replace")
+    errors = [line for line in log.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "rank(s) 1 of 2 did not report within 5 s" in errors[0], log[-2000:]
+    assert time.monotonic() - began < 120
+    finished = (out / ".predict_manifest.rank0.jsonl").read_text().count("\n")
+    assert finished >= 25 and len(_labels(out)) == finished  # rank 0's half, kept
