@@ -90,7 +90,7 @@ def _inputs(root: Path, args: argparse.Namespace) -> List[str]:
         make_images(str(root / "images"), args.count, args.size)
     config = _config(root)
     checkpoint = _checkpoint(config, root / "model.pdparams")
-    tiling = ["--tile", str(args.tile), "--overlap", "64"] if args.scene else []
+    tiling = ["--tile", str(args.tile), "--overlap", str(args.tile // 8)] if args.scene else []
     return [str(REPO / "predict.py"), "--config", str(config), "--model_path", str(checkpoint),
             "--image_path", str(root / "images"), "--backend", args.backend] + tiling
 
@@ -101,7 +101,7 @@ def main() -> int:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--scene", action="store_true",
                    help="one GeoTIFF scene of --size^2 predicted in --tile tiles instead of --count JPGs")
-    p.add_argument("--tile", type=int, default=512)
+    p.add_argument("--tile", type=int, default=512, help="tile size of --scene (overlap: tile / 8)")
     p.add_argument("--backend", default="paddle")
     args = p.parse_args()
     prepare_env()
