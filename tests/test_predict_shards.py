@@ -416,3 +416,106 @@ def test_two_nodes_one_dies_rank_0_gives_up_after_the_report_timeout(tiny_config
     assert time.monotonic() - began < 120
     finished = (out / ".predict_manifest.rank0.jsonl").read_text().count("\n")
     assert finished >= 25 and len(_labels(out)) == finished  # rank 0's half, kept
+
+
+@pytest.mark.parametrize("tile,overlap", [(64, 16), (100, 30), (32, 0)])
+def test_bands_of_rows_stitch_to_exactly_the_whole_image(tile, overlap):
+    """predict_tiles(rows=band) for every band of 2, 3 or 7 equals the whole image's rows bit for bit (the
+    logits here depend on the whole tile, as a network's do, so a tile cut at the band edge would differ)."""
+    from paddle_segformer.inference.scene_bands import band_rows
+    from paddle_segformer.inference.tiled import Tiling, predict_array, predict_tiles
+
+    rng = np.random.default_rng(tile)
+    height, width, weights = 301, 170, rng.standard_normal((5, 3)).astype(np.float32)
+
+    def logits(x):
+        out = np.einsum("kc,nchw->nkhw", weights, x)
+        return out + out.mean(axis=(2, 3), keepdims=True)
+
+    chw = rng.standard_normal((3, height, width)).astype(np.float32)
+    tiling = Tiling(tile, overlap)
+    whole = predict_array(logits, chw, 5, tiling)
+    for world in (2, 3, 7):
+        got = np.full((height, width), -1)
+
+        def sink(rows, top):
+            assert (got[top:top + rows.shape[0]] == -1).all()  # every row once
+            got[top:top + rows.shape[0]] = rows
+
+        for band in band_rows(height, world):
+            predict_tiles(logits, lambda w: (chw[:, w[0]:w[0] + w[2], w[1]:w[1] + w[3]], None), height, width, 5,
+                          sink, tiling, progress=False, rows=band)
+        np.testing.assert_array_equal(got, whole)
+
+
+@pytest.fixture(scope="module")
+def one_scene(tmp_path_factory):
+    """One 4-band GeoTIFF scene of 200^2 with nodata 0: fewer files than processes."""
+    from paddle_segformer.data.synthetic_raster import write_raster_dataset
+
+    root = tmp_path_factory.mktemp("one_scene")
+    write_raster_dataset(str(root), n=1, size=200, bands=4, dtype="uint16", nodata=0, seed=5)
+    return root / "img"
+
+
+def _scene_args(scenes, images, save_dir):
+    _, cfg, weights = scenes
+    return ["--config", str(cfg), "--model_path", str(weights), "--image_path", str(images), "--save_dir",
+            str(save_dir), "--backend", "paddle", "--tile", "64", "--overlap", "16"]
+
+
+def _geotiff(path):
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return src.read(1), src.nodata, src.transform, src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT")
+
+
+def test_one_scene_split_by_rows_over_two_ranks_equals_one_process(scenes, one_scene, tmp_path, monkeypatch):
+    """Fewer scenes than processes: each rank predicts a band of rows (rank 1 first, then the owner, rank 0,
+    which stitches); the label GeoTIFF equals one process's exactly and the parts are gone."""
+    from paddle_segformer.cli.predict import run
+
+    run(_scene_args(scenes, one_scene, tmp_path / "one"))
+    out = tmp_path / "two"
+    _as_rank(monkeypatch, 1)
+    rank1 = run(_scene_args(scenes, one_scene, out))
+    assert not rank1.files and len(list((out / "geotiff").glob(".T0000.tif.*.band1of2.npy"))) == 1
+    _as_rank(monkeypatch, 0)
+    rank0 = run(_scene_args(scenes, one_scene, out) + ["--report_timeout", "5"])
+    assert rank0.job.count("written") == 1
+    one, two = _geotiff(tmp_path / "one" / "geotiff" / "T0000.tif"), _geotiff(out / "geotiff" / "T0000.tif")
+    assert (one[0] == 255).any() and len(np.unique(one[0])) > 2  # nodata and several classes: a real check
+    np.testing.assert_array_equal(one[0], two[0])
+    assert one[1:] == two[1:] and two[3] == "COG"
+    assert not list((out / "geotiff").glob(".*"))  # parts removed
+    _as_rank(monkeypatch, 1)
+    run(_scene_args(scenes, one_scene, out))
+    assert not list((out / "geotiff").glob(".*"))  # done: rank 1 predicts no band again
+    _as_rank(monkeypatch, 0)
+    assert run(_scene_args(scenes, one_scene, out) + ["--report_timeout", "5"]).job.count("skipped") == 1
+
+
+def test_a_missing_band_fails_the_scene_naming_it_and_the_rerun_reuses_the_finished_band(scenes, one_scene,
+                                                                                        tmp_path, monkeypatch):
+    from paddle_segformer.cli.predict import run
+
+    out = tmp_path / "p"
+    _as_rank(monkeypatch, 0)
+    with pytest.raises(RankReportMissing):
+        run(_scene_args(scenes, one_scene, out) + ["--report_timeout", "0.5"])
+    report = json.loads((out / ".predict_report.rank0.json").read_text())["files"]["T0000.tif"]
+    assert report["status"] == "failed" and "band(s) of rank(s) 1 (rows 100..200) of 2 did not come within 0.5 s" \
+        in report["error"] and not (out / "geotiff" / "T0000.tif").exists()
+    kept = list((out / "geotiff").glob(".T0000.tif.*.band0of2.npy"))
+    assert len(kept) == 1  # rank 0's band stays for the re-run
+    from paddle_segformer.inference import scene_bands
+
+    predicted, band = [], scene_bands._predict_band
+    monkeypatch.setattr(scene_bands, "_predict_band", lambda *a: predicted.append(a[6]) or band(*a))
+    _as_rank(monkeypatch, 1)
+    run(_scene_args(scenes, one_scene, out))
+    _as_rank(monkeypatch, 0)
+    again = run(_scene_args(scenes, one_scene, out) + ["--report_timeout", "5"])
+    assert again.job.count("written") == 1 and (out / "geotiff" / "T0000.tif").is_file()
+    assert predicted == [(100, 200)]  # rank 0's band was reused, not predicted again

@@ -66,7 +66,8 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
                      label_ids=label_ids, runtime=(choice.candidates, choice.options.precision),
                      transforms=builder.config.val_dataset_cfg.get("transforms"))
     summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes, tiling=scenes,
-                             colours=colours, label_ids=written_ids, job=FolderJob(shard, key, job.overwrite))
+                             colours=colours, label_ids=written_ids,
+                             job=FolderJob(shard, key, job.overwrite, job.report_timeout))
     logger.info("%s\n  labels: %s/label  colour: %s/pseudo_color  overlays: %s/overlay",
                 summary.report(), save_dir, save_dir, save_dir)
     polygons = vector if shard.rank == 0 else None  # made once, by rank 0, from every rank's GeoTIFFs

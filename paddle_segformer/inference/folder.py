@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from ..report.palettes import colorize, overlay, palette
 from .predictor import Predictor
 from .readahead import read_ahead
 from .resume import Manifest
+from .scene_bands import SceneBands, predict_scene_band
 from .shards import FolderJob
 from .tiled import Tiling
 
@@ -161,6 +162,7 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     names = [input_name(path, base) for path in files]
     run = _Run(PredictSummary(), names, targets, scene, job or FolderJob(), save_dir)
     todo = run.plan(files)
+    bands = run.scene_bands(len(files))
     start = time.time()
 
     def load(k: int):  # runs on the reader thread; a scene to tile is read window by window later
@@ -176,11 +178,12 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
         for k, read in enumerate(reads):
             i, began = todo[k], time.time()
             try:
-                write = _predict_one(predictor, read.result(), files[i], targets[i], outputs, tiling, writer)
-                if write is None:
-                    run.finished(i, began, targets[i]["geotiff"])
-                else:
+                write = _predict_one(predictor, read.result(), files[i], targets[i], outputs, tiling, writer,
+                                     bands, i in run.owned)
+                if write is not None:
                     writes.append((i, began, write))
+                elif i in run.owned:  # a scene (with bands split by rows: only its owner writes it)
+                    run.finished(i, began, targets[i]["geotiff"])
             except Exception as exc:  # one broken file must not stop the folder
                 run.failed(i, files[i], began, exc)
             _drain(run, files, writes, MAX_PENDING_WRITES)
@@ -211,18 +214,30 @@ class _Run:
     def __init__(self, summary: PredictSummary, names: List[str], targets: List[Any], scene: List[bool],
                  job: FolderJob, save_dir: str):
         self.summary, self.names, self.targets, self.scene = summary, names, targets, scene
-        self.overwrite = job.overwrite
+        self.overwrite, self.job = job.overwrite, job
         self.shard = job.shard
         self.manifest = Manifest(save_dir, job.key, job.shard.rank) if job.key else None
+        self.owned: Set[int] = set()
+
+    def scene_bands(self, count: int) -> Optional[SceneBands]:
+        """Scenes are split by rows across the ranks when there are fewer files than ranks (else per file)."""
+        if self.shard.world > count and any(self.scene):
+            return SceneBands(self.shard.rank, self.shard.world, self.job.key or "", self.job.report_timeout)
+        return None
 
     def plan(self, files: List[Path]) -> List[int]:
-        """This rank's files still to do (in order); the others of its share are recorded as skipped."""
-        todo = []
-        for i in self.shard.pick(files):
+        """This rank's files still to do (in order; with scenes split by rows, every scene: a band of each);
+        the others of its share are recorded as skipped."""
+        todo, self.owned = [], set(self.shard.pick(files))
+        banded = self.scene_bands(len(files)) is not None
+        for i in range(len(files)):
+            if i not in self.owned and not (banded and self.scene[i]):
+                continue
             if self.manifest and not self.overwrite and not isinstance(self.targets[i], Exception) \
                     and self.manifest.done(self.names[i]):
-                self.summary.skipped.append(self.targets[i]["geotiff" if self.scene[i] else "label"])
-                self.summary.files[self.names[i]] = {"status": "skipped", "seconds": 0.0, "error": None}
+                if i in self.owned:
+                    self.summary.skipped.append(self.targets[i]["geotiff" if self.scene[i] else "label"])
+                    self.summary.files[self.names[i]] = {"status": "skipped", "seconds": 0.0, "error": None}
             else:
                 todo.append(i)
         if self.summary.skipped:
@@ -259,9 +274,15 @@ def _opencv_threads(count: int) -> Iterator[None]:
 
 
 def _predict_one(predictor: Predictor, loaded: Any, path: Path, targets: Dict[str, Path], outputs: Outputs,
-                 tiling: Optional[Tiling], writer: ThreadPoolExecutor) -> Optional[Future]:
-    """Predict one file as read: a scene to tile (``loaded`` None) is written here and None returned; an
-    image's outputs are handed to ``writer`` (the returned future)."""
+                 tiling: Optional[Tiling], writer: ThreadPoolExecutor, bands: Optional[SceneBands] = None,
+                 owner: bool = True) -> Optional[Future]:
+    """Predict one file as read: a scene to tile (``loaded`` None) is written here and None returned (with
+    ``bands``: this rank's band, and the whole GeoTIFF by its ``owner``); an image's outputs are handed to
+    ``writer`` (the returned future)."""
+    if loaded is None and bands is not None:
+        predict_scene_band(predictor, path, targets["geotiff"], outputs.num_classes, tiling, bands, owner,
+                           outputs.colormap, outputs.nodata_label)
+        return None
     if loaded is None:
         _predict_scene(predictor, path, targets["geotiff"], outputs, tiling)
         return None
