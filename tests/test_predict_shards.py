@@ -319,21 +319,6 @@ def test_vector_when_a_rank_did_not_report_keeps_the_finished_scenes_and_names_t
     assert said and all(f"{name}.tif" in said[0] for name in missing) and f"{len(missing)} raster" in said[0]
 
 
-def test_vector_under_the_launcher_equals_one_process(scenes, tmp_path):
-    """``paddle.distributed.launch --nproc_per_node 2 predict.py ... --vector``: the same polygons as one process."""
-    from paddle_segformer.cli.predict import run
-
-    run(_vector_args(scenes, tmp_path / "one"))
-    out = tmp_path / "two"
-    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
-           str(tmp_path / "log"), str(REPO / "predict.py")] + _vector_args(scenes, out)
-    done = subprocess.run(cmd, cwd=tmp_path, env=env_with_threads(1), capture_output=True, text=True, timeout=600)
-    logs = "\n".join(p.read_text(errors="replace") for p in sorted((tmp_path / "log").glob("workerlog.*")))
-    assert done.returncode == 0, logs[-3000:]
-    assert logs.count("polygon(s) from 4 raster(s)") == 1  # once, by rank 0
-    assert _polygons(out / "parcels.gpkg") == _polygons(tmp_path / "one" / "parcels.gpkg")
-
-
 def test_a_rank_run_alone_by_hand_is_bounded_and_the_job_completes_later(tiny_config, random_checkpoint, folder,
                                                                         tmp_path, monkeypatch, capsys):
     """No launcher (PADDLE_TRAINER_ID / PADDLE_TRAINERS_NUM by hand), the other rank absent: rank 0 ends with one
@@ -519,3 +504,26 @@ def test_a_missing_band_fails_the_scene_naming_it_and_the_rerun_reuses_the_finis
     again = run(_scene_args(scenes, one_scene, out) + ["--report_timeout", "5"])
     assert again.job.count("written") == 1 and (out / "geotiff" / "T0000.tif").is_file()
     assert predicted == [(100, 200)]  # rank 0's band was reused, not predicted again
+
+
+def test_one_scene_with_vector_under_the_launcher_equals_one_process(scenes, one_scene, tmp_path):
+    """``paddle.distributed.launch --nproc_per_node 2 predict.py ... --tile --vector`` on one scene: the two
+    processes each predict a band of rows, rank 0 stitches the GeoTIFF and makes the polygons once; both
+    equal one process's."""
+    from paddle_segformer.cli.predict import run
+
+    def args(save_dir):
+        return _scene_args(scenes, one_scene, save_dir) + ["--vector", str(save_dir / "parcels.gpkg")]
+
+    run(args(tmp_path / "one"))
+    out = tmp_path / "two"
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+           str(tmp_path / "log"), str(REPO / "predict.py")] + args(out)
+    done = subprocess.run(cmd, cwd=tmp_path, env=env_with_threads(1), capture_output=True, text=True, timeout=600)
+    logs = "\n".join(p.read_text(errors="replace") for p in sorted((tmp_path / "log").glob("workerlog.*")))
+    assert done.returncode == 0, logs[-3000:]
+    assert "T0000.tif: 2 bands of rows from 2 processes stitched" in logs
+    assert logs.count("polygon(s) from 1 raster(s)") == 1  # once, by rank 0
+    np.testing.assert_array_equal(_geotiff(out / "geotiff" / "T0000.tif")[0],
+                                  _geotiff(tmp_path / "one" / "geotiff" / "T0000.tif")[0])
+    assert _polygons(out / "parcels.gpkg") == _polygons(tmp_path / "one" / "parcels.gpkg")

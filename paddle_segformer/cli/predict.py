@@ -38,8 +38,10 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     ``vector`` (VectorOptions) also writes the polygons of every label GeoTIFF of the job (tif inputs) to
     ``vector.out`` with the per-class table beside it (paddle_segformer.vector).
     Under ``paddle.distributed.launch`` (or PADDLE_TRAINER_ID / PADDLE_TRAINERS_NUM set) each process predicts
-    its share of the files and rank 0 merges the reports; files predicted before into ``save_dir`` with the
-    same weights and options are skipped unless ``job.overwrite`` (JobOptions; see :func:`_run_job`).
+    its share of the files (fewer files than processes: a band of rows of every tiled scene,
+    paddle_segformer.inference.scene_bands) and rank 0 merges the reports; files predicted before into
+    ``save_dir`` with the same weights and options are skipped unless ``job.overwrite`` (JobOptions; see
+    :func:`_run_job`).
     """
     from ..data.label_ids import label_ids as label_id_scheme
     from ..inference.choice import choose_runtime

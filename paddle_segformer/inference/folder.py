@@ -255,9 +255,11 @@ class _Run:
             self.manifest.record(self.names[i], kept)
 
     def failed(self, i: int, path: Path, began: float, exc: BaseException) -> None:
+        """Log and list the failure; the file's record is its owner's (a band of another's scene: none)."""
         _failed(self.summary, path, exc)
-        self.summary.files[self.names[i]] = {"status": "failed", "seconds": round(time.time() - began, 3),
-                                             "error": self.summary.failed[-1][1]}
+        if i in self.owned:
+            self.summary.files[self.names[i]] = {"status": "failed", "seconds": round(time.time() - began, 3),
+                                                 "error": self.summary.failed[-1][1]}
 
 
 @contextmanager
