@@ -220,9 +220,10 @@ class _Run:
         self.owned: Set[int] = set()
 
     def scene_bands(self, count: int) -> Optional[SceneBands]:
-        """Scenes are split by rows across the ranks when there are fewer files than ranks (else per file)."""
-        if self.shard.world > count and any(self.scene):
-            return SceneBands(self.shard.rank, self.shard.world, self.job.key or "", self.job.report_timeout)
+        """Scenes are split by rows across the ranks when there are fewer files than ranks (else per file; and
+        without a resume key, which names the band parts so that a stale one is never taken)."""
+        if self.shard.world > count and any(self.scene) and self.job.key:
+            return SceneBands(self.shard.rank, self.shard.world, self.job.key, self.job.report_timeout)
         return None
 
     def plan(self, files: List[Path]) -> List[int]:
