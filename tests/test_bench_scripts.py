@@ -81,3 +81,6 @@ def test_bench_scale_prints_both_rows_and_the_projection():
     out = _run("scripts/bench_scale.py", "--count", "2", "--size", "64")
     assert "| 1 process x 2 threads |" in out and "| 2 processes x 1 thread |" in out
     assert "projection: N such nodes" in out
+    scene = _run("scripts/bench_scale.py", "--scene", "--size", "128", "--tile", "64")
+    assert "one GeoTIFF scene of 128^2 in 64 px tiles" in scene and "| 2 processes x 1 thread | " in scene
+    assert "one scene over 2 processes (split by rows)" in scene and "| 1 process x 1 thread |" in scene

@@ -249,3 +249,281 @@ def test_a_rank_killed_under_the_launcher_fails_the_job_keeps_outputs_and_the_re
     assert rerun.returncode == 0, logs[-3000:]
     assert f"predicted {count - finished} image(s), 0 failed, {finished} skipped" in logs
     assert len(_labels(out)) == count
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory, registered):
+    """Four 4-band GeoTIFF scenes (96^2, nodata 0), their config and random weights."""
+    from paddle_segformer.integration.config import load_config
+
+    from .test_geotiff import _config, _dataset
+
+    tmp = tmp_path_factory.mktemp("shard_scenes")
+    root = _dataset(tmp, 4, "uint16", nodata=0, n=4, size=96)
+    cfg = _config(tmp, root, 4)
+    _, builder = load_config(str(cfg))
+    paddle.seed(0)
+    paddle.save(builder.model.state_dict(), str(tmp / "m.pdparams"))
+    return root / "img", cfg, tmp / "m.pdparams"
+
+
+def _polygons(path):
+    """The features of a polygons file as sorted (source, class, area, WKB) rows."""
+    from pyogrio.raw import read
+
+    meta, _, geometry, fields = read(path)
+    names = list(meta["fields"])
+    return sorted(zip(fields[names.index("source")], fields[names.index("class_id")],
+                      np.round(fields[names.index("area")], 6), geometry))
+
+
+def _vector_args(scenes, save_dir):
+    images, cfg, weights = scenes
+    return ["--config", str(cfg), "--model_path", str(weights), "--image_path", str(images), "--save_dir",
+            str(save_dir), "--backend", "paddle", "--tile", "64", "--overlap", "16", "--vector",
+            str(save_dir / "parcels.gpkg"), "--min_area", "200"]
+
+
+def test_vector_of_two_ranks_equals_one_process(scenes, tmp_path, monkeypatch):
+    """--vector under two processes: rank 0 makes the polygons once, after the merge, from both ranks' GeoTIFFs,
+    equal to one process's; rank 1 writes none."""
+    from paddle_segformer.cli.predict import run
+
+    run(_vector_args(scenes, tmp_path / "one"))
+    out = tmp_path / "two"
+    _as_rank(monkeypatch, 1)
+    rank1 = run(_vector_args(scenes, out))
+    assert not (out / "parcels.gpkg").exists() and 0 < len(rank1.written) < 4  # its share only, no polygons
+    _as_rank(monkeypatch, 0)
+    run(_vector_args(scenes, out) + ["--report_timeout", "5"])
+    one, two = _polygons(tmp_path / "one" / "parcels.gpkg"), _polygons(out / "parcels.gpkg")
+    assert len(one) > 4 and {row[0] for row in two} == {"T0000", "T0001", "T0002", "T0003"}
+    assert one == two
+    assert json.loads((out / "parcels.classes.json").read_text()) == \
+        json.loads((tmp_path / "one" / "parcels.classes.json").read_text())
+
+
+def test_vector_when_a_rank_did_not_report_keeps_the_finished_scenes_and_names_the_missing(scenes, tmp_path,
+                                                                                           monkeypatch, caplog):
+    from paddle_segformer.cli.predict import run
+
+    out = tmp_path / "p"
+    _as_rank(monkeypatch, 0)
+    with pytest.raises(RankReportMissing, match=r"rank\(s\) 1 of 2 did not report"):
+        run(_vector_args(scenes, out) + ["--report_timeout", "0.5"])
+    mine = sorted(p.stem for p in (out / "geotiff").glob("*.tif"))
+    assert 0 < len(mine) < 4
+    assert sorted({row[0] for row in _polygons(out / "parcels.gpkg")}) == mine  # what was finished
+    missing = sorted({"T0000", "T0001", "T0002", "T0003"} - set(mine))
+    said = [r.getMessage() for r in caplog.records if "not in the polygons" in r.getMessage()]
+    assert said and all(f"{name}.tif" in said[0] for name in missing) and f"{len(missing)} raster" in said[0]
+
+
+def test_a_rank_run_alone_by_hand_is_bounded_and_the_job_completes_later(tiny_config, random_checkpoint, folder,
+                                                                        tmp_path, monkeypatch, capsys):
+    """No launcher (PADDLE_TRAINER_ID / PADDLE_TRAINERS_NUM by hand), the other rank absent: rank 0 ends with one
+    ``error:`` line naming rank 1 after --report_timeout, its outputs kept; rank 1 alone predicts its share
+    and reports without waiting for anyone; rank 0 run again then merges both."""
+    from paddle_segformer.cli.predict import main
+    from paddle_segformer.cli.runtime import run_cli
+
+    out = tmp_path / "p"
+    args = ["--config", str(tiny_config), "--model_path", str(random_checkpoint), "--image_path", str(folder),
+            "--save_dir", str(out), "--backend", "paddle", "--report_timeout", "1"]
+    monkeypatch.delenv("PADDLE_MASTER", raising=False)
+    for rank in (0, 1):
+        monkeypatch.setenv("PADDLE_TRAINER_ID", str(rank))
+        monkeypatch.setenv("PADDLE_TRAINERS_NUM", "2")
+        began = time.monotonic()
+        status = run_cli(main, args)
+        assert time.monotonic() - began < 120
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+        if rank == 0:
+            assert status == 2 and len(errors) == 1 and "rank(s) 1 of 2 did not report within 1 s" in errors[0]
+            assert len(_labels(out)) == 4  # its share: 4 tiles kept, and the broken file
+        else:
+            assert status == 0 and not errors and len(_labels(out)) == 9  # no wait for rank 0
+    assert (out / ".predict_report.rank1.json").is_file()
+    monkeypatch.setenv("PADDLE_TRAINER_ID", "0")
+    assert run_cli(main, args) == 3  # the broken file
+    report = json.loads((out / "predict_report.json").read_text())
+    assert report["counts"] == {"written": 5, "failed": 1, "skipped": 4}  # rank 1's 5, rank 0's 4 done before
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_nodes_one_dies_rank_0_gives_up_after_the_report_timeout(tiny_config, random_checkpoint, tiny_data,
+                                                                   tmp_path):
+    """Two launchers as two nodes (``--master 127.0.0.1:P --nnodes 2``). Alone, the first starts no worker: the
+    launcher waits for its peer without a timeout (Paddle's; README says so). Then the second node joins and
+    dies (launcher and worker SIGKILLed): the first node's launcher does not notice, so our rank 0 ends the job
+    with one ``error:`` line naming rank 1 after --report_timeout, its own outputs kept."""
+    write_dataset(str(tmp_path / "tiles"), n_train=60, n_test=0, size=64, seed=3)
+    out, master = tmp_path / "pred", f"127.0.0.1:{_free_port()}"
+
+    def node(name):
+        cmd = [sys.executable, "-m", "paddle.distributed.launch", "--master", master, "--nnodes", "2",
+               "--nproc_per_node", "1", "--log_dir", str(tmp_path / name), str(REPO / "predict.py"), "--config",
+               str(tiny_config), "--model_path", str(random_checkpoint), "--image_path",
+               str(tmp_path / "tiles" / "img_train"), "--save_dir", str(out), "--backend", "paddle",
+               "--report_timeout", "5"]
+        return subprocess.Popen(cmd, cwd=tmp_path, env=env_with_threads(1), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+
+    first, second = node("log1"), None
+    try:
+        time.sleep(8)
+        assert first.poll() is None and not out.exists()  # waiting for the peer: no worker, nothing written
+        second, deadline, pid = node("log2"), time.monotonic() + 120, None
+        while pid is None and time.monotonic() < deadline:
+            pid = _pid_of_rank(1, "predict.py")
+            time.sleep(0.05)
+        assert pid is not None, "rank 1 never started"
+        os.kill(pid, signal.SIGKILL)  # the whole second node: its worker, then its launcher
+        os.killpg(second.pid, signal.SIGKILL)
+        second.wait()
+        began = time.monotonic()
+        assert first.wait(timeout=300) == 2  # our status for a missing rank, passed on by the launcher
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    log = (tmp_path / "log1" / "workerlog.0").read_text(errors="replace")
+    errors = [line for line in log.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "rank(s) 1 of 2 did not report within 5 s" in errors[0], log[-2000:]
+    assert time.monotonic() - began < 120
+    finished = (out / ".predict_manifest.rank0.jsonl").read_text().count("\n")
+    assert finished >= 25 and len(_labels(out)) == finished  # rank 0's half, kept
+
+
+@pytest.mark.parametrize("tile,overlap", [(64, 16), (100, 30), (32, 0)])
+def test_bands_of_rows_stitch_to_exactly_the_whole_image(tile, overlap):
+    """predict_tiles(rows=band) for every band of 2, 3 or 7 equals the whole image's rows bit for bit (the
+    logits here depend on the whole tile, as a network's do, so a tile cut at the band edge would differ)."""
+    from paddle_segformer.inference.scene_bands import band_rows
+    from paddle_segformer.inference.tiled import Tiling, predict_array, predict_tiles
+
+    rng = np.random.default_rng(tile)
+    height, width, weights = 301, 170, rng.standard_normal((5, 3)).astype(np.float32)
+
+    def logits(x):
+        out = np.einsum("kc,nchw->nkhw", weights, x)
+        return out + out.mean(axis=(2, 3), keepdims=True)
+
+    chw = rng.standard_normal((3, height, width)).astype(np.float32)
+    tiling = Tiling(tile, overlap)
+    whole = predict_array(logits, chw, 5, tiling)
+    for world in (2, 3, 7):
+        got = np.full((height, width), -1)
+
+        def sink(rows, top):
+            assert (got[top:top + rows.shape[0]] == -1).all()  # every row once
+            got[top:top + rows.shape[0]] = rows
+
+        for band in band_rows(height, world):
+            predict_tiles(logits, lambda w: (chw[:, w[0]:w[0] + w[2], w[1]:w[1] + w[3]], None), height, width, 5,
+                          sink, tiling, progress=False, rows=band)
+        np.testing.assert_array_equal(got, whole)
+
+
+@pytest.fixture(scope="module")
+def one_scene(tmp_path_factory):
+    """One 4-band GeoTIFF scene of 200^2 with nodata 0: fewer files than processes."""
+    from paddle_segformer.data.synthetic_raster import write_raster_dataset
+
+    root = tmp_path_factory.mktemp("one_scene")
+    write_raster_dataset(str(root), n=1, size=200, bands=4, dtype="uint16", nodata=0, seed=5)
+    return root / "img"
+
+
+def _scene_args(scenes, images, save_dir):
+    _, cfg, weights = scenes
+    return ["--config", str(cfg), "--model_path", str(weights), "--image_path", str(images), "--save_dir",
+            str(save_dir), "--backend", "paddle", "--tile", "64", "--overlap", "16"]
+
+
+def _geotiff(path):
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return src.read(1), src.nodata, src.transform, src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT")
+
+
+def test_one_scene_split_by_rows_over_two_ranks_equals_one_process(scenes, one_scene, tmp_path, monkeypatch):
+    """Fewer scenes than processes: each rank predicts a band of rows (rank 1 first, then the owner, rank 0,
+    which stitches); the label GeoTIFF equals one process's exactly and the parts are gone."""
+    from paddle_segformer.cli.predict import run
+
+    run(_scene_args(scenes, one_scene, tmp_path / "one"))
+    out = tmp_path / "two"
+    _as_rank(monkeypatch, 1)
+    rank1 = run(_scene_args(scenes, one_scene, out))
+    assert not rank1.files and len(list((out / "geotiff").glob(".T0000.tif.*.band1of2.npy"))) == 1
+    _as_rank(monkeypatch, 0)
+    rank0 = run(_scene_args(scenes, one_scene, out) + ["--report_timeout", "5"])
+    assert rank0.job.count("written") == 1
+    one, two = _geotiff(tmp_path / "one" / "geotiff" / "T0000.tif"), _geotiff(out / "geotiff" / "T0000.tif")
+    assert (one[0] == 255).any() and len(np.unique(one[0])) > 2  # nodata and several classes: a real check
+    np.testing.assert_array_equal(one[0], two[0])
+    assert one[1:] == two[1:] and two[3] == "COG"
+    assert not list((out / "geotiff").glob(".*"))  # parts removed
+    _as_rank(monkeypatch, 1)
+    run(_scene_args(scenes, one_scene, out))
+    assert not list((out / "geotiff").glob(".*"))  # done: rank 1 predicts no band again
+    _as_rank(monkeypatch, 0)
+    assert run(_scene_args(scenes, one_scene, out) + ["--report_timeout", "5"]).job.count("skipped") == 1
+
+
+def test_a_missing_band_fails_the_scene_naming_it_and_the_rerun_reuses_the_finished_band(scenes, one_scene,
+                                                                                        tmp_path, monkeypatch):
+    from paddle_segformer.cli.predict import run
+
+    out = tmp_path / "p"
+    _as_rank(monkeypatch, 0)
+    with pytest.raises(RankReportMissing):
+        run(_scene_args(scenes, one_scene, out) + ["--report_timeout", "0.5"])
+    report = json.loads((out / ".predict_report.rank0.json").read_text())["files"]["T0000.tif"]
+    assert report["status"] == "failed" and "band(s) of rank(s) 1 (rows 100..200) of 2 did not come within 0.5 s" \
+        in report["error"] and not (out / "geotiff" / "T0000.tif").exists()
+    kept = list((out / "geotiff").glob(".T0000.tif.*.band0of2.npy"))
+    assert len(kept) == 1  # rank 0's band stays for the re-run
+    from paddle_segformer.inference import scene_bands
+
+    predicted, band = [], scene_bands._predict_band
+    monkeypatch.setattr(scene_bands, "_predict_band", lambda *a: predicted.append(a[6]) or band(*a))
+    _as_rank(monkeypatch, 1)
+    run(_scene_args(scenes, one_scene, out))
+    _as_rank(monkeypatch, 0)
+    again = run(_scene_args(scenes, one_scene, out) + ["--report_timeout", "5"])
+    assert again.job.count("written") == 1 and (out / "geotiff" / "T0000.tif").is_file()
+    assert predicted == [(100, 200)]  # rank 0's band was reused, not predicted again
+
+
+def test_one_scene_with_vector_under_the_launcher_equals_one_process(scenes, one_scene, tmp_path):
+    """``paddle.distributed.launch --nproc_per_node 2 predict.py ... --tile --vector`` on one scene: the two
+    processes each predict a band of rows, rank 0 stitches the GeoTIFF and makes the polygons once; both
+    equal one process's."""
+    from paddle_segformer.cli.predict import run
+
+    def args(save_dir):
+        return _scene_args(scenes, one_scene, save_dir) + ["--vector", str(save_dir / "parcels.gpkg")]
+
+    run(args(tmp_path / "one"))
+    out = tmp_path / "two"
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+           str(tmp_path / "log"), str(REPO / "predict.py")] + args(out)
+    done = subprocess.run(cmd, cwd=tmp_path, env=env_with_threads(1), capture_output=True, text=True, timeout=600)
+    logs = "\n".join(p.read_text(errors="replace") for p in sorted((tmp_path / "log").glob("workerlog.*")))
+    assert done.returncode == 0, logs[-3000:]
+    assert "T0000.tif: 2 bands of rows from 2 processes stitched" in logs
+    assert logs.count("polygon(s) from 1 raster(s)") == 1  # once, by rank 0
+    np.testing.assert_array_equal(_geotiff(out / "geotiff" / "T0000.tif")[0],
+                                  _geotiff(tmp_path / "one" / "geotiff" / "T0000.tif")[0])
+    assert _polygons(out / "parcels.gpkg") == _polygons(tmp_path / "one" / "parcels.gpkg")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence
 
 from ..inference.options import InferenceOptions, JobOptions, RuntimeOptions, TilingOptions
@@ -38,25 +37,24 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     (official Cityscapes labelIds) instead of class ids (paddle_segformer.data.label_ids).
     ``save_scores`` also writes, beside each label GeoTIFF (tif inputs), ``NAME_score.tif``: the winning
     class's probability as uint8 (paddle_segformer.inference.scores); ``score/NAME.png`` for other images.
-    ``vector`` (VectorOptions) also writes the polygons of every label GeoTIFF written (tif inputs) to
+    ``vector`` (VectorOptions) also writes the polygons of every label GeoTIFF of the job (tif inputs) to
     ``vector.out`` with the per-class table beside it (paddle_segformer.vector).
     Under ``paddle.distributed.launch`` (or PADDLE_TRAINER_ID / PADDLE_TRAINERS_NUM set) each process predicts
-    its share of the files and rank 0 merges the reports; files predicted before into ``save_dir`` with the
-    same weights and options are skipped unless ``job.overwrite`` (JobOptions; see :func:`_run_job`).
+    its share of the files (fewer files than processes: a band of rows of every tiled scene,
+    paddle_segformer.inference.scene_bands) and rank 0 merges the reports; files predicted before into
+    ``save_dir`` with the same weights and options are skipped unless ``job.overwrite`` (JobOptions; see
+    :func:`_run_job`).
     """
     from ..data.label_ids import label_ids as label_id_scheme
     from ..inference.choice import choose_runtime
     from ..inference.folder import predict_folder
-    from ..inference.job_report import clear_rank_report
+    from ..inference.job_report import RankReportMissing, clear_rank_report
     from ..inference.shards import FolderJob, Shard
     from ..io.image import input_bytes
     from ..io.paths import check_output_dir
     from .inference import build_predictor, dataset_class_names
 
     shard, job = Shard.from_env(), job or JobOptions()
-    if vector is not None and not shard.single:
-        raise ValueError("--vector under several processes is not supported yet: predict, then run vectorize.py "
-                         "over the save folder's geotiff/ outputs")
     colours = parse_custom_color(custom_color)
     check_output_dir(save_dir, input_bytes(image_path))  # the outputs take about what the inputs take
     clear_rank_report(save_dir, shard)  # before any work: an earlier run's report must not be merged
@@ -76,14 +74,19 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
                      transforms=builder.config.val_dataset_cfg.get("transforms"),
                      **({"scores": True} if save_scores else {}))  # keys of earlier runs stay as they were
     summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes, tiling=scenes,
-                             colours=colours, label_ids=written_ids, job=FolderJob(shard, key, job.overwrite),
-                             save_scores=save_scores)
+                             colours=colours, label_ids=written_ids,
+                             job=FolderJob(shard, key, job.overwrite, job.report_timeout), save_scores=save_scores)
     logger.info("%s\n  labels: %s/label  colour: %s/pseudo_color  overlays: %s/overlay",
                 summary.report(), save_dir, save_dir, save_dir)
-    summary.job = _run_job(save_dir, shard, summary, job)
-    if vector is not None:
-        vectorize_predictions(written_geotiffs(summary.written + summary.skipped, Path(save_dir)), vector,
-                              dataset_class_names(builder, config))
+    polygons = vector if shard.rank == 0 else None  # made once, by rank 0, from every rank's GeoTIFFs
+    try:
+        summary.job = _run_job(save_dir, shard, summary, job)
+    except RankReportMissing:
+        if polygons is not None:  # what the ranks finished still gets its polygons; the error follows
+            vectorize_job(image_path, save_dir, key, polygons, dataset_class_names(builder, config), partial=True)
+        raise
+    if polygons is not None:
+        vectorize_job(image_path, save_dir, key, polygons, dataset_class_names(builder, config))
     return summary
 
 
@@ -111,30 +114,26 @@ def _run_job(save_dir: str, shard: "Shard", summary: Any, job: JobOptions) -> Op
     return merged
 
 
-def written_geotiffs(written: Sequence[Path], save_dir: Path) -> List[Path]:
-    """The label GeoTIFFs among a prediction's outputs: scenes (listed as such) and the ``geotiff/`` twin of
-    each label PNG of a tif input."""
-    from ..inference.folder import output_paths
-
-    found = []
-    for path in written:
-        if path.suffix == ".tif":
-            found.append(path)
-            continue
-        twin = output_paths(save_dir, path.relative_to(save_dir / "label"))["geotiff"]
-        if twin.is_file():
-            found.append(twin)
-    return found
-
-
-def vectorize_predictions(rasters: List[Path], vector: VectorOptions, class_names: Sequence[str]) -> None:
-    """Polygons and the per-class table of the predicted label GeoTIFFs (predict.py ``--vector``)."""
+def vectorize_job(image_path: str, save_dir: str, key: str, vector: VectorOptions, class_names: Sequence[str],
+                  partial: bool = False) -> None:
+    """Polygons and the per-class table of the label GeoTIFFs the whole job finished (every rank's, read from
+    the resume journals; predict.py ``--vector``), the raster inputs left out named. ``partial`` (a rank did
+    not report): none finished is a warning, not an error (the missing rank's error follows)."""
+    from ..inference.job_outputs import job_geotiffs
     from ..vector.pipeline import vectorize_rasters
     from ..vector.writers import format_table
 
-    if not rasters:
+    rasters = job_geotiffs(image_path, save_dir, key)
+    if rasters.missing:
+        shown = ", ".join(rasters.missing[:20]) + (", ..." if len(rasters.missing) > 20 else "")
+        logger.warning("--vector %s: %d raster input(s) not predicted are not in the polygons: %s", vector.out,
+                       len(rasters.missing), shown)
+    if not rasters.found:
+        if partial:
+            logger.warning("--vector %s: no label GeoTIFF finished yet, no polygons written", vector.out)
+            return
         raise ValueError(f"--vector {vector.out}: no label GeoTIFF was written (polygons need tif inputs)")
-    table, rows = vectorize_rasters(rasters, vector, class_names)
+    table, rows = vectorize_rasters(rasters.found, vector, class_names)
     logger.info("polygons: %s\n%s", vector.out, format_table(rows, table.unit))
 
 

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from ..report.palettes import colorize, overlay, palette
 from .predictor import Predictor
 from .readahead import read_ahead
 from .resume import Manifest
+from .scene_bands import SceneBands, predict_scene_band
 from .scores import SCORE_NODATA, SCORE_RESAMPLING
 from .shards import FolderJob
 from .tiled import Tiling
@@ -123,7 +124,7 @@ def overlay_picture(img: np.ndarray, label: np.ndarray, table: np.ndarray,
     return overlay(img, colorize(label, table))
 
 
-def _targets(files: List[Path], base: Path, out: Path) -> List[object]:
+def output_targets(files: List[Path], base: Path, out: Path) -> List[object]:
     """Output paths per file, or the reason it cannot be written (same folder and stem as another)."""
     claimed: Dict[Path, Path] = {}
     result: List[object] = []
@@ -166,15 +167,15 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     if tiling and not predictor.plain:
         raise ValueError("tiled scene prediction does not combine with test-time augmentation or is_slide; "
                          "turn those off or predict without --tile")
-    root = Path(image_path)
-    files = list_images(root)
-    base = root if root.is_dir() else root.parent
-    targets = _targets(files, base, Path(save_dir))
+    files, base = input_files(image_path)
+    targets = output_targets(files, base, Path(save_dir))
     outputs = Outputs(num_classes, colours or predictor.class_colours, predictor.nodata_label, label_ids,
                       save_scores)
     scene = [bool(tiling) and str(path).lower().endswith(RASTER_EXTS) for path in files]
-    run = _Run(PredictSummary(), [_name(path, base) for path in files], targets, scene, job or FolderJob(), save_dir)
+    names = [input_name(path, base) for path in files]
+    run = _Run(PredictSummary(), names, targets, scene, job or FolderJob(), save_dir, save_scores)
     todo = run.plan(files)
+    bands = run.scene_bands(len(files))
     start = time.time()
 
     def load(k: int):  # runs on the reader thread; a scene to tile is read window by window later
@@ -190,11 +191,12 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
         for k, read in enumerate(reads):
             i, began = todo[k], time.time()
             try:
-                write = _predict_one(predictor, read.result(), files[i], targets[i], outputs, tiling, writer)
-                if write is None:
-                    run.finished(i, began, targets[i]["geotiff"])
-                else:
+                write = _predict_one(predictor, read.result(), files[i], targets[i], outputs, tiling, writer,
+                                     bands, i in run.owned)
+                if write is not None:
                     writes.append((i, began, write))
+                elif i in run.owned:  # a scene (with bands split by rows: only its owner writes it)
+                    run.finished(i, began, targets[i]["geotiff"])
             except Exception as exc:  # one broken file must not stop the folder
                 run.failed(i, files[i], began, exc)
             _drain(run, files, writes, MAX_PENDING_WRITES)
@@ -206,7 +208,14 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
     return run.summary
 
 
-def _name(path: Path, base: Path) -> str:
+def input_files(image_path: str) -> Tuple[List[Path], Path]:
+    """The images to predict at ``image_path`` (a file, a folder, a list file), sorted, and the folder their
+    names and outputs are relative to."""
+    root = Path(image_path)
+    return list_images(root), root if root.is_dir() else root.parent
+
+
+def input_name(path: Path, base: Path) -> str:
     """An input's name in the report and the manifest: its path relative to the input folder."""
     return (path.relative_to(base) if path.is_relative_to(base) else Path(path.name)).as_posix()
 
@@ -216,20 +225,35 @@ class _Run:
     (the summary's per-file records) and the resume manifest, written after each file's outputs are out."""
 
     def __init__(self, summary: PredictSummary, names: List[str], targets: List[Any], scene: List[bool],
-                 job: FolderJob, save_dir: str):
+                 job: FolderJob, save_dir: str, scores: bool = False):
         self.summary, self.names, self.targets, self.scene = summary, names, targets, scene
-        self.overwrite = job.overwrite
+        self.scores = scores
+        self.overwrite, self.job = job.overwrite, job
         self.shard = job.shard
         self.manifest = Manifest(save_dir, job.key, job.shard.rank) if job.key else None
+        self.owned: Set[int] = set()
+
+    def scene_bands(self, count: int) -> Optional[SceneBands]:
+        """Scenes are split by rows across the ranks when there are fewer files than ranks (else per file; and
+        without a resume key, which names the band parts so that a stale one is never taken; and with scores,
+        which the band parts do not hold: such a scene is predicted whole by its owner)."""
+        if self.shard.world > count and any(self.scene) and self.job.key and not self.scores:
+            return SceneBands(self.shard.rank, self.shard.world, self.job.key, self.job.report_timeout)
+        return None
 
     def plan(self, files: List[Path]) -> List[int]:
-        """This rank's files still to do (in order); the others of its share are recorded as skipped."""
-        todo = []
-        for i in self.shard.pick(files):
+        """This rank's files still to do (in order; with scenes split by rows, every scene: a band of each);
+        the others of its share are recorded as skipped."""
+        todo, self.owned = [], set(self.shard.pick(files))
+        banded = self.scene_bands(len(files)) is not None
+        for i in range(len(files)):
+            if i not in self.owned and not (banded and self.scene[i]):
+                continue
             if self.manifest and not self.overwrite and not isinstance(self.targets[i], Exception) \
                     and self.manifest.done(self.names[i]):
-                self.summary.skipped.append(self.targets[i]["geotiff" if self.scene[i] else "label"])
-                self.summary.files[self.names[i]] = {"status": "skipped", "seconds": 0.0, "error": None}
+                if i in self.owned:
+                    self.summary.skipped.append(self.targets[i]["geotiff" if self.scene[i] else "label"])
+                    self.summary.files[self.names[i]] = {"status": "skipped", "seconds": 0.0, "error": None}
             else:
                 todo.append(i)
         if self.summary.skipped:
@@ -248,9 +272,11 @@ class _Run:
             self.manifest.record(self.names[i], kept)
 
     def failed(self, i: int, path: Path, began: float, exc: BaseException) -> None:
+        """Log and list the failure; the file's record is its owner's (a band of another's scene: none)."""
         _failed(self.summary, path, exc)
-        self.summary.files[self.names[i]] = {"status": "failed", "seconds": round(time.time() - began, 3),
-                                             "error": self.summary.failed[-1][1]}
+        if i in self.owned:
+            self.summary.files[self.names[i]] = {"status": "failed", "seconds": round(time.time() - began, 3),
+                                                 "error": self.summary.failed[-1][1]}
 
 
 @contextmanager
@@ -267,9 +293,15 @@ def _opencv_threads(count: int) -> Iterator[None]:
 
 
 def _predict_one(predictor: Predictor, loaded: Any, path: Path, targets: Dict[str, Path], outputs: Outputs,
-                 tiling: Optional[Tiling], writer: ThreadPoolExecutor) -> Optional[Future]:
-    """Predict one file as read: a scene to tile (``loaded`` None) is written here and None returned; an
-    image's outputs are handed to ``writer`` (the returned future)."""
+                 tiling: Optional[Tiling], writer: ThreadPoolExecutor, bands: Optional[SceneBands] = None,
+                 owner: bool = True) -> Optional[Future]:
+    """Predict one file as read: a scene to tile (``loaded`` None) is written here and None returned (with
+    ``bands``: this rank's band, and the whole GeoTIFF by its ``owner``); an image's outputs are handed to
+    ``writer`` (the returned future)."""
+    if loaded is None and bands is not None:
+        predict_scene_band(predictor, path, targets["geotiff"], outputs.num_classes, tiling, bands, owner,
+                           outputs.colormap, outputs.nodata_label)
+        return None
     if loaded is None:
         _predict_scene(predictor, path, targets["geotiff"], outputs, tiling)
         return None

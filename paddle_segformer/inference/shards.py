@@ -85,8 +85,10 @@ def split_by_cost(costs: Sequence[int], world: int) -> List[List[int]]:
 class FolderJob:
     """How a folder prediction runs beyond one image: this process's ``shard`` of the files, the resume
     ``key`` (the weights' content hash and the options that change outputs; None: no resume, no manifest) and
-    ``overwrite`` (redo every file even when the manifest says it is done)."""
+    ``overwrite`` (redo every file even when the manifest says it is done) and ``report_timeout`` (seconds a
+    scene's owner waits for the other ranks' bands when scenes are split by rows, :mod:`.scene_bands`)."""
 
     shard: Shard = Shard()
     key: Optional[str] = None
     overwrite: bool = False
+    report_timeout: float = 3600.0

@@ -62,12 +62,13 @@ class StripAccumulator:
     """
 
     def __init__(self, num_classes: int, rows: int, width: int, overlap: int, sink: RowSink,
-                 with_nodata: bool = False, nodata_label: int = 255, score_sink: Optional[RowSink] = None):
+                 with_nodata: bool = False, nodata_label: int = 255, score_sink: Optional[RowSink] = None,
+                 top: int = 0):
         self.acc = np.zeros((num_classes, rows, width), np.float32)
         self.nodata = np.zeros((rows, width), bool) if with_nodata else None
         self.score_sink = score_sink
         self.weight_sum = np.zeros((rows, width), np.float32) if score_sink is not None else None
-        self.top, self.done = 0, 0  # rows [0, done) are handed on
+        self.top, self.done = top, top  # rows [top at start, done) are handed on
         self.overlap, self.sink, self.nodata_label = overlap, sink, nodata_label
         self.weights = {}  # (h, w) -> blend_weights
 
@@ -121,15 +122,27 @@ class StripAccumulator:
 
 def predict_tiles(logits_fn: LogitsFn, read_tile: TileReader, height: int, width: int, num_classes: int,
                   sink: RowSink, tiling: Tiling = Tiling(), with_nodata: bool = False, nodata_label: int = 255,
-                  progress: bool = True, score_sink: Optional[RowSink] = None) -> None:
+                  progress: bool = True, rows: Optional[Tuple[int, int]] = None,
+                  score_sink: Optional[RowSink] = None) -> None:
     """Predict a (height x width) image tile by tile: ``read_tile(window)`` gives each tile's normalised
     (C, h, w) input and nodata mask (called on a read-ahead thread, in window order); logits are blended
     with :func:`blend_weights`, so overlaps are averaged, not overwritten; ``sink(labels, top)`` gets
     every row exactly once, top to bottom (``score_sink(scores, top)`` too when given: see
-    :class:`StripAccumulator`)."""
+    :class:`StripAccumulator`).
+
+    ``rows`` = (top, bottom): only the tiles whose window meets those rows are predicted and only those rows
+    given to the sinks; every tile reaching one of them is blended in the same order as for the whole image,
+    so they equal the whole image's rows exactly (a scene split by rows across processes,
+    :mod:`.scene_bands`)."""
     windows = list(iter_windows(height, width, tiling.tile, tiling.overlap))
+    end = height
+    if rows is not None:
+        windows = [w for w in windows if w[0] < rows[1] and w[0] + w[2] > rows[0]]
+        end = windows[-1][0] + windows[-1][2]
+        sink = _clipped(sink, *rows)
+        score_sink = _clipped(score_sink, *rows) if score_sink is not None else None
     strip = StripAccumulator(num_classes, windows[0][2], width, tiling.overlap, sink, with_nodata, nodata_label,
-                             score_sink)
+                             score_sink, top=windows[0][0])
     loaded = read_ahead(lambda i: read_tile(windows[i]), len(windows))
     bar = _progress_bar(len(windows)) if progress else None
     try:
@@ -143,12 +156,23 @@ def predict_tiles(logits_fn: LogitsFn, read_tile: TileReader, height: int, width
                 strip.add(window, logit, mask)
             if bar is not None:
                 bar.update(len(batch_windows))
-        if strip.finish(height) != height:
-            raise RuntimeError(f"handed on {strip.done} of {height} rows")
+        if strip.finish(end) != end:
+            raise RuntimeError(f"handed on rows up to {strip.done} of {end}")
     finally:
         loaded.close()  # stop reading ahead before the caller closes its source
         if bar is not None:
             bar.close()
+
+
+def _clipped(sink: RowSink, top: int, bottom: int) -> RowSink:
+    """``sink`` given only the rows in [top, bottom) of what it is handed."""
+
+    def clipped(labels: np.ndarray, start: int) -> None:
+        first, last = max(start, top), min(start + labels.shape[0], bottom)
+        if first < last:
+            sink(labels[first - start:last - start], first)
+
+    return clipped
 
 
 def predict_array(logits_fn: LogitsFn, chw: np.ndarray, num_classes: int, tiling: Tiling,
@@ -200,9 +224,9 @@ def predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nda
                 writers.append(LabelRasterWriter(scores_dst, meta, None, resampling=SCORE_RESAMPLING,
                                                  nodata=SCORE_NODATA if meta.nodata is not None else None))
             sinks = [lambda rows, top, w=w: w.write(rows, (top, 0) + rows.shape) for w in writers]
-            predict_tiles(logits_fn, _window_reader(source, meta, preprocess, nodata_fill), meta.height,
+            predict_tiles(logits_fn, window_reader(source, meta, preprocess, nodata_fill), meta.height,
                           meta.width, num_classes, sinks[0], tiling, meta.nodata is not None, nodata_label,
-                          progress, sinks[1] if len(sinks) > 1 else None)
+                          progress, score_sink=sinks[1] if len(sinks) > 1 else None)
         except BaseException:
             for writer in writers:
                 writer.abort()
@@ -219,7 +243,7 @@ def predict_scene(logits_fn: LogitsFn, preprocess: Callable[[np.ndarray], np.nda
     return meta
 
 
-def _window_reader(source, meta: RasterMeta, preprocess: Callable[[np.ndarray], np.ndarray],
+def window_reader(source, meta: RasterMeta, preprocess: Callable[[np.ndarray], np.ndarray],
                    nodata_fill: Optional[np.ndarray]) -> TileReader:
     """Window -> normalised (C, h, w) (nodata filled with ``nodata_fill`` first) and its nodata mask
     (None without nodata). Runs on the read-ahead thread, the only one reading ``source``."""
