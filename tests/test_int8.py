@@ -10,6 +10,7 @@ import pytest
 
 from paddle_segformer.inference.choice import choose_runtime
 from paddle_segformer.inference.int8 import Calibration, QuantSettings, int8_key
+from paddle_segformer.inference.int8_accuracy import Int8DropTooLarge, Validation, check_drop
 from paddle_segformer.inference.options import RuntimeOptions
 
 from .conftest import write_config
@@ -35,13 +36,13 @@ def trained(tiny_data, registered, tmp_path_factory):
     return str(cfg), str(root / "out" / "iter_40" / "model.pdparams")
 
 
-def _predictor(config, checkpoint, precision, cache_dir, calib=300):
+def _predictor(config, checkpoint, precision, cache_dir, calib=300, **int8):
     from paddle_segformer.cli.inference import build_predictor
     from paddle_segformer.inference.options import InferenceOptions
     from paddle_segformer.integration.config import load_config
 
     _, builder = load_config(config, pretrained=False)
-    options = RuntimeOptions("openvino", precision, threads=1, cache_dir=str(cache_dir), calib=calib)
+    options = RuntimeOptions("openvino", precision, threads=1, cache_dir=str(cache_dir), calib=calib, **int8)
     return build_predictor(builder, config, checkpoint, InferenceOptions(), "cpu",
                            choose_runtime(options, InferenceOptions()))[1]
 
@@ -72,6 +73,9 @@ def test_int8_model_is_made_once(tiny_config, random_checkpoint, tmp_path, caplo
     assert again.backend.path == first.backend.path
     record = json.loads((Path(first.backend.path).parent / "int8.json").read_text())
     assert len(record["calibration_files"]) == 3 and record["settings"] == asdict(QuantSettings())
+    accuracy = record["accuracy"]  # the tiny config has a validation list: accuracy control ran on it
+    assert accuracy["control"] == "nncf.quantize_with_accuracy_control" and accuracy["validation_count"] == 8
+    assert accuracy["drop"] == pytest.approx(accuracy["float_miou"] - accuracy["int8_miou"], abs=1e-5)
 
 
 def test_calibration_set_changes_the_key():
@@ -86,6 +90,59 @@ def test_calibration_set_changes_the_key():
     assert key(files, 5) != key(files[:9] + ["img_train/other.jpg"], 5)
     assert key(files, 5) != int8_key(Calibration.draw(files, 5, np.zeros), QuantSettings(float_logits=False))
     assert len(Calibration.draw(files, 300, np.zeros).files) == 10  # capped by the list
+
+
+def _validation(pairs, count=5):
+    return Validation.draw(pairs, count, lambda i: None, lambda forward, items: (0.0, []))
+
+
+def test_validation_list_and_limit_change_the_key():
+    calib = [f"img_train/T{i:06d}.jpg" for i in range(10)]
+    pairs = [(f"img_train/V{i:06d}.jpg", f"lab_train/V{i:06d}.png") for i in range(10)]
+
+    def key(validation, settings=QuantSettings()):
+        return int8_key(Calibration.draw(calib, 5, np.zeros, validation), settings)
+
+    assert key(_validation(pairs)) == key(_validation(list(pairs)))  # deterministic
+    assert len({key(None), key(_validation(pairs)), key(_validation(pairs, 4)),
+                key(_validation(pairs[:9] + [("img_train/W.jpg", "lab_train/W.png")])),
+                key(_validation(pairs[:9] + [(pairs[9][0], "lab_train/other.png")])),
+                key(_validation(pairs), QuantSettings(max_drop=0.02))}) == 6
+    assert len(_validation(pairs, 300)) == 10  # capped by the list
+
+
+def test_a_recorded_drop_over_the_limit_is_refused():
+    made = {"control": "nncf.quantize_with_accuracy_control", "float_miou": 0.8, "int8_miou": 0.75,
+            "validation_count": 8}
+    check_drop({"accuracy": dict(made, drop=0.01, limit=0.01)}, "m.xml")  # at the limit: accepted
+    check_drop({"accuracy": {"control": "no accuracy control", "limit": 0.01}}, "m.xml")  # nothing measured
+    with pytest.raises(Int8DropTooLarge, match=r"lost 0\.0500 mIoU .* limit 0\.01.*--calib.*--int8_max_drop.*fp32"):
+        check_drop({"accuracy": dict(made, drop=0.05, limit=0.01)}, "m.xml")
+
+
+def test_predict_refuses_an_int8_model_that_lost_too_much(tiny_config, random_checkpoint, tiny_data, tmp_path,
+                                                          capsys):
+    """The INT8 model made here, its record then saying it lost more than its limit: predict.py exits 2 with
+    one error line, before predicting anything."""
+    from paddle_segformer.cli.predict import main
+    from paddle_segformer.cli.runtime import run_cli
+
+    config, checkpoint = str(tiny_config), str(random_checkpoint)
+    made = _predictor(config, checkpoint, "int8", tmp_path, calib=3, int8_val=2)
+    record_path = Path(made.backend.path).parent / "int8.json"
+    record = json.loads(record_path.read_text())
+    record["accuracy"].update(int8_miou=record["accuracy"]["float_miou"] - 0.2, drop=0.2)
+    record_path.write_text(json.dumps(record))
+    args = ["--config", config, "--model_path", checkpoint, "--image_path", str(tiny_data / "img_testA"),
+            "--save_dir", str(tmp_path / "pred"), "--precision", "int8", "--calib", "3", "--int8_val", "2",
+            "--cache_dir", str(tmp_path), "--threads", "1"]
+    assert run_cli(main, args) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "lost 0.2000 mIoU" in err[0] and "limit 0.01" in err[0], err
+    assert not (tmp_path / "pred" / "label").exists() or not any((tmp_path / "pred" / "label").iterdir())
+    record["accuracy"].update(drop=0.0)  # the same model within its limit: predicted
+    record_path.write_text(json.dumps(record))
+    assert run_cli(main, args) == 0 and len(list((tmp_path / "pred" / "label").iterdir())) == 3
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "inference", "paddle"])

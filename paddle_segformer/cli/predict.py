@@ -65,6 +65,10 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     scenes = (tiling or TilingOptions()).over(test_config)
     choice = choose_runtime(runtime or RuntimeOptions(), options, device)
     model, predictor = build_predictor(builder, config, model_path, options, device, choice, scenes)
+    if choice.options.precision == "int8":  # before any file: an INT8 model that lost too much is refused
+        from ..inference.int8_accuracy import check_drop
+
+        check_drop(predictor.backend.int8_record, predictor.backend.path)
     written_ids = label_id_scheme(label_ids, model.num_classes) if label_ids else None
     key = output_key(model, predictor.img_channels, options=options.as_dict(), tiling=scenes, colours=colours,
                      label_ids=label_ids, runtime=(choice.candidates, choice.options.precision),
