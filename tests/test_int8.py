@@ -120,29 +120,34 @@ def test_a_recorded_drop_over_the_limit_is_refused():
         check_drop({"accuracy": dict(made, drop=0.05, limit=0.01)}, "m.xml")
 
 
+NNCF_NOISE = ("━", "Statistics collection", "Applying ", "INFO:nncf", "Validation of", "Collecting")
+
+
 def test_predict_refuses_an_int8_model_that_lost_too_much(tiny_config, random_checkpoint, tiny_data, tmp_path,
-                                                          capsys):
-    """The INT8 model made here, its record then saying it lost more than its limit: predict.py exits 2 with
-    one error line, before predicting anything."""
+                                                          capfd, caplog):
+    """predict.py --precision int8 makes the INT8 model (NNCF's progress bars and INFO lines kept out of the
+    output) and predicts; with its record then saying it lost more than its limit, predict.py exits 2 with one
+    error line, before predicting anything."""
     from paddle_segformer.cli.predict import main
     from paddle_segformer.cli.runtime import run_cli
 
     config, checkpoint = str(tiny_config), str(random_checkpoint)
-    made = _predictor(config, checkpoint, "int8", tmp_path, calib=3, int8_val=2)
-    record_path = Path(made.backend.path).parent / "int8.json"
-    record = json.loads(record_path.read_text())
-    record["accuracy"].update(int8_miou=record["accuracy"]["float_miou"] - 0.2, drop=0.2)
-    record_path.write_text(json.dumps(record))
     args = ["--config", config, "--model_path", checkpoint, "--image_path", str(tiny_data / "img_testA"),
-            "--save_dir", str(tmp_path / "pred"), "--precision", "int8", "--calib", "3", "--int8_val", "2",
-            "--cache_dir", str(tmp_path), "--threads", "1"]
-    assert run_cli(main, args) == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
-    assert len(err) == 1 and "lost 0.2000 mIoU" in err[0] and "limit 0.01" in err[0], err
-    assert not (tmp_path / "pred" / "label").exists() or not any((tmp_path / "pred" / "label").iterdir())
-    record["accuracy"].update(drop=0.0)  # the same model within its limit: predicted
+            "--precision", "int8", "--calib", "3", "--int8_val", "2", "--int8_max_drop", "1",
+            "--cache_dir", str(tmp_path / "cache"), "--threads", "1"]
+    with caplog.at_level(logging.INFO, logger="paddle_segformer"):
+        assert run_cli(main, args + ["--save_dir", str(tmp_path / "made")]) == 0
+    out = "".join(capfd.readouterr()) + caplog.text
+    assert "quantised the inference graph to INT8" in out and "predicted 3 image(s), 0 failed" in out
+    assert [n for n in NNCF_NOISE if n in out] == [], out[-3000:]
+    record_path = next((tmp_path / "cache").glob("*/int8-*/int8.json"))
+    record = json.loads(record_path.read_text())
+    record["accuracy"].update(int8_miou=record["accuracy"]["float_miou"] - 2, drop=2.0)
     record_path.write_text(json.dumps(record))
-    assert run_cli(main, args) == 0 and len(list((tmp_path / "pred" / "label").iterdir())) == 3
+    assert run_cli(main, args + ["--save_dir", str(tmp_path / "pred")]) == 2
+    err = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "lost 2.0000 mIoU" in err[0] and "limit 1:" in err[0], err
+    assert not (tmp_path / "pred" / "label").exists() or not any((tmp_path / "pred" / "label").iterdir())
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "inference", "paddle"])

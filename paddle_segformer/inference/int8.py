@@ -150,8 +150,9 @@ def quantize(core: "openvino.Core", onnx_path: str, calibration: Calibration,
         quantized = nncf.quantize_with_accuracy_control(
             model, nncf.Dataset(calibration), nncf.Dataset(validation), validation.nncf_fn(),
             max_drop=settings.max_drop, drop_type=nncf.DropType.ABSOLUTE, **common)
-    float_miou = validation.miou(core.compile_model(core.read_model(onnx_path), "CPU"))
-    int8_miou = validation.miou(core.compile_model(quantized, "CPU"))
+    f32 = {"INFERENCE_PRECISION_HINT": "f32"}  # as NNCF scores and the backend runs (the CPU default may be bf16)
+    float_miou = validation.miou(core.compile_model(core.read_model(onnx_path), "CPU", f32))
+    int8_miou = validation.miou(core.compile_model(quantized, "CPU", f32))
     return quantized, accuracy_record(validation, settings.max_drop, float_miou, int8_miou)
 
 
