@@ -162,3 +162,30 @@ def test_int8_auto_picks_openvino_and_refuses_gpu():
         choose_runtime(RuntimeOptions(precision="int8"), device="gpu")
     with pytest.raises(ValueError, match="--calib"):
         RuntimeOptions(precision="int8", calib=0)
+
+
+@pytest.mark.slow
+def test_accuracy_control_on_a_trained_model(trained, tiny_data, tmp_path, caplog):
+    """A real quantize_with_accuracy_control run: val.py --precision int8 prints INT8's metrics beside float32's,
+    the same mIoUs int8.json records (all 8 validation tiles scored both times); predict.py then predicts when
+    the recorded drop is within the limit and refuses the model otherwise."""
+    import re
+
+    from paddle_segformer.cli.predict import main as predict_main
+    from paddle_segformer.cli.runtime import run_cli
+    from paddle_segformer.cli.val import main as val_main
+
+    config, checkpoint = trained
+    common = ["--config", config, "--model_path", checkpoint, "--precision", "int8", "--calib", "16",
+              "--cache_dir", str(tmp_path / "cache"), "--threads", "1"]
+    with caplog.at_level(logging.INFO, logger="paddle_segformer"):
+        assert run_cli(val_main, common) == 0
+    shown = re.search(r"mIoU +int8 ([\d.]+) +float32 ([\d.]+) +difference ([-+][\d.]+)", caplog.text)
+    assert shown and all(f"{name} " in caplog.text for name in ("Acc", "Kappa", "Dice")), caplog.text[-2000:]
+    accuracy = json.loads(next((tmp_path / "cache").glob("*/int8-*/int8.json")).read_text())["accuracy"]
+    assert accuracy["control"] == "nncf.quantize_with_accuracy_control" and accuracy["validation_count"] == 8
+    assert float(shown[1]) == pytest.approx(accuracy["int8_miou"], abs=1e-4)
+    assert float(shown[2]) == pytest.approx(accuracy["float_miou"], abs=1e-4)
+    status = run_cli(predict_main, common + ["--image_path", str(tiny_data / "img_testA"),
+                                              "--save_dir", str(tmp_path / "pred")])
+    assert status == (0 if accuracy["drop"] <= accuracy["limit"] else 2), accuracy
