@@ -100,16 +100,16 @@ def agreement(results: Dict[str, dict]) -> Dict[str, str]:
 
 def float_agreement(results: Dict[str, dict]) -> Dict[str, str]:
     """bf16 / INT8 rows: labels equal to their float32 row's (same runtime, same input)."""
-    return {row: _equal(results, row, FLOAT_OF[row]) if row in FLOAT_OF and r.get("labels") else "-"
-            for row, r in results.items()}
+    return {row: _equal(results, row, FLOAT_OF[row]) if row in FLOAT_OF and r.get("labels")
+            else "-" for row, r in results.items()}
 
 
 def table(variant: str, size: int, classes: int, results: Dict[str, dict], floor_ms: float) -> List[str]:
     base = statistics.median(results["paddleseg"]["ms"]) if "paddleseg" in results else None
     agree, agree_fp32 = agreement(results), float_agreement(results)
     lines = [f"\n### MiT-{variant.upper()}, 1 x 3 x {size} x {size}, {classes} classes (floor {floor_ms:.0f} ms)\n",
-             ("| row | median ms | min ms | img/s | peak RSS MiB | speed-up vs PaddleSeg | x floor | labels = ours dynamic "
-              "| labels = float32 |"),
+             ("| row | median ms | min ms | img/s | peak RSS MiB | speed-up vs PaddleSeg | x floor "
+              "| labels = ours dynamic | labels = float32 |"),
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row, r in results.items():
         med, low = statistics.median(r["ms"]), min(r["ms"])

@@ -74,9 +74,8 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
     if not choice.paddleseg_evaluate:  # any runtime, test-time augmentation and sliding windows: the full report
         result = _report(evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index,
                                           shard=shard), dataset, save_dir)
-        if choice.options.precision == "int8":
-            reference = choose_runtime(replace(choice.options, backend="openvino", precision="fp32"), options, device)
-            _, fp32 = build_predictor(builder, config, model_path, options, device, reference)
+        if choice.options.precision == "int8":  # float32 on the same list, beside it
+            fp32 = float32_predictor(builder, config, model_path, options, device, choice)
             reference = evaluate_dataset(fp32, dataset, dataset.num_classes, dataset.ignore_index, shard=shard)
             result["float32"] = compare_with_float32(result, reference["confusion"], dataset)
         return result
@@ -91,6 +90,17 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
 
         logger.info("report: %s", write_metrics(save_dir, result))
     return result
+
+
+def float32_predictor(builder: Any, config: str, model_path: str, options: InferenceOptions, device: str,
+                      choice: Any) -> Any:
+    """The predictor of the INT8 run's ``choice`` (a RuntimeChoice) in OpenVINO float32: what INT8 is
+    compared with."""
+    from ..inference.choice import choose_runtime
+    from .inference import build_predictor
+
+    reference = choose_runtime(replace(choice.options, backend="openvino", precision="fp32"), options, device)
+    return build_predictor(builder, config, model_path, options, device, reference)[1]
 
 
 COMPARED = (("mIoU", "miou"), ("Acc", "acc"), ("Kappa", "kappa"), ("Dice", "mdice"))
