@@ -84,6 +84,8 @@ class QuantSettings:
     float_logits: bool = True
     # NNCF's accuracy control (with a validation list): the largest absolute mIoU drop against float32 it accepts
     max_drop: float = 0.01
+    # validation images NNCF ranks the quantised layers on (those INT8 hurts most); None: all of them
+    ranking_subset: Optional[int] = 16
 
 
 def int8_key(calibration: Calibration, settings: QuantSettings) -> str:
@@ -136,6 +138,7 @@ def quantize(core: "openvino.Core", onnx_path: str, calibration: Calibration,
     ``openvino.Model``, int8.json's ``accuracy`` entry): ``nncf.quantize_with_accuracy_control`` (max absolute
     mIoU drop ``settings.max_drop``) when ``calibration`` has validation images, else ``nncf.quantize``."""
     import nncf
+    from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
     model = core.read_model(onnx_path)
     ignored = nncf.IgnoredScope(names=logits_layer(model)) if settings.float_logits else nncf.IgnoredScope()
@@ -149,7 +152,9 @@ def quantize(core: "openvino.Core", onnx_path: str, calibration: Calibration,
                     accuracy_record(None, settings.max_drop))
         quantized = nncf.quantize_with_accuracy_control(
             model, nncf.Dataset(calibration), nncf.Dataset(validation), validation.nncf_fn(),
-            max_drop=settings.max_drop, drop_type=nncf.DropType.ABSOLUTE, **common)
+            max_drop=settings.max_drop, drop_type=nncf.DropType.ABSOLUTE, **common,
+            advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
+                ranking_subset_size=settings.ranking_subset))
     f32 = {"INFERENCE_PRECISION_HINT": "f32"}  # as NNCF scores and the backend runs (the CPU default may be bf16)
     float_miou = validation.miou(core.compile_model(core.read_model(onnx_path), "CPU", f32))
     int8_miou = validation.miou(core.compile_model(quantized, "CPU", f32))

@@ -172,6 +172,8 @@ class RuntimeOptions:
             raise ValueError(f"inference precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.calib < 1:
             raise ValueError(f"--calib must be at least 1, got {self.calib}")
+        if self.int8_max_drop < 0:
+            raise ValueError(f"--int8_max_drop is an mIoU drop, 0 or more, got {self.int8_max_drop}")
         if self.int8_val < 1:
             raise ValueError(f"--int8_val must be at least 1, got {self.int8_val}")
 
