@@ -163,6 +163,10 @@ def test_int8_auto_picks_openvino_and_refuses_gpu():
         choose_runtime(RuntimeOptions(precision="int8"), device="gpu")
     with pytest.raises(ValueError, match="--calib"):
         RuntimeOptions(precision="int8", calib=0)
+    with pytest.raises(ValueError, match="--int8_max_drop"):
+        RuntimeOptions(precision="int8", int8_max_drop=-1)
+    with pytest.raises(ValueError, match="--int8_val"):
+        RuntimeOptions(precision="int8", int8_val=0)
 
 
 @pytest.mark.slow
