@@ -6,8 +6,10 @@ with ``ModelType.TRANSFORMER`` (NNCF then keeps LayerNorm, softmax and the atten
 ops in floating point), fast bias correction, and statistics from calibration images preprocessed
 exactly as inference preprocesses them (the predictor's own ``load``). The quantised model is cached
 beside the other artifacts under ``<weights key>/int8-<key>/`` (``model.xml`` + ``model.bin`` and
-``int8.json`` saying how it was made), keyed by the calibration file list, the calibration count and
-the quantisation settings, so it is made once. NNCF is imported only here, only when int8 is asked for.
+``int8.json`` saying how it was made and what it lost), keyed by the calibration file list, the calibration
+count, the validation images and the quantisation settings, so it is made once. With validation images
+(the config's validation list) ``nncf.quantize_with_accuracy_control`` keeps the mIoU drop within
+``QuantSettings.max_drop`` (:mod:`.int8_accuracy`). NNCF is imported only here, only when int8 is asked for.
 """
 from __future__ import annotations
 
