@@ -189,8 +189,8 @@ def test_accuracy_control_on_a_trained_model(trained, tiny_data, tmp_path, caplo
     assert shown and all(f"{name} " in caplog.text for name in ("Acc", "Kappa", "Dice")), caplog.text[-2000:]
     accuracy = json.loads(next((tmp_path / "cache").glob("*/int8-*/int8.json")).read_text())["accuracy"]
     assert accuracy["control"] == "nncf.quantize_with_accuracy_control" and accuracy["validation_count"] == 8
-    assert float(shown[1]) == pytest.approx(accuracy["int8_miou"], abs=1e-4)
-    assert float(shown[2]) == pytest.approx(accuracy["float_miou"], abs=1e-4)
+    assert float(shown[1]) == pytest.approx(accuracy["int8_miou"], abs=1e-3)  # runtime settings: last digits
+    assert float(shown[2]) == pytest.approx(accuracy["float_miou"], abs=1e-3)
     status = run_cli(predict_main, common + ["--image_path", str(tiny_data / "img_testA"),
                                               "--save_dir", str(tmp_path / "pred")])
     assert status == (0 if accuracy["drop"] <= accuracy["limit"] else 2), accuracy
