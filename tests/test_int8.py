@@ -194,3 +194,15 @@ def test_accuracy_control_on_a_trained_model(trained, tiny_data, tmp_path, caplo
     status = run_cli(predict_main, common + ["--image_path", str(tiny_data / "img_testA"),
                                               "--save_dir", str(tmp_path / "pred")])
     assert status == (0 if accuracy["drop"] <= accuracy["limit"] else 2), accuracy
+
+
+def test_without_a_readable_validation_list_plain_quantisation(tiny_data, random_checkpoint, tmp_path, caplog):
+    """A config whose validation list cannot be read here: a warning, nncf.quantize without accuracy control,
+    and int8.json says so (predict.py then has no drop to refuse)."""
+    config = write_config(tmp_path / "noval.yml", tiny_data, {"val_dataset": {"val_path": "missing.txt"}})
+    with caplog.at_level(logging.INFO, logger="paddle_segformer"):
+        made = _predictor(str(config), str(random_checkpoint), "int8", tmp_path, calib=2)
+    assert "validation list cannot be read" in caplog.text and "no accuracy control" in caplog.text
+    record = json.loads((Path(made.backend.path).parent / "int8.json").read_text())
+    assert record["accuracy"] == {"control": "no accuracy control", "limit": 0.01}
+    check_drop(record, made.backend.path)  # nothing measured: nothing refused
