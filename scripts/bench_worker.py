@@ -75,6 +75,42 @@ def backend_row(name: str, precision: str = "fp32") -> Callable[[str, int, int, 
     return build
 
 
+def end_to_end_row(precision: str) -> Callable[[str, int, int, int], Runner]:
+    """OpenVINO in ``precision`` end to end, as predict.py runs one file: a smooth random JPG read, decoded
+    and normalised (Predictor.load), its labels predicted and written as a PNG (the timed input is ignored);
+    INT8 calibrated on CALIB other JPGs of the same kind through the same reading."""
+    def build(variant: str, classes: int, threads: int, size: int) -> Runner:
+        from bench_folder import make_images
+        from paddleseg.transforms import Normalize
+
+        from paddle_segformer.inference.backends import create_backend
+        from paddle_segformer.inference.int8 import Calibration
+        from paddle_segformer.inference.options import RuntimeOptions
+        from paddle_segformer.inference.predictor import Predictor
+        from paddle_segformer.io.atomic import atomic_write_bytes
+        from paddle_segformer.io.image import encode_png
+
+        images = tempfile.mkdtemp(dir=CACHE)
+        make_images(images, CALIB + 1, size)
+        files = sorted(os.path.join(images, name) for name in os.listdir(images))
+        model = _ours(variant, classes)
+        predictor = Predictor(model, [Normalize()])
+        calibration = (Calibration.draw(files[1:], CALIB, lambda path: predictor.load(path).chw)
+                       if precision == "int8" else None)
+        predictor.attach(create_backend(model, RuntimeOptions("openvino", precision, threads, CACHE),
+                                        calibration=calibration))
+        out = os.path.join(images, "label.png")
+
+        def run(x):
+            labels = predictor.labels(predictor.load(files[0]))
+            atomic_write_bytes(out, encode_png(labels.astype(np.uint8)))
+            return labels
+
+        return run
+
+    return build
+
+
 def _plain_onnx(variant: str, classes: int) -> str:
     """The unmodified model with argmax in the graph (as export.py writes it), converted as ours is."""
     from paddle_segformer.inference.artifacts import save_onnx
@@ -131,6 +167,8 @@ BUILDERS = {
     "openvino": (backend_row("openvino"), True),
     "openvino-bf16": (backend_row("openvino", "bf16"), True),
     "openvino-int8": (backend_row("openvino", "int8"), True),
+    "openvino-e2e": (end_to_end_row("fp32"), True),
+    "openvino-int8-e2e": (end_to_end_row("int8"), True),
     "ort-plain": (ort_plain_row, True),
     "ov-plain": (ov_plain_row, True),
     "hf-torch": (hf_torch_row, False),

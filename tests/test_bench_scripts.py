@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from paddle_segformer.inference.choice import AUTO_ORDER
+from paddle_segformer.machine import cpu_info
 
 from .conftest import REPO, env_with_threads
 
@@ -29,9 +30,13 @@ def test_bench_inference_prints_a_table_with_agreement():
 @pytest.mark.slow
 def test_bench_inference_int8_row():
     out = _run("scripts/bench_inference.py", "--variants", "b0", "--sizes", "64", "--reps", "1", "--settle", "0",
-               "--rows", "ours-dynamic", "openvino-int8", "--classes", "5")
-    row = next(line for line in out.splitlines() if line.startswith("| openvino-int8"))
-    assert row.endswith(" % |"), row  # timed, and its labels compared with float32's
+               "--rows", "ours-dynamic", "openvino", "openvino-int8", "openvino-e2e", "openvino-int8-e2e",
+               "--classes", "5")
+    rows = {line.split(":")[0][2:]: line for line in out.splitlines() if line.startswith("| openvino")}
+    assert rows["openvino-int8"].count(" % |") == 2, rows  # labels compared with ours dynamic and with float32
+    assert rows["openvino-int8-e2e"].endswith(" % |") and "n/a (image file in)" in rows["openvino-int8-e2e"]
+    assert "target: INT8 end to end >= 1.5x faster" in out
+    assert f"flags: {' '.join(cpu_info()['flags']) or 'none of interest'};" in out  # the CPU's SIMD flags
 
 
 @pytest.mark.slow

@@ -10,9 +10,11 @@ import pytest
 
 from paddle_segformer.inference.choice import choose_runtime
 from paddle_segformer.inference.int8 import Calibration, QuantSettings, int8_key
+from paddle_segformer.inference.int8_accuracy import Int8DropTooLarge, Validation, check_drop
 from paddle_segformer.inference.options import RuntimeOptions
 
 from .conftest import write_config
+from .test_quiet_output import NOISE
 
 pytest.importorskip("nncf")
 pytest.importorskip("openvino")
@@ -35,13 +37,13 @@ def trained(tiny_data, registered, tmp_path_factory):
     return str(cfg), str(root / "out" / "iter_40" / "model.pdparams")
 
 
-def _predictor(config, checkpoint, precision, cache_dir, calib=300):
+def _predictor(config, checkpoint, precision, cache_dir, calib=300, **int8):
     from paddle_segformer.cli.inference import build_predictor
     from paddle_segformer.inference.options import InferenceOptions
     from paddle_segformer.integration.config import load_config
 
     _, builder = load_config(config, pretrained=False)
-    options = RuntimeOptions("openvino", precision, threads=1, cache_dir=str(cache_dir), calib=calib)
+    options = RuntimeOptions("openvino", precision, threads=1, cache_dir=str(cache_dir), calib=calib, **int8)
     return build_predictor(builder, config, checkpoint, InferenceOptions(), "cpu",
                            choose_runtime(options, InferenceOptions()))[1]
 
@@ -72,6 +74,9 @@ def test_int8_model_is_made_once(tiny_config, random_checkpoint, tmp_path, caplo
     assert again.backend.path == first.backend.path
     record = json.loads((Path(first.backend.path).parent / "int8.json").read_text())
     assert len(record["calibration_files"]) == 3 and record["settings"] == asdict(QuantSettings())
+    accuracy = record["accuracy"]  # the tiny config has a validation list: accuracy control ran on it
+    assert accuracy["control"] == "nncf.quantize_with_accuracy_control" and accuracy["validation_count"] == 8
+    assert accuracy["drop"] == pytest.approx(accuracy["float_miou"] - accuracy["int8_miou"], abs=1e-5)
 
 
 def test_calibration_set_changes_the_key():
@@ -88,6 +93,64 @@ def test_calibration_set_changes_the_key():
     assert len(Calibration.draw(files, 300, np.zeros).files) == 10  # capped by the list
 
 
+def _validation(pairs, count=5):
+    return Validation.draw(pairs, count, lambda i: None, lambda forward, items: (0.0, []))
+
+
+def test_validation_list_and_limit_change_the_key():
+    calib = [f"img_train/T{i:06d}.jpg" for i in range(10)]
+    pairs = [(f"img_train/V{i:06d}.jpg", f"lab_train/V{i:06d}.png") for i in range(10)]
+
+    def key(validation, settings=QuantSettings()):
+        return int8_key(Calibration.draw(calib, 5, np.zeros, validation), settings)
+
+    assert key(_validation(pairs)) == key(_validation(list(pairs)))  # deterministic
+    assert len({key(None), key(_validation(pairs)), key(_validation(pairs, 4)),
+                key(_validation(pairs[:9] + [("img_train/W.jpg", "lab_train/W.png")])),
+                key(_validation(pairs[:9] + [(pairs[9][0], "lab_train/other.png")])),
+                key(_validation(pairs), QuantSettings(max_drop=0.02))}) == 6
+    assert len(_validation(pairs, 300)) == 10  # capped by the list
+
+
+def test_a_recorded_drop_over_the_limit_is_refused():
+    made = {"control": "nncf.quantize_with_accuracy_control", "float_miou": 0.8, "int8_miou": 0.75,
+            "validation_count": 8}
+    check_drop({"accuracy": dict(made, drop=0.01, limit=0.01)}, "m.xml")  # at the limit: accepted
+    check_drop({"accuracy": {"control": "no accuracy control", "limit": 0.01}}, "m.xml")  # nothing measured
+    with pytest.raises(Int8DropTooLarge, match=r"lost 0\.0500 mIoU .* limit 0\.01.*--calib.*--int8_max_drop.*fp32"):
+        check_drop({"accuracy": dict(made, drop=0.05, limit=0.01)}, "m.xml")
+
+
+NNCF_NOISE = ("━", "Statistics collection", "Applying ", "INFO:nncf", "Validation of", "Collecting")
+
+
+def test_predict_refuses_an_int8_model_that_lost_too_much(tiny_config, random_checkpoint, tiny_data, tmp_path,
+                                                          capfd, caplog):
+    """predict.py --precision int8 makes the INT8 model (NNCF's progress bars and INFO lines kept out of the
+    output) and predicts; with its record then saying it lost more than its limit, predict.py exits 2 with one
+    error line, before predicting anything."""
+    from paddle_segformer.cli.predict import main
+    from paddle_segformer.cli.runtime import run_cli
+
+    config, checkpoint = str(tiny_config), str(random_checkpoint)
+    args = ["--config", config, "--model_path", checkpoint, "--image_path", str(tiny_data / "img_testA"),
+            "--precision", "int8", "--calib", "3", "--int8_val", "2", "--int8_max_drop", "1",
+            "--cache_dir", str(tmp_path / "cache"), "--threads", "1"]
+    with caplog.at_level(logging.INFO, logger="paddle_segformer"):
+        assert run_cli(main, args + ["--save_dir", str(tmp_path / "made")]) == 0
+    out = "".join(capfd.readouterr()) + caplog.text
+    assert "quantised the inference graph to INT8" in out and "predicted 3 image(s), 0 failed" in out
+    assert [n for n in NNCF_NOISE + NOISE if n in out] == [], out[-3000:]
+    record_path = next((tmp_path / "cache").glob("*/int8-*/int8.json"))
+    record = json.loads(record_path.read_text())
+    record["accuracy"].update(int8_miou=record["accuracy"]["float_miou"] - 2, drop=2.0)
+    record_path.write_text(json.dumps(record))
+    assert run_cli(main, args + ["--save_dir", str(tmp_path / "pred")]) == 2
+    err = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "lost 2.0000 mIoU" in err[0] and "limit 1:" in err[0], err
+    assert not (tmp_path / "pred" / "label").exists() or not any((tmp_path / "pred" / "label").iterdir())
+
+
 @pytest.mark.parametrize("backend", ["onnxruntime", "inference", "paddle"])
 def test_int8_needs_openvino(backend):
     with pytest.raises(ValueError, match="int8 runs through OpenVINO"):
@@ -100,3 +163,46 @@ def test_int8_auto_picks_openvino_and_refuses_gpu():
         choose_runtime(RuntimeOptions(precision="int8"), device="gpu")
     with pytest.raises(ValueError, match="--calib"):
         RuntimeOptions(precision="int8", calib=0)
+    with pytest.raises(ValueError, match="--int8_max_drop"):
+        RuntimeOptions(precision="int8", int8_max_drop=-1)
+    with pytest.raises(ValueError, match="--int8_val"):
+        RuntimeOptions(precision="int8", int8_val=0)
+
+
+@pytest.mark.slow
+def test_accuracy_control_on_a_trained_model(trained, tiny_data, tmp_path, caplog):
+    """A real quantize_with_accuracy_control run: val.py --precision int8 prints INT8's metrics beside float32's,
+    the same mIoUs int8.json records (all 8 validation tiles scored both times); predict.py then predicts when
+    the recorded drop is within the limit and refuses the model otherwise."""
+    import re
+
+    from paddle_segformer.cli.predict import main as predict_main
+    from paddle_segformer.cli.runtime import run_cli
+    from paddle_segformer.cli.val import main as val_main
+
+    config, checkpoint = trained
+    common = ["--config", config, "--model_path", checkpoint, "--precision", "int8", "--calib", "16",
+              "--cache_dir", str(tmp_path / "cache"), "--threads", "1"]
+    with caplog.at_level(logging.INFO, logger="paddle_segformer"):
+        assert run_cli(val_main, common) == 0
+    shown = re.search(r"mIoU +int8 ([\d.]+) +float32 ([\d.]+) +difference ([-+][\d.]+)", caplog.text)
+    assert shown and all(f"{name} " in caplog.text for name in ("Acc", "Kappa", "Dice")), caplog.text[-2000:]
+    accuracy = json.loads(next((tmp_path / "cache").glob("*/int8-*/int8.json")).read_text())["accuracy"]
+    assert accuracy["control"] == "nncf.quantize_with_accuracy_control" and accuracy["validation_count"] == 8
+    assert float(shown[1]) == pytest.approx(accuracy["int8_miou"], abs=1e-3)  # runtime settings: last digits
+    assert float(shown[2]) == pytest.approx(accuracy["float_miou"], abs=1e-3)
+    status = run_cli(predict_main, common + ["--image_path", str(tiny_data / "img_testA"),
+                                              "--save_dir", str(tmp_path / "pred")])
+    assert status == (0 if accuracy["drop"] <= accuracy["limit"] else 2), accuracy
+
+
+def test_without_a_readable_validation_list_plain_quantisation(tiny_data, random_checkpoint, tmp_path, caplog):
+    """A config whose validation list cannot be read here: a warning, nncf.quantize without accuracy control,
+    and int8.json says so (predict.py then has no drop to refuse)."""
+    config = write_config(tmp_path / "noval.yml", tiny_data, {"val_dataset": {"val_path": "missing.txt"}})
+    with caplog.at_level(logging.INFO, logger="paddle_segformer"):
+        made = _predictor(str(config), str(random_checkpoint), "int8", tmp_path, calib=2)
+    assert "validation list cannot be read" in caplog.text and "no accuracy control" in caplog.text
+    record = json.loads((Path(made.backend.path).parent / "int8.json").read_text())
+    assert record["accuracy"] == {"control": "no accuracy control", "limit": 0.01}
+    check_drop(record, made.backend.path)  # nothing measured: nothing refused

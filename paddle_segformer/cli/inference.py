@@ -61,7 +61,7 @@ def build_predictor(builder: Any, config: str, model_path: str, test: InferenceO
 def calibration_images(builder: Any, config: str, predictor: Any, choice: "RuntimeChoice") -> Optional[Any]:
     """int8's calibration images (None for other precisions or the dynamic graph): ``choice.options.calib``
     files drawn evenly from the config's training list, each made into the model input by the predictor's
-    own reading and preprocessing (``Predictor.load``)."""
+    own reading and preprocessing (``Predictor.load``), with the validation images of accuracy control."""
     if choice.dynamic or choice.options.precision != "int8":
         return None
     from pathlib import Path
@@ -69,9 +69,35 @@ def calibration_images(builder: Any, config: str, predictor: Any, choice: "Runti
     from ..inference.int8 import Calibration
 
     files = [str(item[0]) for item in build(builder, "train_dataset", config).file_list]
-    calibration = Calibration.draw(files, choice.options.calib, lambda path: predictor.load(Path(path)).chw)
+    validation = validation_images(builder, config, predictor, choice.options.int8_val)
+    calibration = Calibration.draw(files, choice.options.calib, lambda path: predictor.load(Path(path)).chw,
+                                   validation)
     logger.info("int8 calibration: %d of the %d training images", len(calibration.files), len(files))
     return calibration
+
+
+def validation_images(builder: Any, config: str, predictor: Any, count: int) -> Optional[Any]:
+    """The validation images NNCF's accuracy control scores (at most ``count``, drawn evenly from the config's
+    validation list, read and scored as val.py does), or None (with a warning when the config names a
+    validation list that cannot be read here: int8 is then made without accuracy control)."""
+    from ..inference.evaluate import score_items
+    from ..inference.int8_accuracy import Validation
+
+    if not builder.config.val_dataset_cfg:
+        return None
+    try:
+        dataset = build(builder, "val_dataset", config)
+    except (OSError, ValueError) as exc:  # a deploy machine without the validation data
+        logger.warning("int8: the config's validation list cannot be read (%s): no accuracy control", exc)
+        return None
+    if len(dataset) == 0:
+        return None
+    pairs = [(str(item[0]), str(item[1])) for item in dataset.file_list]
+    validation = Validation.draw(pairs, count, dataset.__getitem__,
+                                 lambda forward, items: score_items(predictor, forward, items, dataset.num_classes,
+                                                                    dataset.ignore_index))
+    logger.info("int8 accuracy control: %d of the %d validation images", len(validation), len(pairs))
+    return validation
 
 
 def dataset_class_names(builder: Any, config: str) -> List[str]:

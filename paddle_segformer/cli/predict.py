@@ -68,6 +68,10 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     if save_scores and not predictor.plain:  # refused before any file, not file by file
         raise ValueError("--save_scores needs plain prediction: the scores are those of the logits a label comes "
                          "from, and test-time augmentation / sliding windows combine several (turn them off)")
+    if choice.options.precision == "int8":  # before any file: an INT8 model that lost too much is refused
+        from ..inference.int8_accuracy import check_drop
+
+        check_drop(predictor.backend.int8_record, predictor.backend.path)
     written_ids = label_id_scheme(label_ids, model.num_classes) if label_ids else None
     key = output_key(model, predictor.img_channels, options=options.as_dict(), tiling=scenes, colours=colours,
                      label_ids=label_ids, runtime=(choice.candidates, choice.options.precision),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
@@ -71,8 +72,13 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
         auto = slide_when_too_large(dataset, predictor.guard, dict(test_config))
         predictor.slide.update({key: auto[key] for key in predictor.slide if key in auto})
     if not choice.paddleseg_evaluate:  # any runtime, test-time augmentation and sliding windows: the full report
-        return _report(evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index,
-                                        shard=shard), dataset, save_dir)
+        result = _report(evaluate_dataset(predictor, dataset, dataset.num_classes, dataset.ignore_index,
+                                          shard=shard), dataset, save_dir)
+        if choice.options.precision == "int8":  # float32 on the same list, beside it
+            fp32 = float32_predictor(builder, config, model_path, options, device, choice)
+            reference = evaluate_dataset(fp32, dataset, dataset.num_classes, dataset.ignore_index, shard=shard)
+            result["float32"] = compare_with_float32(result, reference["confusion"], dataset)
+        return result
     test_config = slide_when_too_large(dataset, predictor.guard, test_config)
     result = _paddleseg_evaluate(model, dataset, num_workers, dict(test_config, auc_roc=True))
     logger.info("mIoU %.4f  Acc %.4f  Kappa %.4f  Dice %.4f", result["miou"], result["acc"], result["kappa"],
@@ -84,6 +90,32 @@ def evaluate(config: str, model_path: str, opts: Optional[List[str]] = None, dev
 
         logger.info("report: %s", write_metrics(save_dir, result))
     return result
+
+
+def float32_predictor(builder: Any, config: str, model_path: str, options: InferenceOptions, device: str,
+                      choice: Any) -> Any:
+    """The predictor of the INT8 run's ``choice`` (a RuntimeChoice) in OpenVINO float32: what INT8 is
+    compared with."""
+    from ..inference.choice import choose_runtime
+    from .inference import build_predictor
+
+    reference = choose_runtime(replace(choice.options, backend="openvino", precision="fp32"), options, device)
+    return build_predictor(builder, config, model_path, options, device, reference)[1]
+
+
+COMPARED = (("mIoU", "miou"), ("Acc", "acc"), ("Kappa", "kappa"), ("Dice", "mdice"))
+
+
+def compare_with_float32(int8: Dict[str, object], confusion: np.ndarray, dataset: Any) -> Dict[str, float]:
+    """Log the INT8 metrics ``int8`` next to float32's (its ``confusion`` matrix on the same images of
+    ``dataset``), one line per metric with the difference; returns float32's metrics."""
+    from ..report.evaluation import EvalReport, class_names_of
+
+    fp32 = EvalReport(confusion, class_names_of(dataset, dataset.num_classes)).result()
+    for label, key in COMPARED:
+        logger.info("%-6s int8 %.4f  float32 %.4f  difference %+.4f", label, int8[key], fp32[key],
+                    float(int8[key]) - float(fp32[key]))
+    return {key: float(fp32[key]) for _, key in COMPARED}
 
 
 def _join_processes() -> "Shard":

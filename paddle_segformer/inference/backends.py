@@ -6,7 +6,7 @@ what runs and why.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
 
 import numpy as np
 import paddle
@@ -39,6 +39,21 @@ class Backend:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+
+class FunctionBackend(Backend):
+    """A forward function ((N, C, H, W) -> stride-4 logits) as a runtime for a model of ``num_classes`` and
+    ``align_corners``: NNCF's accuracy control scores its OpenVINO models through the predictor with it."""
+
+    name = "function"
+
+    def __init__(self, forward: Callable[[np.ndarray], np.ndarray], num_classes: int, align_corners: bool,
+                 precision: str = "int8"):
+        self.forward, self.num_classes, self.align_corners, self.precision = (forward, num_classes, align_corners,
+                                                                              precision)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.forward(np.ascontiguousarray(batch, dtype=np.float32))
 
 
 class PaddleBackend(Backend):
@@ -135,11 +150,13 @@ class OpenVinoBackend(Backend):
         ov = import_openvino()
         folder = artifact(graph, graph.backbone.in_channels, "onnx", model_path, options.cache_dir)
         self.core, self.path = ov.Core(), str(folder / "model.onnx")
+        self.int8_record: Optional[dict] = None  # int8.json of the INT8 model (how it was made, its mIoU drop)
         if options.precision == "int8":
-            from .int8 import QuantSettings, int8_model
+            from .int8 import QuantSettings, int8_model, read_record
 
-            self.path = str(int8_model(self.core, folder, calibration, QuantSettings(), model_path,
-                                       options.cache_dir))
+            settings = QuantSettings(max_drop=options.int8_max_drop)
+            path = int8_model(self.core, folder, calibration, settings, model_path, options.cache_dir)
+            self.path, self.int8_record = str(path), read_record(path)
         self.config = {"INFERENCE_NUM_THREADS": options.thread_count(), "PERFORMANCE_HINT": "LATENCY",
                        "INFERENCE_PRECISION_HINT": "bf16" if options.precision == "bf16" else "f32"}
         self.sessions = ShapeSpecialised(self._compile(None), self._compile)

@@ -5,9 +5,10 @@
 """
 from __future__ import annotations
 
+import copy
 import logging
 from contextlib import closing
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -53,6 +54,34 @@ def evaluate_dataset(predictor: Predictor, dataset: Any, num_classes: int, ignor
     result = scores(conf)
     result["confusion"] = conf
     return result
+
+
+def score_items(predictor: Predictor, forward: Callable[[np.ndarray], np.ndarray], items: Sequence[Dict[str, Any]],
+                num_classes: int, ignore_index: int = 255) -> Tuple[float, List[float]]:
+    """(mIoU over val-mode dataset ``items`` (as :func:`evaluate_dataset` takes them), each item's own mIoU)
+    of ``predictor`` with ``forward`` ((1, C, h, w) -> stride-4 logits, e.g. an OpenVINO compiled model)
+    in place of its runtime: the same labels as :func:`evaluate_dataset`, the mIoU val.py reports."""
+    from .backends import FunctionBackend
+
+    runner = copy.copy(predictor)  # the predictor's transforms, label making and memory budget; its own runtime
+    runner.attach(FunctionBackend(forward, num_classes, bool(getattr(predictor.model, "align_corners", False))))
+    conf, each = np.zeros((num_classes, num_classes), np.int64), []
+    for k, data in enumerate(items):
+        pred = runner.predict_within_budget(np.asarray(data["img"], np.float32), data.get("trans_info") or [],
+                                            f"validation image {k}")
+        one = confusion_matrix(pred, np.asarray(data["label"]).reshape(pred.shape), num_classes, ignore_index)
+        conf += one
+        each.append(present_miou(one))
+    return present_miou(conf), each
+
+
+def present_miou(conf: np.ndarray) -> float:
+    """mIoU of a (K, K) confusion matrix as val.py reports it (classes absent from both the labels and the
+    predictions left out; 0.0 when none is present)."""
+    from ..report.evaluation import EvalReport
+
+    miou = EvalReport(conf, [str(k) for k in range(len(conf))]).result()["miou"]
+    return 0.0 if np.isnan(miou) else float(miou)
 
 
 def slide_when_too_large(dataset: Any, budget: Optional["MemoryGuard"], test_config: Dict[str, Any]) -> Dict[str, Any]:

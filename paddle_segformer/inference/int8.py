@@ -6,8 +6,10 @@ with ``ModelType.TRANSFORMER`` (NNCF then keeps LayerNorm, softmax and the atten
 ops in floating point), fast bias correction, and statistics from calibration images preprocessed
 exactly as inference preprocesses them (the predictor's own ``load``). The quantised model is cached
 beside the other artifacts under ``<weights key>/int8-<key>/`` (``model.xml`` + ``model.bin`` and
-``int8.json`` saying how it was made), keyed by the calibration file list, the calibration count and
-the quantisation settings, so it is made once. NNCF is imported only here, only when int8 is asked for.
+``int8.json`` saying how it was made and what it lost), keyed by the calibration file list, the calibration
+count, the validation images and the quantisation settings, so it is made once. With validation images
+(the config's validation list) ``nncf.quantize_with_accuracy_control`` keeps the mIoU drop within
+``QuantSettings.max_drop`` (:mod:`.int8_accuracy`). NNCF is imported only here, only when int8 is asked for.
 """
 from __future__ import annotations
 
@@ -16,20 +18,22 @@ import json
 import logging
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..io.atomic import atomic_write_bytes
+from .int8_accuracy import Validation, accuracy_record, list_digest, spread
 
 if TYPE_CHECKING:
     import openvino
 
 logger = logging.getLogger(__name__)
 
-QUANT_VERSION = 1  # bump when the quantisation recipe changes: old INT8 models then stop matching
+QUANT_VERSION = 2  # bump when the quantisation recipe changes: old INT8 models then stop matching
 MARKER = "model.xml"
 RECORD = "int8.json"
 
@@ -37,25 +41,27 @@ RECORD = "int8.json"
 @dataclass(frozen=True)
 class Calibration:
     """Calibration images: ``files`` (paths, in the order used) and ``load``: path -> (C, h, w) float32,
-    the normalised model input exactly as inference makes it."""
+    the normalised model input exactly as inference makes it; ``validation``: the validation images NNCF's
+    accuracy control scores (None: the config has no validation list, plain ``nncf.quantize``)."""
 
     files: Tuple[str, ...]
     load: Callable[[str], np.ndarray]
+    validation: Optional[Validation] = None
 
     @classmethod
-    def draw(cls, files: Sequence[str], count: int, load: Callable[[str], np.ndarray]) -> "Calibration":
+    def draw(cls, files: Sequence[str], count: int, load: Callable[[str], np.ndarray],
+             validation: Optional[Validation] = None) -> "Calibration":
         """``count`` files (capped by the list's length) spread evenly over ``files`` (a training list),
         deterministically: the same list and count always give the same images."""
         if not files:
             raise ValueError("--precision int8 needs calibration images: the config's training list is empty")
         if count < 1:
             raise ValueError(f"--calib must be at least 1, got {count}")
-        picks = np.unique(np.linspace(0, len(files) - 1, min(count, len(files))).round().astype(int))
-        return cls(tuple(str(files[i]) for i in picks), load)
+        return cls(tuple(str(files[i]) for i in spread(count, len(files))), load, validation)
 
     def digest(self) -> str:
         """sha256 (16 hex digits) of the file list (paths, in order; not the pixels)."""
-        return hashlib.sha256("\n".join(self.files).encode()).hexdigest()[:16]
+        return list_digest(self.files)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """One (1, C, h, w) float32 batch per file, read when needed (NNCF goes over them more than once)."""
@@ -78,15 +84,22 @@ class QuantSettings:
     # 0.9982); it stays on (NNCF's default). LayerNorm, softmax and the attention's elementwise ops are left in
     # float by ModelType.TRANSFORMER (measured only as a whole, not one by one).
     float_logits: bool = True
+    # NNCF's accuracy control (with a validation list): the largest absolute mIoU drop against float32 it accepts
+    max_drop: float = 0.01
+    # validation images NNCF ranks the quantised layers on (those INT8 hurts most); None: all of them
+    ranking_subset: Optional[int] = 16
 
 
 def int8_key(calibration: Calibration, settings: QuantSettings) -> str:
     """Folder name of the INT8 model for these calibration images and settings (the weights' key is the
-    parent folder): ``int8-`` + sha256 of the file list, its length, the settings and the versions."""
+    parent folder): ``int8-`` + sha256 of the file list, its length, the validation images (accuracy control),
+    the settings (the drop limit among them) and the versions."""
     import nncf
     import openvino
 
-    facts = (f"q{QUANT_VERSION}|files={calibration.digest()}|n={len(calibration.files)}"
+    validation = calibration.validation
+    checked = f"{validation.digest()}|{len(validation)}" if validation is not None else "none"
+    facts = (f"q{QUANT_VERSION}|files={calibration.digest()}|n={len(calibration.files)}|val={checked}"
              f"|{json.dumps(asdict(settings), sort_keys=True)}|nncf={nncf.__version__}"
              f"|openvino={openvino.__version__}|shape=dynamic")
     return "int8-" + hashlib.sha256(facts.encode()).hexdigest()[:16]
@@ -103,36 +116,80 @@ def logits_layer(model: "openvino.Model") -> List[str]:
     return [node.get_friendly_name()]
 
 
-def quantize(core: "openvino.Core", onnx_path: str, calibration: Calibration,
-             settings: QuantSettings) -> "openvino.Model":
-    """``nncf.quantize`` of the ONNX graph at ``onnx_path`` read by ``core`` (an ``openvino.Core``) -> the
-    INT8 ``openvino.Model``."""
+@contextmanager
+def quiet_nncf() -> Iterator[None]:
+    """NNCF's own progress bars (rich, on its global console) and INFO lines silenced while quantising (its
+    warnings still show); our log says what is going on instead."""
     import nncf
+    import rich
+
+    console = rich.get_console()
+    quiet, level = console.quiet, logging.getLogger("nncf").level
+    console.quiet = True
+    nncf.set_log_level(logging.WARNING)
+    try:
+        yield
+    finally:
+        console.quiet = quiet
+        nncf.set_log_level(level)
+
+
+def quantize(core: "openvino.Core", onnx_path: str, calibration: Calibration,
+             settings: QuantSettings) -> Tuple["openvino.Model", Dict[str, Any]]:
+    """The ONNX graph at ``onnx_path`` read by ``core`` (an ``openvino.Core``) quantised -> (the INT8
+    ``openvino.Model``, int8.json's ``accuracy`` entry): ``nncf.quantize_with_accuracy_control`` (max absolute
+    mIoU drop ``settings.max_drop``) when ``calibration`` has validation images, else ``nncf.quantize``."""
+    import nncf
+    from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
     model = core.read_model(onnx_path)
     ignored = nncf.IgnoredScope(names=logits_layer(model)) if settings.float_logits else nncf.IgnoredScope()
-    model_type = nncf.ModelType.TRANSFORMER if settings.model_type == "transformer" else None
-    preset = nncf.QuantizationPreset(settings.preset)
-    return nncf.quantize(model, nncf.Dataset(calibration), preset=preset,
-                         subset_size=len(calibration.files), fast_bias_correction=settings.fast_bias_correction,
-                         model_type=model_type, ignored_scope=ignored)
+    common = dict(preset=nncf.QuantizationPreset(settings.preset), subset_size=len(calibration.files),
+                  fast_bias_correction=settings.fast_bias_correction, ignored_scope=ignored,
+                  model_type=nncf.ModelType.TRANSFORMER if settings.model_type == "transformer" else None)
+    validation = calibration.validation
+    with quiet_nncf():
+        if validation is None:
+            return (nncf.quantize(model, nncf.Dataset(calibration), **common),
+                    accuracy_record(None, settings.max_drop))
+        quantized = nncf.quantize_with_accuracy_control(
+            model, nncf.Dataset(calibration), nncf.Dataset(validation), validation.nncf_fn(),
+            max_drop=settings.max_drop, drop_type=nncf.DropType.ABSOLUTE, **common,
+            advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
+                ranking_subset_size=settings.ranking_subset))
+    f32 = {"INFERENCE_PRECISION_HINT": "f32"}  # as NNCF scores and the backend runs (the CPU default may be bf16)
+    float_miou = validation.miou(core.compile_model(core.read_model(onnx_path), "CPU", f32))
+    int8_miou = validation.miou(core.compile_model(quantized, "CPU", f32))
+    return quantized, accuracy_record(validation, settings.max_drop, float_miou, int8_miou)
 
 
 def write_int8(core: "openvino.Core", onnx_path: str, calibration: Calibration, settings: QuantSettings,
                folder: str) -> None:
     """The INT8 model of ``onnx_path`` as ``folder/model.xml`` + ``model.bin``, and ``folder/int8.json``
-    (settings, calibration files, seconds taken); logs how long quantising took."""
+    (settings, calibration files, the accuracy measured, seconds taken); logs what it does and how long it
+    took."""
     import openvino as ov  # already imported by the backend (without its telemetry)
 
+    validation = calibration.validation
+    logger.info("quantising the inference graph to INT8: %d calibration images, %s (NNCF; takes a while)",
+                len(calibration.files), "no validation list: no accuracy control" if validation is None else
+                f"accuracy control on {len(validation)} validation images, max mIoU drop {settings.max_drop:g}")
     start = time.perf_counter()
-    quantized = quantize(core, onnx_path, calibration, settings)
+    quantized, accuracy = quantize(core, onnx_path, calibration, settings)
     seconds = time.perf_counter() - start
     ov.save_model(quantized, os.path.join(folder, MARKER), compress_to_fp16=False)
     record = {"settings": asdict(settings), "calibration_files": list(calibration.files),
-              "calibration_digest": calibration.digest(), "seconds": round(seconds, 1)}
+              "calibration_digest": calibration.digest(), "accuracy": accuracy, "seconds": round(seconds, 1)}
     atomic_write_bytes(os.path.join(folder, RECORD), json.dumps(record, indent=1).encode("utf-8"))
-    logger.info("quantised the inference graph to INT8 in %.1f s (%d calibration images)", seconds,
-                len(calibration.files))
+    measured = (f"; mIoU {accuracy['float_miou']:.4f} float32 -> {accuracy['int8_miou']:.4f} int8 (drop "
+                f"{accuracy['drop']:.4f}, limit {accuracy['limit']:g})" if "drop" in accuracy else "")
+    logger.info("quantised the inference graph to INT8 in %.1f s (%d calibration images)%s", seconds,
+                len(calibration.files), measured)
+
+
+def read_record(model_xml: Path) -> Dict[str, Any]:
+    """int8.json beside an INT8 ``model.xml``."""
+    return json.loads((model_xml.parent / RECORD).read_text(encoding="utf-8"))
 
 
 def int8_model(core: "openvino.Core", onnx_folder: Path, calibration: Optional[Calibration],

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 BACKENDS = ("paddle", "inference", "onnxruntime", "openvino")
 PRECISIONS = ("fp32", "bf16", "int8")
 DEFAULT_CALIB = 300  # calibration images for int8 (capped by the training list's length)
+DEFAULT_INT8_MAX_DROP = 0.01  # int8: the largest mIoU lost to quantisation (absolute) accuracy control accepts
+DEFAULT_INT8_VAL = 50  # int8: validation images accuracy control scores (capped by the validation list's length)
 OUTPUT_OPS = ("argmax", "softmax", "none")  # what an export ends in (export.py --output_op)
 
 
@@ -150,7 +152,9 @@ class RuntimeOptions:
     """How inference runs: ``backend`` (auto or one of BACKENDS), ``precision`` (fp32 / bf16 / int8),
     ``threads`` (default: OMP_NUM_THREADS or all cores), ``cache_dir`` for exported models,
     ``max_memory`` ('4G', '512M'; default half the available memory) for one forward pass, ``calib``:
-    calibration images drawn from the training list for int8 (paddle_segformer.inference.int8)."""
+    calibration images drawn from the training list for int8 (paddle_segformer.inference.int8),
+    ``int8_max_drop``: the mIoU int8 may lose against float32 on the validation list (NNCF's accuracy
+    control; absolute), ``int8_val``: how many validation images it scores."""
 
     backend: str = "auto"
     precision: str = "fp32"
@@ -158,6 +162,8 @@ class RuntimeOptions:
     cache_dir: Optional[str] = None
     max_memory: Optional[str] = None
     calib: int = DEFAULT_CALIB
+    int8_max_drop: float = DEFAULT_INT8_MAX_DROP
+    int8_val: int = DEFAULT_INT8_VAL
 
     def __post_init__(self) -> None:
         if self.backend not in ("auto",) + BACKENDS:
@@ -166,6 +172,10 @@ class RuntimeOptions:
             raise ValueError(f"inference precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.calib < 1:
             raise ValueError(f"--calib must be at least 1, got {self.calib}")
+        if self.int8_max_drop < 0:
+            raise ValueError(f"--int8_max_drop is an mIoU drop, 0 or more, got {self.int8_max_drop}")
+        if self.int8_val < 1:
+            raise ValueError(f"--int8_val must be at least 1, got {self.int8_val}")
 
     def thread_count(self) -> int:
         return self.threads or int(os.environ.get("OMP_NUM_THREADS", 0) or 0) or os.cpu_count() or 1
@@ -177,7 +187,7 @@ class RuntimeOptions:
 
     @staticmethod
     def add_arguments(p: argparse.ArgumentParser) -> None:
-        """``--backend --precision --threads --cache_dir --max_memory --calib``."""
+        """``--backend --precision --threads --cache_dir --max_memory --calib --int8_max_drop --int8_val``."""
         p.add_argument("--backend", choices=("auto",) + BACKENDS, default="auto",
                        help="inference runtime (default auto: the fastest installed, OpenVINO on a CPU)")
         p.add_argument("--precision", choices=PRECISIONS, default="fp32",
@@ -190,6 +200,13 @@ class RuntimeOptions:
                                             "the memory available); larger images are predicted in tiles")
         p.add_argument("--calib", type=int, help=f"int8: calibration images drawn evenly from the config's "
                                                  f"training list (default {DEFAULT_CALIB}, capped by its length)")
+        p.add_argument("--int8_max_drop", type=float,
+                       help=f"int8: the largest mIoU drop against float32 on the config's validation list that "
+                            f"NNCF's accuracy control accepts (absolute, default {DEFAULT_INT8_MAX_DROP}); "
+                            f"predict.py refuses an INT8 model that lost more")
+        p.add_argument("--int8_val", type=int,
+                       help=f"int8: validation images accuracy control scores, drawn evenly from the validation "
+                            f"list (default {DEFAULT_INT8_VAL}, capped by its length)")
 
     @classmethod
     def pop_arguments(cls, args: Dict[str, Any]) -> "RuntimeOptions":
