@@ -151,6 +151,24 @@ def test_predict_refuses_an_int8_model_that_lost_too_much(tiny_config, random_ch
     assert not (tmp_path / "pred" / "label").exists() or not any((tmp_path / "pred" / "label").iterdir())
 
 
+@pytest.mark.slow
+def test_another_int8_model_redoes_the_outputs(tiny_config, random_checkpoint, tiny_data, tmp_path, caplog):
+    """Re-running predict.py into the same folder with another calibration set (another INT8 model) predicts
+    every file again instead of skipping them as done; the same command again skips them all."""
+    from paddle_segformer.cli.predict import main
+    from paddle_segformer.cli.runtime import run_cli
+
+    args = ["--config", str(tiny_config), "--model_path", str(random_checkpoint), "--image_path",
+            str(tiny_data / "img_testA"), "--precision", "int8", "--int8_val", "2", "--int8_max_drop", "1",
+            "--cache_dir", str(tmp_path / "cache"), "--threads", "1", "--save_dir", str(tmp_path / "out")]
+    with caplog.at_level(logging.INFO, logger="paddle_segformer"):
+        for calib, expected in (("3", "predicted 3 image(s)"), ("2", "predicted 3 image(s)"),
+                                ("2", "predicted 0 image(s)")):
+            caplog.clear()
+            assert run_cli(main, args + ["--calib", calib]) == 0
+            assert expected in caplog.text, (calib, caplog.text[-2000:])
+
+
 @pytest.mark.parametrize("backend", ["onnxruntime", "inference", "paddle"])
 def test_int8_needs_openvino(backend):
     with pytest.raises(ValueError, match="int8 runs through OpenVINO"):

@@ -38,7 +38,7 @@ def test_predict_flags_become_four_option_objects():
     assert vector is not None and (str(vector.out), vector.min_area) == ("p.gpkg", 50)
     # what is left is exactly predict()'s other parameters
     assert set(args) == {"config", "model_path", "image_path", "save_dir", "device", "opts", "custom_color",
-                         "label_ids"}
+                         "label_ids", "save_scores"}
 
 
 def test_val_flags_leave_exactly_evaluates_parameters():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence
 
 from ..inference.options import InferenceOptions, JobOptions, RuntimeOptions, TilingOptions
@@ -76,7 +77,8 @@ def predict(config: str, model_path: str, image_path: str, save_dir: str = "outp
     key = output_key(model, predictor.img_channels, options=options.as_dict(), tiling=scenes, colours=colours,
                      label_ids=label_ids, runtime=(choice.candidates, choice.options.precision),
                      transforms=builder.config.val_dataset_cfg.get("transforms"),
-                     **({"scores": True} if save_scores else {}))  # keys of earlier runs stay as they were
+                     **({"scores": True} if save_scores else {}),  # keys of earlier runs stay as they were
+                     **_int8_model(predictor))
     summary = predict_folder(predictor, image_path, save_dir, num_classes=model.num_classes, tiling=scenes,
                              colours=colours, label_ids=written_ids,
                              job=FolderJob(shard, key, job.overwrite, job.report_timeout), save_scores=save_scores)
@@ -101,6 +103,13 @@ def output_key(model: Any, channels: int, **options: Any) -> str:
     from ..inference.resume import resume_key
 
     return resume_key(fingerprint(model, channels), **options)
+
+
+def _int8_model(predictor: Any) -> dict:
+    """The INT8 model's identity for the resume key (its cache folder, named by the calibration set, the
+    accuracy control and the settings): another INT8 model's outputs are redone, not kept. Empty otherwise."""
+    record = getattr(predictor.backend, "int8_record", None)
+    return {"int8_model": Path(predictor.backend.path).parent.name} if record is not None else {}
 
 
 def _run_job(save_dir: str, shard: "Shard", summary: Any, job: JobOptions) -> Optional["JobReport"]:

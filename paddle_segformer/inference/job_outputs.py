@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import List
 
 from ..io.image import RASTER_EXTS
-from .folder import input_files, input_name, output_targets
+from .folder_outputs import input_files, input_name, output_targets
 from .resume import Manifest
 
 
