@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from paddle_segformer.inference.choice import choose_runtime
-from paddle_segformer.inference.int8 import Calibration, QuantSettings, int8_key
+from paddle_segformer.inference.int8 import Calibration, QuantSettings, float_parts_precision, int8_key
 from paddle_segformer.inference.int8_accuracy import Int8DropTooLarge, Validation, check_drop
 from paddle_segformer.inference.options import RuntimeOptions
 
@@ -73,10 +73,30 @@ def test_int8_model_is_made_once(tiny_config, random_checkpoint, tmp_path, caplo
     assert "quantised" not in caplog.text and "using cached int8-" in caplog.text  # not quantised again
     assert again.backend.path == first.backend.path
     record = json.loads((Path(first.backend.path).parent / "int8.json").read_text())
-    assert len(record["calibration_files"]) == 3 and record["settings"] == asdict(QuantSettings())
+    import openvino as ov
+
+    parts = float_parts_precision(ov.Core())  # bf16 on a CPU with AVX-512 bf16 / AMX, else f32
+    assert len(record["calibration_files"]) == 3 and record["settings"] == asdict(QuantSettings(float_parts=parts))
+    assert first.backend.config["INFERENCE_PRECISION_HINT"] == parts  # runs as it was scored
     accuracy = record["accuracy"]  # the tiny config has a validation list: accuracy control ran on it
     assert accuracy["control"] == "nncf.quantize_with_accuracy_control" and accuracy["validation_count"] == 8
     assert accuracy["drop"] == pytest.approx(accuracy["float_miou"] - accuracy["int8_miou"], abs=1e-5)
+
+
+def test_float_parts_follow_the_cpu():
+    """An INT8 model's floating-point layers run in bf16 only where OpenVINO's CPU plugin has BF16."""
+    class Core:
+        def __init__(self, caps):
+            self.caps = caps
+
+        def get_property(self, device, name):
+            assert (device, name) == ("CPU", "OPTIMIZATION_CAPABILITIES")
+            return self.caps
+
+    assert float_parts_precision(Core(["BF16", "FP32", "INT8"])) == "bf16"
+    assert float_parts_precision(Core(["FP32", "INT8"])) == "f32"  # an AVX2-only CPU
+    assert int8_key(Calibration.draw(["a.jpg"], 1, np.zeros), QuantSettings(float_parts="bf16")) != \
+        int8_key(Calibration.draw(["a.jpg"], 1, np.zeros), QuantSettings(float_parts="f32"))
 
 
 def test_calibration_set_changes_the_key():
