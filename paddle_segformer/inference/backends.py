@@ -151,14 +151,13 @@ class OpenVinoBackend(Backend):
         folder = artifact(graph, graph.backbone.in_channels, "onnx", model_path, options.cache_dir)
         self.core, self.path = ov.Core(), str(folder / "model.onnx")
         self.int8_record: Optional[dict] = None  # int8.json of the INT8 model (how it was made, its mIoU drop)
+        hint = "bf16" if options.precision == "bf16" else "f32"
         if options.precision == "int8":
             from .int8 import QuantSettings, float_parts_precision, int8_model, read_record
 
             settings = QuantSettings(max_drop=options.int8_max_drop, float_parts=float_parts_precision(self.core))
             path = int8_model(self.core, folder, calibration, settings, model_path, options.cache_dir)
-            self.path, self.int8_record = str(path), read_record(path)
-        hint = settings.float_parts if options.precision == "int8" else \
-            "bf16" if options.precision == "bf16" else "f32"
+            self.path, self.int8_record, hint = str(path), read_record(path), settings.float_parts
         self.config = {"INFERENCE_NUM_THREADS": options.thread_count(), "PERFORMANCE_HINT": "LATENCY",
                        "INFERENCE_PRECISION_HINT": hint}
         self.sessions = ShapeSpecialised(self._compile(None), self._compile)
