@@ -17,6 +17,8 @@ def _paddleseg(transforms, img):
     ([Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])], 3),
     ([Normalize(mean=[0.1, 0.2, 0.3, 0.4], std=[0.5, 0.6, 0.7, 0.8])], 4),
     ([Normalize(), Normalize(mean=[0.3] * 3, std=[2.0] * 3)], 3),
+    ([Normalize(mean=[0.4], std=[0.3])], 1),
+    ([Normalize(mean=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], std=[0.5] * 6)], 6),
 ])
 def test_table_equals_paddleseg(transforms, channels):
     rng = np.random.default_rng(0)

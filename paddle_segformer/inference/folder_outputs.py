@@ -60,11 +60,12 @@ class Outputs:
                                else None, resampling=SCORE_RESAMPLING)
         elif scores is not None:  # a grey PNG for images without georeferencing
             atomic_write_bytes(targets["score_png"], encode_png(scores))
-        png = encode_png(label, palette=self.flat_palette)
+        ids = label.astype(np.uint8)  # once for both pictures (class ids and nodata fit a byte: __init__)
+        png = encode_png(ids, palette=self.flat_palette)
         atomic_write_bytes(targets["label"], png if self.label_ids is None else encode_png(
             self.label_ids.encode(label), palette=self.label_ids.palette.reshape(-1).tolist()))
         atomic_write_bytes(targets["pseudo_color"], png)  # as PaddleSeg's: class ids with the colour palette
-        write_jpg(targets["overlay"], overlay_picture(img, label, self.table))
+        write_jpg(targets["overlay"], overlay_picture(img, ids, self.table))
         return targets["label"]
 
 

@@ -3,7 +3,7 @@
 ``Normalize`` maps each band's value on its own, ``(x / 255 - mean) / std``. An 8-bit band has only 256
 values, so the table is made once by running PaddleSeg's own transform on a ramp 0..255 (whatever its
 float rounding, the table holds exactly its results), and an image is then normalised by one
-``cv2.LUT`` per band: 0.4 ms against 4.4 ms for a 512 x 512 RGB image on this project's CPU. In a
+``cv2.LUT`` per band: 0.3 ms against 4.4 ms for a 512 x 512 RGB image on this project's CPU. In a
 folder prediction that is CPU time the reader thread no longer takes from the model's threads.
 Anything else (other transforms, 16-bit or float pixels) goes through PaddleSeg's code as before.
 """
@@ -42,11 +42,18 @@ class PixelLUT:
         import cv2
 
         out = np.empty((img.shape[2],) + img.shape[:2], np.float32)
-        for c in range(img.shape[2]):
-            # cv2.LUT wants a contiguous single-band source; np.take is 4x slower here
-            out[c] = cv2.LUT(np.ascontiguousarray(img[:, :, c]), self.table[c])
+        # cv2.split makes each band contiguous (cv2.LUT wants that) at once; np.take is 4x slower. 512^2 RGB:
+        # 0.29 ms, against 0.76 ms copying each band out of the interleaved image first
+        for c, band in enumerate(cv2.split(img) if img.shape[2] > 1 else [img[:, :, 0]]):
+            written = cv2.LUT(band, self.table[c], dst=out[c])
+            if written.ctypes.data != out[c].ctypes.data:  # OpenCV made its own array after all
+                out[c] = written
         return out
 
     def hwc(self, img: np.ndarray) -> np.ndarray:
         """(H, W, C) uint8 -> normalised (H, W, C) float32."""
+        import cv2
+
+        if img.shape[2] in (3, 4):  # one pass over the interleaved pixels, a table per band
+            return cv2.LUT(np.ascontiguousarray(img), np.ascontiguousarray(self.table.T[:, None, :]))
         return np.ascontiguousarray(self.chw(img).transpose(1, 2, 0))

@@ -12,6 +12,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .atomic import atomic_write_bytes
+from .decode import decode_image
 from .errors import ImageReadError
 from .integrity import check_complete
 
@@ -45,23 +46,21 @@ def _read_raster(path: str) -> np.ndarray:
 def read_whole(path: str) -> bytes:
     """The bytes of an image file after :func:`~paddle_segformer.io.integrity.check_complete` found it whole
     (not empty, a known format by its leading bytes, not cut short)."""
+    return _read_checked(path)[0]
+
+
+def _read_checked(path: str) -> Tuple[bytes, str]:
+    """The bytes of a whole image file and its format (:func:`~paddle_segformer.io.integrity.check_complete`)."""
     with open(path, "rb") as handle:
         data = handle.read()
-    check_complete(path, data)
-    return data
+    return data, check_complete(path, data)
 
 
-def _read_cv2(path: str) -> np.ndarray:
-    import cv2
-
+def _read_decoded(path: str) -> np.ndarray:
     # OpenCV decodes a JPEG cut short without an error (grey fill): the structure is checked first
-    img = cv2.imdecode(np.frombuffer(read_whole(path), np.uint8), cv2.IMREAD_UNCHANGED)
+    img = decode_image(*_read_checked(path))
     if img is None:
         raise ImageReadError(f"{path}: not a readable image (corrupt or unsupported format)")
-    if img.ndim == 3 and img.shape[2] == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
     return img
 
 
@@ -72,7 +71,7 @@ def read_image(path: PathLike, channels: Optional[int] = None) -> np.ndarray:
     1-band image asked for 3 is refused (no silent replication).
     """
     path = _check_file(path)
-    img = _read_raster(path) if path.lower().endswith(RASTER_EXTS) else _read_cv2(path)
+    img = _read_raster(path) if path.lower().endswith(RASTER_EXTS) else _read_decoded(path)
     if img.ndim == 2:
         img = img[:, :, None]
     if channels is not None and img.shape[2] != channels:
@@ -196,7 +195,7 @@ def encode_png(array: np.ndarray, palette: Optional[Iterable[int]] = None) -> by
 
     array = np.ascontiguousarray(array)
     if array.ndim == 2:
-        img = Image.fromarray(array.astype(np.uint8), mode="P" if palette is not None else "L")
+        img = Image.fromarray(array.astype(np.uint8, copy=False), mode="P" if palette is not None else "L")
         if palette is not None:
             img.putpalette(list(palette))
     else:
