@@ -6,8 +6,9 @@
 "model only" runs the default runtime and the label kernel on images already decoded and normalised in
 memory, one after another; "folder" is ``predict_folder`` (predict.py's loop) on the same images as JPG
 files: reading, decoding, normalising, the same computation, and writing the label PNG, the
-pseudo-colour PNG and the overlay JPG of each. The loop reads ahead and writes behind on threads, so the
-folder rate should stay close to the model-only one (target: within 10 %). The two are measured in
+pseudo-colour PNG and the overlay JPG of each (made durable in groups of images,
+paddle_segformer.io.commit_group). The loop reads ahead and writes behind on threads, so the folder rate
+should stay close to the model-only one (target: at least 0.95 of it). The two are measured in
 alternation in one process, each folder round between two model-only rounds; the ratio is the median
 over folder rounds of the folder rate over the mean of the two model-only rates around it (this
 machine's speed drifts by up to 30 % from one few-second round to the next, so only neighbouring
@@ -97,7 +98,7 @@ def main() -> int:
     model = rates["model only"]
     ratio = statistics.median(f / ((a + b) / 2) for f, a, b in zip(rates["folder"], model, model[1:]))
     print(f"\nfolder / model only (median over rounds, neighbouring rounds compared): {ratio:.3f}\n"
-          f"target: folder rate within 10 % of the model-only rate: {'met' if ratio >= 0.9 else 'NOT met'}")
+          f"target: folder rate at least 0.95 of the model-only rate: {'met' if ratio >= 0.95 else 'NOT met'}")
     return 0
 
 

@@ -1,8 +1,10 @@
 """Predict every image of a folder: reading and writing overlap with the model's compute.
 
-One reader thread decodes up to ``PREFETCH`` files ahead and one writer thread encodes and writes the
-outputs of finished ones, both through bounded queues, so the model never waits for the disk and
-memory holds a few images, not the folder. Decoding (OpenCV, GDAL) and PNG encoding release the GIL.
+One reader thread decodes up to ``PREFETCH`` files ahead and one writer thread encodes the outputs of
+finished ones and makes them durable in groups of images (:mod:`.grouped_writer`: a disk flush per group,
+not two per file), both through bounded queues, so the model never waits for the disk and memory holds a
+few images, not the folder. The resume journal records an image only once its group is on disk. Decoding
+(Pillow, OpenCV, GDAL) and PNG encoding release the GIL.
 OpenCV runs single-threaded meanwhile: its thread pool only contended with the runtime, which already
 uses every core (a 512^2 JPG read took 7.7 ms of CPU on two of OpenCV's threads, 3.6 ms on one, in
 the same wall time).
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, List, Op
 from ..io.image import RASTER_EXTS
 from ..io.raster import score_path
 from .folder_outputs import Outputs, input_files, input_name, output_targets
+from .grouped_writer import GroupedWriter
 from .predictor import Predictor
 from .readahead import read_ahead
 from .resume import Manifest
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PREFETCH = 2  # files decoded ahead of the model (each may be a large raster: keep it small)
-MAX_PENDING_WRITES = 8  # finished predictions waiting for the writer
+MAX_PENDING_WRITES = 8  # finished predictions waiting for the writer (more than its groups hold)
 
 
 @dataclass
@@ -101,7 +104,7 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
 
     writes: Deque[Tuple[int, float, Future]] = deque()
     with tqdm(total=len(todo), desc="predict", unit="img", disable=None) as bar, _opencv_threads(1), \
-            ThreadPoolExecutor(1, thread_name_prefix="write") as writer, \
+            GroupedWriter() as writer, \
             closing(read_ahead(load, len(todo), PREFETCH)) as reads:
         for k, read in enumerate(reads):
             i, began = todo[k], time.time()
@@ -114,11 +117,11 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
                     run.finished(i, began, targets[i]["geotiff"])
             except Exception as exc:  # one broken file must not stop the folder
                 run.failed(i, files[i], began, exc)
-            _drain(run, files, writes, MAX_PENDING_WRITES)
+            _drain(run, files, writes, MAX_PENDING_WRITES, writer)
             bar.update(1)
             if on_progress:
                 on_progress(k + 1, len(todo))
-        _drain(run, files, writes, -1)
+        _drain(run, files, writes, -1, writer)
     run.summary.seconds = time.time() - start
     return run.summary
 
@@ -165,14 +168,21 @@ class _Run:
         return todo
 
     def finished(self, i: int, began: float, main_output: Path) -> None:
-        self.summary.written.append(main_output)
-        self.summary.files[self.names[i]] = {"status": "written", "seconds": round(time.time() - began, 3),
-                                             "error": None}
-        if self.manifest:
+        self.finished_all([(i, began, main_output)])
+
+    def finished_all(self, done: List[Tuple[int, float, Path]]) -> None:
+        """Files ``done`` ((index, start time, main output)) listed as written and recorded in the journal
+        together (one append made durable once)."""
+        entries = []
+        for i, began, main_output in done:
+            self.summary.written.append(main_output)
+            self.summary.files[self.names[i]] = {"status": "written", "seconds": round(time.time() - began, 3),
+                                                 "error": None}
             kept = [self.targets[i][k] for k in ("geotiff", "score")] if self.scene[i] else \
                 list(self.targets[i].values())
-            kept = [path for path in kept if path.is_file()]
-            self.manifest.record(self.names[i], kept)
+            entries.append((self.names[i], [path for path in kept if path.is_file()]))
+        if self.manifest and entries:
+            self.manifest.record_all(entries)
 
     def failed(self, i: int, path: Path, began: float, exc: BaseException) -> None:
         """Log and list the failure; the file's record is its owner's (a band of another's scene: none)."""
@@ -196,7 +206,7 @@ def _opencv_threads(count: int) -> Iterator[None]:
 
 
 def _predict_one(predictor: Predictor, loaded: Any, path: Path, targets: Dict[str, Path], outputs: Outputs,
-                 tiling: Optional[Tiling], writer: ThreadPoolExecutor, bands: Optional[SceneBands] = None,
+                 tiling: Optional[Tiling], writer: GroupedWriter, bands: Optional[SceneBands] = None,
                  owner: bool = True) -> Optional[Future]:
     """Predict one file as read: a scene to tile (``loaded`` None) is written here and None returned (with
     ``bands``: this rank's band, and the whole GeoTIFF by its ``owner``); an image's outputs are handed to
@@ -209,20 +219,25 @@ def _predict_one(predictor: Predictor, loaded: Any, path: Path, targets: Dict[st
         _predict_scene(predictor, path, targets["geotiff"], outputs, tiling)
         return None
     label, scores = predictor.labels_and_scores(loaded) if outputs.scores else (predictor.labels(loaded), None)
-    return writer.submit(outputs.write, targets, loaded.image, label, loaded.meta, scores)
+    return writer.submit(lambda group: outputs.write(targets, loaded.image, label, loaded.meta, scores,
+                                                     group.write_bytes))
 
 
-def _drain(run: _Run, files: List[Path], writes: Deque[Tuple[int, float, Future]], keep: int) -> None:
+def _drain(run: _Run, files: List[Path], writes: Deque[Tuple[int, float, Future]], keep: int,
+           writer: GroupedWriter) -> None:
     """Collect finished writes in order, waiting on the oldest while more than ``keep`` are pending
-    (``keep`` -1: all of them)."""
+    (``keep`` -1: all of them; the writer is told to commit what it holds first); the finished ones are
+    recorded in the resume journal together."""
+    finished = []
+    if writes and len(writes) > keep and not writes[0][2].done():
+        writer.flush()
     while writes and (len(writes) > keep or writes[0][2].done()):
         i, began, future = writes.popleft()
         try:
-            written = future.result()
+            finished.append((i, began, future.result()))
         except Exception as exc:  # a write error loses this file's outputs only
             run.failed(i, files[i], began, exc)
-            continue
-        run.finished(i, began, written)
+    run.finished_all(finished)
 
 
 def _predict_scene(predictor: Predictor, path: Path, dst: Path, outputs: Outputs, tiling: Tiling) -> None:

@@ -4,12 +4,12 @@ inputs of a folder prediction and their names (relative paths, the same in the r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..io.atomic import atomic_write_bytes
-from ..io.image import encode_png, list_images, write_jpg
+from ..io.image import encode_jpg, encode_png, list_images
 from ..io.raster import RasterMeta, label_colormap, score_path, write_label_raster
 from ..report.palettes import colorize, overlay, palette
 from .scores import SCORE_NODATA, SCORE_RESAMPLING
@@ -51,7 +51,11 @@ class Outputs:
         self.label_ids, self.scores = label_ids, scores
 
     def write(self, targets: Dict[str, Path], img: np.ndarray, label: np.ndarray,
-              meta: Optional[RasterMeta], scores: Optional[np.ndarray] = None) -> Path:
+              meta: Optional[RasterMeta], scores: Optional[np.ndarray] = None,
+              stage: Callable[[Path, bytes], None] = atomic_write_bytes) -> Path:
+        """Write an image's outputs; the PNG / JPEG ones through ``stage`` (path, bytes): atomically one by one,
+        or a :class:`~paddle_segformer.io.commit_group.CommitGroup`'s ``write_bytes`` (published together later);
+        GeoTIFFs are written atomically here. -> the label PNG's path."""
         if meta is not None:  # tif in: also a label GeoTIFF in the same place on the ground
             write_label_raster(targets["geotiff"], label, meta, self.colormap,
                                nodata=self.nodata_label if meta.nodata is not None else None)
@@ -59,13 +63,13 @@ class Outputs:
             write_label_raster(targets["score"], scores, meta, nodata=SCORE_NODATA if meta.nodata is not None
                                else None, resampling=SCORE_RESAMPLING)
         elif scores is not None:  # a grey PNG for images without georeferencing
-            atomic_write_bytes(targets["score_png"], encode_png(scores))
+            stage(targets["score_png"], encode_png(scores))
         ids = label.astype(np.uint8)  # once for both pictures (class ids and nodata fit a byte: __init__)
         png = encode_png(ids, palette=self.flat_palette)
-        atomic_write_bytes(targets["label"], png if self.label_ids is None else encode_png(
+        stage(targets["label"], png if self.label_ids is None else encode_png(
             self.label_ids.encode(label), palette=self.label_ids.palette.reshape(-1).tolist()))
-        atomic_write_bytes(targets["pseudo_color"], png)  # as PaddleSeg's: class ids with the colour palette
-        write_jpg(targets["overlay"], overlay_picture(img, ids, self.table))
+        stage(targets["pseudo_color"], png)  # as PaddleSeg's: class ids with the colour palette
+        stage(targets["overlay"], encode_jpg(overlay_picture(img, ids, self.table)))
         return targets["label"]
 
 

@@ -72,15 +72,24 @@ class Manifest:
 
     def record(self, name: str, outputs: Iterable[Path]) -> None:
         """Append input ``name``'s finished ``outputs`` (already published) to this rank's journal, durably."""
-        stamps = {}
-        for path in outputs:
-            stamp = _stamp(path)
-            if stamp is not None:
-                stamps[Path(path).relative_to(self.root).as_posix()] = list(stamp)
-        line = json.dumps({"file": name, "key": self.key, "outputs": stamps}, sort_keys=True) + "\n"
+        self.record_all([(name, outputs)])
+
+    def record_all(self, finished: Iterable[Tuple[str, Iterable[Path]]]) -> None:
+        """:meth:`record` for several inputs ((name, outputs) each): their lines appended and made durable
+        together (a kill mid-way cuts at most the last line, which the reader ignores)."""
+        lines = []
+        for name, outputs in finished:
+            stamps = {}
+            for path in outputs:
+                stamp = _stamp(path)
+                if stamp is not None:
+                    stamps[Path(path).relative_to(self.root).as_posix()] = list(stamp)
+            lines.append(json.dumps({"file": name, "key": self.key, "outputs": stamps}, sort_keys=True) + "\n")
+        if not lines:
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.path, "ab") as handle:
-            handle.write((self._prefix + line).encode("utf-8"))
+            handle.write((self._prefix + "".join(lines)).encode("utf-8"))
             self._prefix = ""
             handle.flush()
             os.fsync(handle.fileno())

@@ -205,14 +205,19 @@ def encode_png(array: np.ndarray, palette: Optional[Iterable[int]] = None) -> by
     return buf.getvalue()
 
 
-def write_jpg(path: PathLike, rgb: np.ndarray, quality: int = 90) -> None:
-    """Write an (H, W, 3) RGB picture as JPEG, atomically (overlays: a PNG of a photograph took 100 ms
-    to encode at 512^2, longer than B0's inference). Through Pillow, whose libjpeg-turbo encodes a
-    512^2 picture in 1.1 ms where OpenCV's wheel took 2.9-3.8 ms."""
+def encode_jpg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    """An (H, W, 3) RGB picture as JPEG bytes (overlays: a PNG of a photograph took 100 ms to encode at
+    512^2, longer than B0's inference). Through Pillow, whose libjpeg-turbo encodes a 512^2 picture in
+    0.65-1.1 ms where OpenCV's wheel took 2.9-3.8 ms."""
     import io as _io
 
     from PIL import Image
 
     buf = _io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB").save(buf, "JPEG", quality=quality)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def write_jpg(path: PathLike, rgb: np.ndarray, quality: int = 90) -> None:
+    """Write an (H, W, 3) RGB picture as JPEG (:func:`encode_jpg`), atomically."""
+    atomic_write_bytes(path, encode_jpg(rgb, quality))
