@@ -209,8 +209,9 @@ class Predictor:
     def labels(self, loaded: Loaded) -> np.ndarray:
         """Class ids of a loaded file; source nodata pixels get ``nodata_label``."""
         labels = self.predict_within_budget(loaded.chw, loaded.trans_info, loaded.source)
-        if loaded.mask is not None and loaded.meta is not None and loaded.meta.nodata is not None:
-            labels[loaded.mask] = self.nodata_label
+        nodata = _nodata_mask(loaded)
+        if nodata is not None:
+            labels[nodata] = self.nodata_label
         return labels
 
     def labels_and_scores(self, loaded: Loaded) -> Tuple[np.ndarray, np.ndarray]:
@@ -231,6 +232,14 @@ class Predictor:
         else:
             logits = self.logits(chw[np.newaxis])[0]
             labels, scores = np.argmax(logits, axis=0).astype(np.int32), scores_of(logits)
-        if loaded.mask is not None and loaded.meta is not None and loaded.meta.nodata is not None:
-            labels[loaded.mask], scores[loaded.mask] = self.nodata_label, SCORE_NODATA
+        nodata = _nodata_mask(loaded)
+        if nodata is not None:
+            labels[nodata], scores[nodata] = self.nodata_label, SCORE_NODATA
         return labels, scores
+
+
+def _nodata_mask(loaded: Loaded) -> Optional[np.ndarray]:
+    """(H, W) bool: the source's nodata pixels, when the source declares nodata; else None."""
+    if loaded.mask is not None and loaded.meta is not None and loaded.meta.nodata is not None:
+        return loaded.mask
+    return None
