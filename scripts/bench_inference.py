@@ -3,6 +3,7 @@ model, third-party runtimes on a plain export, Hugging Face PyTorch, and the FLO
 
     python scripts/bench_inference.py                         # B0 and B3 at 512^2 and 1024^2
     python scripts/bench_inference.py --variants b0 --sizes 512 --reps 7
+    python scripts/bench_inference.py --isa avx2    # an AVX2-only CPU, emulated on a newer one
 
 Every row is its own worker process (its own threads and environment), started once per variant and
 size; the repetitions are interleaved (rep 1 of every row, then rep 2, ...), so a slow phase of the
@@ -149,11 +150,18 @@ def main() -> int:
     p.add_argument("--settle", type=float, default=0.5,
                    help="seconds of quiet before each timed run (Intel OpenMP threads spin 200 ms after work)")
     p.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 2))
+    p.add_argument("--isa", type=str.upper, help="cap oneDNN's instruction set in every row (ONEDNN_MAX_CPU_ISA and "
+                   "DNNL_MAX_CPU_ISA), e.g. avx2: an AVX2-only CPU emulated. OpenVINO honours it only in part "
+                   "(its MVN and Interpolate kernels stay on AVX-512); MLAS and numpy ignore it")
     p.add_argument("--json", help="also write all measurements here")
     p.add_argument("--verbose", action="store_true", help="show the workers' stderr")
     args = p.parse_args()
+    if args.isa:  # inherited by every row's process (row_env copies os.environ)
+        os.environ["ONEDNN_MAX_CPU_ISA"] = os.environ["DNNL_MAX_CPU_ISA"] = args.isa
     rate = gemm_gflops(args.threads)
     print(describe_machine(args.threads))
+    if args.isa:
+        print(f"oneDNN instruction set capped at {args.isa} in every row (ONEDNN_MAX_CPU_ISA)")
     print(f"float32 GEMM (numpy, 2048^2, {args.threads} threads): {rate:.0f} GFLOP/s; "
           f"{args.reps} interleaved repetitions after warm-up")
     everything = {"machine": describe_machine(args.threads), "gemm_gflops": rate, "runs": []}

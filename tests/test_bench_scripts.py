@@ -40,6 +40,22 @@ def test_bench_inference_int8_row():
 
 
 @pytest.mark.slow
+def test_bench_inference_isa_cap_reaches_the_rows():
+    out = _run("scripts/bench_inference.py", "--variants", "b0", "--sizes", "64", "--reps", "1", "--settle", "0",
+               "--rows", "openvino", "openvino-int8", "--classes", "5", "--isa", "avx2")
+    assert "oneDNN instruction set capped at AVX2 in every row" in out
+    assert "| openvino-int8" in out
+
+
+@pytest.mark.slow
+def test_profile_openvino_prints_the_layers_by_type():
+    out = _run("scripts/profile_openvino.py", "--size", "64", "--reps", "1", "--classes", "5")
+    for precision in ("fp32", "int8"):
+        assert f"### MiT-B0 64^2 {precision}:" in out
+    assert "| MatMul |" in out and "label kernel" in out
+
+
+@pytest.mark.slow
 def test_bench_train_prints_a_table():
     out = _run("scripts/bench_train.py", "--size", "64", "--batch", "1", "--reps", "1", "--settle", "0",
                "--classes", "5", "--rows", "ours", "paddleseg")

@@ -99,6 +99,19 @@ def test_float_parts_follow_the_cpu():
         int8_key(Calibration.draw(["a.jpg"], 1, np.zeros), QuantSettings(float_parts="f32"))
 
 
+@pytest.mark.parametrize("cap, parts", [("AVX2", "f32"), ("avx512_core_vnni", "f32"), ("AVX512_CORE_AMX", "bf16"),
+                                         ("", "bf16")])
+def test_float_parts_follow_an_isa_cap(monkeypatch, cap, parts):
+    """ONEDNN_MAX_CPU_ISA below bf16 (an AVX2-only CPU emulated) keeps the float parts in f32, though OpenVINO
+    still reports BF16 on the machine underneath."""
+    class Core:
+        def get_property(self, device, name):
+            return ["BF16", "FP32", "INT8"]
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert float_parts_precision(Core()) == parts
+
+
 def test_calibration_set_changes_the_key():
     files = [f"img_train/T{i:06d}.jpg" for i in range(10)]
     settings = QuantSettings()

@@ -33,7 +33,7 @@ from .static import export_static
 logger = logging.getLogger(__name__)
 
 # Bump when the inference graph or the conversion changes: old artifacts then stop matching.
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2
 OUTPUT = "logits_stride4"
 ONNX_OPSET = 17
 KINDS = {"paddle": "model.json", "onnx": "model.onnx"}

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-QUANT_VERSION = 3  # bump when the quantisation recipe changes: old INT8 models then stop matching
+QUANT_VERSION = 4  # bump when the quantisation recipe changes: old INT8 models then stop matching
 MARKER = "model.xml"
 RECORD = "int8.json"
 
@@ -95,9 +95,19 @@ class QuantSettings:
     float_parts: str = "f32"
 
 
+# oneDNN's ONEDNN_MAX_CPU_ISA values (lower case) under which bf16 arithmetic is still allowed; any other
+# value (avx2, avx512_core_vnni, ...) caps the CPU below bf16, though OpenVINO still reports BF16 then
+BF16_ISAS = ("all", "default", "avx512_core_bf16", "avx512_core_fp16", "avx512_core_amx", "avx512_core_amx_fp16",
+             "avx10_1_512", "avx10_1_512_amx", "avx10_1_512_amx_fp16")
+
+
 def float_parts_precision(core: "openvino.Core") -> str:
-    """``bf16`` when OpenVINO's CPU plugin reports BF16 among its capabilities (AVX-512 bf16 / AMX), else
-    ``f32``: the precision an INT8 model's floating-point layers run in."""
+    """``bf16`` when OpenVINO's CPU plugin reports BF16 among its capabilities (AVX-512 bf16 / AMX) and no
+    ``ONEDNN_MAX_CPU_ISA`` caps the CPU below it, else ``f32``: the precision an INT8 model's floating-point
+    layers run in."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().lower()
+    if cap and cap not in BF16_ISAS:
+        return "f32"
     return "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
 
 
@@ -114,6 +124,21 @@ def int8_key(calibration: Calibration, settings: QuantSettings) -> str:
              f"|{json.dumps(asdict(settings), sort_keys=True)}|nncf={nncf.__version__}"
              f"|openvino={openvino.__version__}|shape=dynamic")
     return "int8-" + hashlib.sha256(facts.encode()).hexdigest()[:16]
+
+
+def read_folded(core: "openvino.Core", onnx_path: str) -> "openvino.Model":
+    """The ONNX graph at ``onnx_path`` read by ``core`` with its constant subgraphs folded (OpenVINO's
+    ConstantFolding pass; ``read_model`` leaves them, the CPU plugin folds them only when compiling).
+    OpenVINO's ONNX reader gives every depth-wise conv (Mix-FFN) a GroupConvolution whose kernel is
+    Reshape(constant): unfolded, NNCF finds no weight there and leaves the conv in floating point, with
+    8-12 ms of dequantise and reorder around it (B0 at 512^2)."""
+    from openvino import passes
+
+    model = core.read_model(onnx_path)
+    manager = passes.Manager()
+    manager.register_pass(passes.ConstantFolding())
+    manager.run_passes(model)
+    return model
 
 
 def logits_layer(model: "openvino.Model") -> List[str]:
@@ -153,7 +178,7 @@ def quantize(core: "openvino.Core", onnx_path: str, calibration: Calibration,
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
-    model = core.read_model(onnx_path)
+    model = read_folded(core, onnx_path)
     ignored = nncf.IgnoredScope(names=logits_layer(model)) if settings.float_logits else nncf.IgnoredScope()
     common = dict(preset=nncf.QuantizationPreset(settings.preset), subset_size=len(calibration.files),
                   fast_bias_correction=settings.fast_bias_correction, ignored_scope=ignored,

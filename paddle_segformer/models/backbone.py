@@ -8,7 +8,7 @@ import paddle
 import paddle.nn as nn
 
 from ..variants import MIT_VARIANTS, MiTSpec, backbone_name, get_variant
-from .layers import BLOCK_NORM_EPS, Block, OverlapPatchEmbed, init_weights
+from .layers import BLOCK_NORM_EPS, Block, OverlapPatchEmbed, init_weights, tokens_to_map
 
 if TYPE_CHECKING:
     from ..weights.load_report import LoadReport
@@ -85,7 +85,7 @@ class MixVisionTransformer(nn.Layer):
             x, h, w = embed(x)
             for blk in blocks:
                 x = blk(x, h, w)
-            x = norm(x).reshape([0, h, w, self.feat_channels[i]]).transpose([0, 3, 1, 2])
+            x = tokens_to_map(norm(x), h, w)
             outs.append(x)
         return outs
 

@@ -13,7 +13,7 @@ from ..ops.resize import resize_add, resize_bilinear
 from ..ops.tensors import on_cpu_kernels
 from .amp_policy import auto_cast_lists
 from .backbone import load_pretrained_into
-from .layers import map_to_tokens
+from .layers import map_to_tokens, tokens_to_map
 
 
 class LinearEmbed(nn.Layer):
@@ -92,7 +92,7 @@ class SegFormer(nn.Layer):
         for i in reversed(range(4)):
             shape = paddle.shape(feats[i])
             y = getattr(self, f"linear_c{i + 1}")(feats[i])
-            y = y.transpose([0, 2, 1]).reshape([0, 0, shape[2], shape[3]])
+            y = tokens_to_map(y, shape[2], shape[3])
             projected.append(self._resize(y, feats[0]) if i > 0 else y)
         fused = self.linear_fuse(paddle.concat(projected, axis=1))
         return self.linear_pred(self.dropout(fused))
