@@ -26,9 +26,12 @@ from paddle_segformer.machine import describe_machine
 
 
 def counters(backend, batch: np.ndarray, reps: int) -> Dict[Tuple[str, str], float]:
-    """ms per inference of each (layer type, kernel) over ``reps`` runs of a model compiled with counters."""
-    config = dict(backend.config, PERF_COUNT=True)
-    compiled = backend.core.compile_model(backend.core.read_model(backend.path), "CPU", config)
+    """ms per inference of each (layer type, kernel) over ``reps`` runs of a model compiled with counters for
+    ``batch``'s shape, as the backend compiles it once a shape repeats (dynamic shapes run other kernels:
+    Transposes on the reference path, 100x slower)."""
+    model = backend.core.read_model(backend.path)
+    model.reshape(list(batch.shape))
+    compiled = backend.core.compile_model(model, "CPU", dict(backend.config, PERF_COUNT=True))
     request = compiled.create_infer_request()
     request.infer([batch])  # warm-up
     totals: Dict[Tuple[str, str], float] = collections.Counter()
@@ -45,6 +48,7 @@ def label_ms(backend, batch: np.ndarray, reps: int) -> float:
     from paddle_segformer.inference.upsample import upsample_labels
 
     logits = backend(batch)[0]
+    upsample_labels(logits, batch.shape[2:], backend.align_corners)  # warm-up: numba's compiled code loaded
     start = time.perf_counter()
     for _ in range(reps):
         upsample_labels(logits, batch.shape[2:], backend.align_corners)

@@ -92,6 +92,29 @@ def test_upsample_labels_on_regions_and_borders():
     np.testing.assert_array_equal(labels, ref)
 
 
+def _bilinear_argmax(low, size, align_corners):
+    """Reference labels: every class interpolated at every pixel, in the kernel's float32 order, then argmax."""
+    from paddle_segformer.ops.resize import taps
+
+    y0, y1, fy = taps(low.shape[1], size[0], align_corners)
+    x0, x1, fx = taps(low.shape[2], size[1], align_corners)
+    fy, fx = fy[:, None], fx[None, :]
+    gy, gx = np.float32(1) - fy, np.float32(1) - fx
+    value = ((low[:, y0][:, :, x0] * gy + low[:, y1][:, :, x0] * fy) * gx
+             + (low[:, y0][:, :, x1] * gy + low[:, y1][:, :, x1] * fy) * fx)
+    return value.argmax(0)
+
+
+@pytest.mark.parametrize("classes, low_size, size", [(150, (16, 16), (64, 64)), (19, (13, 21), (50, 83)),
+                                                     (4, (9, 7), (9, 7)), (7, (1, 5), (3, 19)), (2, (12, 12), (5, 6))])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_upsample_labels_equal_every_class_interpolated(classes, low_size, size, align_corners):
+    """Near-tied random logits (nearly every cell undecided): the cell-by-cell kernel gives exactly the labels
+    of interpolating all classes everywhere, upscaling, at equal size and downscaling alike."""
+    low = np.random.default_rng(classes).standard_normal((classes, *low_size)).astype(np.float32)
+    np.testing.assert_array_equal(upsample_labels(low, size, align_corners), _bilinear_argmax(low, size, align_corners))
+
+
 def _backend_names():
     names = ["paddle", "inference", "onnxruntime", "openvino"]
     return [n if choice.installed(n) else pytest.param(n, marks=pytest.mark.skip(reason=f"{n} not installed"))
