@@ -50,9 +50,13 @@ def test_bench_inference_isa_cap_reaches_the_rows():
 @pytest.mark.slow
 def test_profile_openvino_prints_the_layers_by_type():
     out = _run("scripts/profile_openvino.py", "--size", "64", "--reps", "1", "--classes", "5")
-    for precision in ("fp32", "int8"):
-        assert f"### MiT-B0 64^2 {precision}:" in out
-    assert "| MatMul |" in out and "label kernel" in out
+    sections = out.split("### MiT-B0 64^2 ")[1:]
+    assert [s.split(":")[0] for s in sections] == ["fp32", "int8"]
+    for section in sections:
+        assert "label kernel" in section.splitlines()[0]
+        rows = [line for line in section.splitlines() if line.startswith("| ") and line.endswith(" % |")]
+        # layer names differ with the CPU (OpenVINO turns MatMul into FullyConnected or a Subgraph); convs stay
+        assert len(rows) >= 3 and any(row.startswith("| Convolution |") for row in rows), section
 
 
 @pytest.mark.slow
