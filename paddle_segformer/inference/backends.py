@@ -6,6 +6,7 @@ what runs and why.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
 
 import numpy as np
@@ -161,6 +162,7 @@ class OpenVinoBackend(Backend):
         self.config = {"INFERENCE_NUM_THREADS": options.thread_count(), "PERFORMANCE_HINT": "LATENCY",
                        "INFERENCE_PRECISION_HINT": hint}
         self.sessions = ShapeSpecialised(self._compile(None), self._compile)
+        self.streamed: Dict[int, "StreamsBackend"] = {}  # see streams()
 
     def _compile(self, shape: Optional[Tuple[int, ...]]):
         model = self.core.read_model(self.path)
@@ -171,6 +173,39 @@ class OpenVinoBackend(Backend):
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         return self.sessions.runner_for(batch.shape)([batch])[0]
+
+    def streams(self, lanes: int) -> "StreamsBackend":
+        """This model on ``lanes`` OpenVINO streams, for as many callers at once (made once per count)."""
+        if lanes not in self.streamed:
+            self.streamed[lanes] = StreamsBackend(self, lanes)
+        return self.streamed[lanes]
+
+
+class StreamsBackend(Backend):
+    """``base``'s OpenVINO model compiled with ``lanes`` streams (``base``'s threads divided between them);
+    each calling thread runs its own infer request, so ``lanes`` threads may call it at once."""
+
+    def __init__(self, base: OpenVinoBackend, lanes: int):
+        self.name, self.precision = base.name, base.precision
+        self.num_classes, self.align_corners = base.num_classes, base.align_corners
+        self.core, self.path = base.core, base.path
+        self.config = {key: value for key, value in base.config.items() if key != "PERFORMANCE_HINT"}
+        self.config["NUM_STREAMS"] = lanes
+        self.threads = max(1, int(base.config["INFERENCE_NUM_THREADS"]) // lanes)
+        self.sessions = ShapeSpecialised(self._compile(None), self._compile)
+        self.lock = threading.Lock()  # the sessions' bookkeeping (a compile at most once per shape)
+        self.local = threading.local()
+
+    _compile = OpenVinoBackend._compile
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        with self.lock:
+            compiled = self.sessions.runner_for(batch.shape)
+        requests = self.local.__dict__.setdefault("requests", {})
+        if requests.get("compiled") is not compiled:  # this thread's request on the current session
+            requests.update(compiled=compiled, request=compiled.create_infer_request())
+        return requests["request"].infer([batch])[0]
 
 
 CLASSES = {cls.name: cls for cls in (PaddleBackend, InferenceBackend, OnnxRuntimeBackend, OpenVinoBackend)}

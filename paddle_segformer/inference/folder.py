@@ -15,7 +15,7 @@ import logging
 import time
 from collections import deque
 from concurrent.futures import Future
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Iterator, List, Optional, Sequence, Set, Tuple
@@ -24,7 +24,8 @@ from ..io.image import RASTER_EXTS
 from ..io.raster import score_path
 from .folder_outputs import Outputs, input_files, input_name, output_targets
 from .grouped_writer import GroupedWriter
-from .predictor import Predictor
+from .lanes import Lanes
+from .predictor import Loaded, Predictor
 from .readahead import read_ahead
 from .resume import Manifest
 from .scene_bands import SceneBands, predict_scene_band
@@ -103,24 +104,26 @@ def predict_folder(predictor: Predictor, image_path: str, save_dir: str, num_cla
         return None if scene[i] else predictor.load(files[i])
 
     writes: Deque[Tuple[int, float, Future]] = deque()
+    computing: Deque[Tuple[int, float, Future]] = deque()  # predictions in flight (futures of their writes)
+    lanes = None if tiling else Lanes.for_folder(predictor, len(todo))
     with tqdm(total=len(todo), desc="predict", unit="img", disable=None) as bar, _opencv_threads(1), \
-            GroupedWriter() as writer, \
+            GroupedWriter() as writer, (lanes or nullcontext()), \
             closing(read_ahead(load, len(todo), PREFETCH)) as reads:
         for k, read in enumerate(reads):
             i, began = todo[k], time.time()
-            try:
-                write = _predict_one(predictor, read.result(), files[i], targets[i], outputs, tiling, writer,
-                                     bands, i in run.owned)
-                if write is not None:
-                    writes.append((i, began, write))
-                elif i in run.owned:  # a scene (with bands split by rows: only its owner writes it)
-                    run.finished(i, began, targets[i]["geotiff"])
-            except Exception as exc:  # one broken file must not stop the folder
-                run.failed(i, files[i], began, exc)
+            args = (files[i], targets[i], outputs, tiling, writer, bands, i in run.owned)
+            loaded = _result_or_error(read)
+            if lanes is not None and isinstance(loaded, Loaded):
+                computing.append((i, began, lanes.submit(_predict_one, lanes.predictor, loaded, *args)))
+            else:  # one at a time (a scene, a failed read): after the images in flight
+                _collect(run, files, computing, writes, 0)
+                computing.append((i, began, _now(_predict_one, predictor, loaded, *args)))
+            _collect(run, files, computing, writes, lanes.count - 1 if lanes else 0)
             _drain(run, files, writes, MAX_PENDING_WRITES, writer)
             bar.update(1)
             if on_progress:
                 on_progress(k + 1, len(todo))
+        _collect(run, files, computing, writes, 0)
         _drain(run, files, writes, -1, writer)
     run.summary.seconds = time.time() - start
     return run.summary
@@ -205,12 +208,49 @@ def _opencv_threads(count: int) -> Iterator[None]:
         cv2.setNumThreads(before)
 
 
+def _result_or_error(read: Future) -> Any:
+    """A read's result, or the exception it raised (raised again by :func:`_predict_one`)."""
+    try:
+        return read.result()
+    except Exception as exc:  # reported as this file's failure when collected
+        return exc
+
+
+def _now(fn: Callable[..., Any], *args: Any) -> Future:
+    """``fn(*args)`` run here, as a finished future (its result or its exception)."""
+    future: Future = Future()
+    try:
+        future.set_result(fn(*args))
+    except Exception as exc:  # collected in order like the lanes' failures
+        future.set_exception(exc)
+    return future
+
+
+def _collect(run: "_Run", files: List[Path], computing: Deque[Tuple[int, float, Future]],
+             writes: Deque[Tuple[int, float, Future]], keep: int) -> None:
+    """Predictions collected in order, waiting on the oldest while more than ``keep`` are in flight: an
+    image's write joins ``writes``, a scene written in place is finished (by its owner), a failure reported."""
+    while computing and (len(computing) > keep or computing[0][2].done()):
+        i, began, future = computing.popleft()
+        try:
+            write = future.result()
+        except Exception as exc:  # one broken file must not stop the folder
+            run.failed(i, files[i], began, exc)
+            continue
+        if write is not None:
+            writes.append((i, began, write))
+        elif i in run.owned:  # a scene (with bands split by rows: only its owner writes it)
+            run.finished(i, began, run.targets[i]["geotiff"])
+
+
 def _predict_one(predictor: Predictor, loaded: Any, path: Path, targets: Dict[str, Path], outputs: Outputs,
                  tiling: Optional[Tiling], writer: GroupedWriter, bands: Optional[SceneBands] = None,
                  owner: bool = True) -> Optional[Future]:
     """Predict one file as read: a scene to tile (``loaded`` None) is written here and None returned (with
     ``bands``: this rank's band, and the whole GeoTIFF by its ``owner``); an image's outputs are handed to
-    ``writer`` (the returned future)."""
+    ``writer`` (the returned future). ``loaded`` an exception: the read's, raised."""
+    if isinstance(loaded, Exception):
+        raise loaded
     if loaded is None and bands is not None:
         predict_scene_band(predictor, path, targets["geotiff"], outputs.num_classes, tiling, bands, owner,
                            outputs.colormap, outputs.nodata_label)

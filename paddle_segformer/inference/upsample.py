@@ -124,6 +124,14 @@ def set_threads(threads: int) -> None:
     numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
 
 
+def concurrent_calls_safe() -> bool:
+    """Whether two threads may run the label kernel at once: numba's tbb and omp threading layers take
+    concurrent callers, its workqueue layer aborts the process on them. The layer is chosen at the first
+    parallel call, so a tiny one is made first."""
+    upsample_labels(np.zeros((2, 2, 2), np.float32), (4, 4))
+    return numba.threading_layer() != "workqueue"
+
+
 def upsample_labels(logits: np.ndarray, size: Tuple[int, int], align_corners: bool = False) -> np.ndarray:
     """(K, h, w) logits -> (H, W) int64 labels = argmax of the bilinearly upsampled logits.
 
