@@ -69,8 +69,8 @@ def test_bench_train_prints_a_table():
 @pytest.mark.slow
 def test_bench_folder_prints_the_folder_and_model_only_rates():
     out = _run("scripts/bench_folder.py", "--size", "64", "--count", "4", "--classes", "5", "--rounds", "1")
-    assert "| model only |" in out and "| folder |" in out
-    assert "target: folder rate" in out and "folder / model only" in out
+    assert "| model only |" in out and "| folder |" in out and "| model only, in flight |" in out
+    assert "target: folder rate" in out and "folder / model only (" in out and "folder / model only, in flight" in out
 
 
 @pytest.mark.slow
