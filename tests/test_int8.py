@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from paddle_segformer.inference.choice import choose_runtime
-from paddle_segformer.inference.int8 import Calibration, QuantSettings, float_parts_precision, int8_key
+from paddle_segformer.inference.int8 import (Calibration, QuantSettings, float_parts_precision, int8_key,
+                                             slow_int8_reason, warn_if_slow)
 from paddle_segformer.inference.int8_accuracy import Int8DropTooLarge, Validation, check_drop
 from paddle_segformer.inference.options import RuntimeOptions
 
@@ -257,3 +258,19 @@ def test_without_a_readable_validation_list_plain_quantisation(tiny_data, random
     record = json.loads((Path(made.backend.path).parent / "int8.json").read_text())
     assert record["accuracy"] == {"control": "no accuracy control", "limit": 0.01}
     check_drop(record, made.backend.path)  # nothing measured: nothing refused
+
+
+@pytest.mark.parametrize("flags, cap, slow", [
+    (["avx2", "fma"], "", True),  # an AVX2-only CPU
+    (["avx2", "avx512f", "avx512_vnni"], "", False),
+    (["avx2", "avx_vnni"], "", False),  # AVX-VNNI without AVX-512 (Alder Lake and later)
+    (["avx2", "avx512f", "avx512_vnni", "amx_int8"], "AVX2", True),  # bench_inference.py --isa avx2
+    (["avx2", "avx512f", "avx512_vnni"], "avx512_core", True),
+    (["avx2", "avx512f", "avx512_vnni"], "avx512_core_vnni", False),
+])
+def test_int8_on_a_cpu_without_vnni_is_said_to_be_slow(flags, cap, slow, monkeypatch, caplog):
+    assert (slow_int8_reason(flags, cap) is not None) == slow
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    with caplog.at_level(logging.WARNING, logger="paddle_segformer"):
+        warn_if_slow(flags)
+    assert ("use --precision fp32 here" in caplog.text) == slow

@@ -154,8 +154,10 @@ class OpenVinoBackend(Backend):
         self.int8_record: Optional[dict] = None  # int8.json of the INT8 model (how it was made, its mIoU drop)
         hint = "bf16" if options.precision == "bf16" else "f32"
         if options.precision == "int8":
-            from .int8 import QuantSettings, float_parts_precision, int8_model, read_record
+            from ..machine import cpu_info
+            from .int8 import QuantSettings, float_parts_precision, int8_model, read_record, warn_if_slow
 
+            warn_if_slow(cpu_info()["flags"])
             settings = QuantSettings(max_drop=options.int8_max_drop, float_parts=float_parts_precision(self.core))
             path = int8_model(self.core, folder, calibration, settings, model_path, options.cache_dir)
             self.path, self.int8_record, hint = str(path), read_record(path), settings.float_parts

@@ -111,6 +111,31 @@ def float_parts_precision(core: "openvino.Core") -> str:
     return "bf16" if "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "f32"
 
 
+# CPU flags with 8-bit dot-product instructions (vpdpbusd, AMX tiles), and oneDNN ISA caps that hide them
+VNNI_FLAGS = ("avx_vnni", "avx512_vnni", "amx_int8")
+NO_VNNI_ISAS = ("sse41", "avx", "avx2", "avx512_core")
+
+
+def slow_int8_reason(flags: Sequence[str], isa_cap: str = "") -> Optional[str]:
+    """Why INT8 will be slower than float32 here, or None: no 8-bit dot-product instructions among the CPU's
+    ``flags`` (:func:`~paddle_segformer.machine.cpu_info`), or an ``ONEDNN_MAX_CPU_ISA`` cap below them."""
+    cap = isa_cap.strip().lower()
+    if cap in NO_VNNI_ISAS:
+        return f"ONEDNN_MAX_CPU_ISA={cap} hides the CPU's 8-bit dot-product instructions (VNNI)"
+    if not any(flag in flags for flag in VNNI_FLAGS):
+        return "this CPU has no 8-bit dot-product instructions (no avx_vnni, avx512_vnni or amx_int8)"
+    return None
+
+
+def warn_if_slow(flags: Sequence[str]) -> None:
+    """A warning where INT8 runs slower than float32 (under an AVX2 cap: 0.84x at B0, 0.62x at B3, end to end,
+    README)."""
+    reason = slow_int8_reason(flags, os.environ.get("ONEDNN_MAX_CPU_ISA", ""))
+    if reason:
+        logger.warning("--precision int8: %s; INT8 measured slower than float32 on such a CPU (README, Speed): "
+                       "use --precision fp32 here", reason)
+
+
 def int8_key(calibration: Calibration, settings: QuantSettings) -> str:
     """Folder name of the INT8 model for these calibration images and settings (the weights' key is the
     parent folder): ``int8-`` + sha256 of the file list, its length, the validation images (accuracy control),
