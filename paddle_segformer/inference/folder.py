@@ -3,8 +3,9 @@
 One reader thread decodes up to ``PREFETCH`` files ahead and one writer thread encodes the outputs of
 finished ones and makes them durable in groups of images (:mod:`.grouped_writer`: a disk flush per group,
 not two per file), both through bounded queues, so the model never waits for the disk and memory holds a
-few images, not the folder. The resume journal records an image only once its group is on disk. Decoding
-(Pillow, OpenCV, GDAL) and PNG encoding release the GIL.
+few images, not the folder. Under OpenVINO two images are predicted at once, each on its own stream
+(:mod:`.lanes`), and collected in order. The resume journal records an image only once its group is on
+disk. Decoding (Pillow, OpenCV, GDAL) and PNG encoding release the GIL.
 OpenCV runs single-threaded meanwhile: its thread pool only contended with the runtime, which already
 uses every core (a 512^2 JPG read took 7.7 ms of CPU on two of OpenCV's threads, 3.6 ms on one, in
 the same wall time).
