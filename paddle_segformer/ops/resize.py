@@ -17,6 +17,7 @@ import numpy as np
 import paddle
 from paddle.autograd import PyLayer
 
+from .layout import channels_first
 from .tensors import aligned_empty, as_numpy, to_paddle
 
 
@@ -73,7 +74,7 @@ _NO_BASE = np.zeros((0, 0, 0), np.float32)
 
 
 def _planes(x: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(x, dtype=np.float32).reshape((-1,) + x.shape[-2:])
+    return channels_first(x).reshape((-1,) + x.shape[-2:])  # OpenVINO's channel-last logits: a compiled copy
 
 
 def resize_planes(x: np.ndarray, size: Sequence[int], align_corners: bool = False) -> np.ndarray:
