@@ -219,15 +219,15 @@ def _label_png(array: np.ndarray, palette: Optional[Iterable[int]]) -> bytes:
 def encode_png(array: np.ndarray, palette: Optional[Iterable[int]] = None) -> bytes:
     """A uint8 (H, W) label (optionally with a palette of up to 256 RGB triples, flat) or (H, W, 3) RGB array
     as PNG bytes; labels by :func:`_label_png`, RGB by Pillow (zlib level 1, run-length strategy)."""
-    import io as _io
-
-    from PIL import Image
-
     array = np.ascontiguousarray(array)
     if array.ndim == 2:
         if array.size == 0:
             raise ValueError(f"cannot write an empty {array.shape} label as PNG")
         return _label_png(array.astype(np.uint8, copy=False), palette)
+    import io as _io
+
+    from PIL import Image
+
     buf = _io.BytesIO()
     Image.fromarray(array.astype(np.uint8), mode="RGB").save(buf, format="PNG", compress_level=1,
                                                              compress_type=zlib.Z_RLE)
