@@ -62,7 +62,7 @@ def worker(variant: str, attention: str, side: int, classes: int, backend: str, 
     runtime = create_backend(model, RuntimeOptions(backend=backend, cache_dir=cache_dir))
 
     def one_pass(x: np.ndarray) -> np.ndarray:
-        return upsample_labels(runtime(x)[0], x.shape[2:], runtime.align_corners).astype(np.int32)  # as predict
+        return upsample_labels(runtime.label_logits(x)[0], x.shape[2:], runtime.align_corners)  # as predict
 
     one_pass(np.zeros((1, 3, 64, 64), np.float32))  # plugins loaded, kernels compiled
     x = np.random.default_rng(0).standard_normal((1, 3, side, side)).astype(np.float32)

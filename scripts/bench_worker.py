@@ -70,7 +70,7 @@ def backend_row(name: str, precision: str = "fp32") -> Callable[[str, int, int, 
         calibration = _calibration(size) if precision == "int8" else None
         backend = create_backend(_ours(variant, classes), RuntimeOptions(name, precision, threads, CACHE),
                                  calibration=calibration)
-        return lambda x: upsample_labels(backend(x)[0], x.shape[2:], backend.align_corners)
+        return lambda x: upsample_labels(backend.label_logits(x)[0], x.shape[2:], backend.align_corners)
 
     return build
 

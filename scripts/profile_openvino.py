@@ -47,7 +47,7 @@ def label_ms(backend, batch: np.ndarray, reps: int) -> float:
     """ms of the label kernel (upsample + argmax of the stride-4 logits) per image."""
     from paddle_segformer.inference.upsample import upsample_labels
 
-    logits = backend(batch)[0]
+    logits = backend.label_logits(batch)[0]
     upsample_labels(logits, batch.shape[2:], backend.align_corners)  # warm-up: numba's compiled code loaded
     start = time.perf_counter()
     for _ in range(reps):

@@ -79,6 +79,7 @@ def test_int8_model_is_made_once(tiny_config, random_checkpoint, tmp_path, caplo
     parts = float_parts_precision(ov.Core())  # bf16 on a CPU with AVX-512 bf16 / AMX, else f32
     assert len(record["calibration_files"]) == 3 and record["settings"] == asdict(QuantSettings(float_parts=parts))
     assert first.backend.config["INFERENCE_PRECISION_HINT"] == parts  # runs as it was scored
+    assert first.backend.bf16_out == (parts == "bf16")  # its bf16 logits layer's output handed over as it is
     accuracy = record["accuracy"]  # the tiny config has a validation list: accuracy control ran on it
     assert accuracy["control"] == "nncf.quantize_with_accuracy_control" and accuracy["validation_count"] == 8
     assert accuracy["drop"] == pytest.approx(accuracy["float_miou"] - accuracy["int8_miou"], abs=1e-5)

@@ -59,3 +59,28 @@ def test_predictor_loads_through_the_table_with_paddlesegs_values(tmp_path):
     slow = predictor.load(path)
     np.testing.assert_array_equal(fast.chw, slow.chw)
     np.testing.assert_array_equal(predictor.preprocess(fast.image), fast.chw.transpose(1, 2, 0))
+
+
+def test_raw_model_input_is_the_pixels_unless_nodata_was_filled(tmp_path):
+    """predict reads a JPG / PNG's pixels once (no float32 copy for the table to ignore); a raster with nodata
+    pixels gets its float32 input with the fill, as training sees it."""
+    import cv2
+    import rasterio
+
+    from paddle_segformer.io.raster import read_model_input
+
+    png = tmp_path / "tile.png"
+    cv2.imwrite(str(png), np.random.default_rng(2).integers(0, 256, (8, 9, 3), dtype=np.uint8))
+    image, model_input, mask, _ = read_model_input(png, 3, np.zeros(3, np.float32), raw=True)
+    assert model_input is image and image.dtype == np.uint8 and mask is None
+    assert read_model_input(png, 3)[1].dtype == np.float32
+    tif = tmp_path / "scene.tif"
+    pixels = np.full((2, 6, 5), 7, np.uint16)
+    pixels[1, 2, 3] = 0
+    with rasterio.open(tif, "w", driver="GTiff", width=5, height=6, count=2, dtype="uint16", nodata=0) as dst:
+        dst.write(pixels)
+    image, model_input, mask, _ = read_model_input(tif, 2, np.array([40.0, 50.0], np.float32), raw=True)
+    assert image.dtype == np.uint16 and model_input.dtype == np.float32 and mask.sum() == 1
+    np.testing.assert_array_equal(model_input[2, 3], [40.0, 50.0])
+    image, model_input, _, _ = read_model_input(tif, 2, None, raw=True)  # nothing to fill: the pixels
+    assert model_input is image

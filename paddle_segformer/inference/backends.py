@@ -13,9 +13,11 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
+from ..ops.bf16 import BF16_BITS, to_float32
 from .artifacts import artifact
 from .choice import RuntimeChoice, choose_runtime
 from .graph import InferenceGraph
+from .int8 import float_parts_precision
 from .options import RuntimeOptions
 from .shapes import ShapeSpecialised, symbolic_dims
 from .upsample import set_threads
@@ -41,6 +43,11 @@ class Backend:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def label_logits(self, batch: np.ndarray) -> np.ndarray:
+        """The logits of ``self(batch)`` as the label kernel may read them: here float32; OpenVINO's are bf16
+        bits (:mod:`~paddle_segformer.ops.bf16`) where its last layer runs in bf16."""
+        return self(batch)
 
 
 class FunctionBackend(Backend):
@@ -139,21 +146,25 @@ def import_openvino():
     return openvino
 
 
-def _channels_last_output(model):
-    """``model`` handing its (N, K, h, w) logits over channel-last, (N, h, w, K) memory: the layout its last
-    convolution computes, so OpenVINO ends without a reorder (1.7 ms of B0's 512^2 INT8 run; 0.7 ms left
-    for bf16 -> f32) and the label kernel reads a cell's K values side by side. The backends return them
-    as a (N, K, h, w) view (:func:`_logits_view`)."""
+def _channels_last_output(model, bf16: bool):
+    """``model`` handing its (N, K, h, w) logits over channel-last, (N, h, w, K) memory, and with ``bf16``
+    in bfloat16: the layout and precision its last convolution computes, so OpenVINO ends without a
+    reorder (1.7 ms of B0's 512^2 INT8 run for the layout, 1.2-1.4 ms more for bf16 -> f32) and the label
+    kernel reads a cell's K values side by side. The backends return them as a (N, K, h, w) view
+    (:func:`_logits_view`)."""
     ov = import_openvino()
     steps = ov.preprocess.PrePostProcessor(model)
     steps.output().model().set_layout(ov.Layout("NCHW"))
     steps.output().tensor().set_layout(ov.Layout("NHWC"))
+    if bf16:
+        steps.output().tensor().set_element_type(ov.Type.bf16)
     return steps.build()
 
 
-def _logits_view(output: np.ndarray) -> np.ndarray:
-    """(N, h, w, K) output of a model compiled through :func:`_channels_last_output` -> (N, K, h, w) view."""
-    return np.moveaxis(output, -1, 1)
+def _logits_view(output: np.ndarray, bf16: bool) -> np.ndarray:
+    """(N, h, w, K) output of a model compiled through :func:`_channels_last_output` -> (N, K, h, w) view;
+    bf16 as its bits (OpenVINO hands bf16 over in a float16-typed array)."""
+    return np.moveaxis(output.view(BF16_BITS) if bf16 else output, -1, 1)
 
 
 class OpenVinoBackend(Backend):
@@ -173,7 +184,7 @@ class OpenVinoBackend(Backend):
         hint = "bf16" if options.precision == "bf16" else "f32"
         if options.precision == "int8":
             from ..machine import cpu_info
-            from .int8 import QuantSettings, float_parts_precision, int8_model, read_record, warn_if_slow
+            from .int8 import QuantSettings, int8_model, read_record, warn_if_slow
 
             warn_if_slow(cpu_info()["flags"])
             settings = QuantSettings(max_drop=options.int8_max_drop, float_parts=float_parts_precision(self.core))
@@ -181,6 +192,9 @@ class OpenVinoBackend(Backend):
             self.path, self.int8_record, hint = str(path), read_record(path), settings.float_parts
         self.config = {"INFERENCE_NUM_THREADS": options.thread_count(), "PERFORMANCE_HINT": "LATENCY",
                        "INFERENCE_PRECISION_HINT": hint}
+        # where the last layer computes in bf16 (an INT8 model's logits layer is left in float: bf16 here),
+        # its output is handed over as it is, not converted to float32 at the end of the graph
+        self.bf16_out = hint == "bf16" and float_parts_precision(self.core) == "bf16"
         self.sessions = ShapeSpecialised(self._compile(None), self._compile)
         self.streamed: Dict[int, "StreamsBackend"] = {}  # see streams()
 
@@ -188,11 +202,14 @@ class OpenVinoBackend(Backend):
         model = self.core.read_model(self.path)
         if shape is not None:
             model.reshape(list(shape))
-        return self.core.compile_model(_channels_last_output(model), "CPU", self.config)
+        return self.core.compile_model(_channels_last_output(model, self.bf16_out), "CPU", self.config)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return to_float32(self.label_logits(batch))
+
+    def label_logits(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        return _logits_view(self.sessions.runner_for(batch.shape)([batch])[0])
+        return _logits_view(self.sessions.runner_for(batch.shape)([batch])[0], self.bf16_out)
 
     def streams(self, lanes: int) -> "StreamsBackend":
         """This model on ``lanes`` OpenVINO streams, for as many callers at once (made once per count)."""
@@ -208,7 +225,7 @@ class StreamsBackend(Backend):
     def __init__(self, base: OpenVinoBackend, lanes: int):
         self.name, self.precision = base.name, base.precision
         self.num_classes, self.align_corners = base.num_classes, base.align_corners
-        self.core, self.path = base.core, base.path
+        self.core, self.path, self.bf16_out = base.core, base.path, base.bf16_out
         self.config = {key: value for key, value in base.config.items() if key != "PERFORMANCE_HINT"}
         self.config["NUM_STREAMS"] = lanes
         self.threads = max(1, int(base.config["INFERENCE_NUM_THREADS"]) // lanes)
@@ -219,13 +236,16 @@ class StreamsBackend(Backend):
     _compile = OpenVinoBackend._compile
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return to_float32(self.label_logits(batch))
+
+    def label_logits(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         with self.lock:
             compiled = self.sessions.runner_for(batch.shape)
         requests = self.local.__dict__.setdefault("requests", {})
         if requests.get("compiled") is not compiled:  # this thread's request on the current session
             requests.update(compiled=compiled, request=compiled.create_infer_request())
-        return _logits_view(requests["request"].infer([batch])[0])
+        return _logits_view(requests["request"].infer([batch])[0], self.bf16_out)
 
 
 CLASSES = {cls.name: cls for cls in (PaddleBackend, InferenceBackend, OnnxRuntimeBackend, OpenVinoBackend)}

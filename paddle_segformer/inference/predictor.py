@@ -146,10 +146,10 @@ class Predictor:
                 else:
                     pred, _ = infer.inference(self.model, x, trans_info=trans_info, **self.slide)
             return pred.numpy()[0, 0].astype(np.int32)
-        low = self.backend(chw[np.newaxis])[0]
         size, align = chw.shape[1:], self.backend.align_corners
-        if not trans_info:
-            return upsample_labels(low, size, align).astype(np.int32)
+        if not trans_info:  # the kernel reads the runtime's own logits (bf16 ones too)
+            return upsample_labels(self.backend.label_logits(chw[np.newaxis])[0], size, align)
+        low = self.backend(chw[np.newaxis])[0]
         # resizing / padding transforms: undo them on the logits, as paddleseg.core.infer does
         full = paddle.to_tensor(upsample_logits(low, size, align)[np.newaxis])
         logit = infer.reverse_transform(full, trans_info, mode="bilinear")
@@ -158,10 +158,9 @@ class Predictor:
     def load(self, path: Path) -> Loaded:
         """Read and transform a file for :meth:`labels` (separate, so that a folder loop does it ahead on
         another thread)."""
-        image, model_input, mask, meta = read_model_input(path, self.img_channels, self.nodata_fill())
+        # the raw pixels unless nodata was filled: the lookup table takes uint8
+        image, model_input, mask, meta = read_model_input(path, self.img_channels, self.nodata_fill(), raw=True)
         check_depth(image.dtype, self.depth_problem, path)
-        if mask is None or not mask.any():  # no nodata filled: the raw pixels (the lookup table takes uint8)
-            model_input = image
         return Loaded(image, *self._transform(model_input), mask, meta, str(path))
 
     def forward_size(self, size: Tuple[int, int]) -> Tuple[int, int]:
@@ -226,8 +225,8 @@ class Predictor:
         if tiling is not None:
             labels, scores = predict_array(self.logits, chw, self.model.num_classes, tiling, scores=True)
         elif self.backend is not None:  # the labels by the kernel, exactly as without scores
-            low = self.backend(chw[np.newaxis])[0]
-            labels = upsample_labels(low, chw.shape[1:], self.backend.align_corners).astype(np.int32)
+            low = self.backend.label_logits(chw[np.newaxis])[0]
+            labels = upsample_labels(low, chw.shape[1:], self.backend.align_corners)
             scores = scores_of(upsample_logits(low, chw.shape[1:], self.backend.align_corners))
         else:
             logits = self.logits(chw[np.newaxis])[0]

@@ -16,6 +16,7 @@ from typing import Tuple
 import numba
 import numpy as np
 
+from ..ops.bf16 import as_f32
 from ..ops.layout import channels_last
 from ..ops.resize import resize_planes, taps
 
@@ -29,15 +30,18 @@ def upsample_logits(logits: np.ndarray, size: Tuple[int, int], align_corners: bo
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _low_argmax(hwk: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover (compiled)
-    """out[y, x] = argmax_k hwk[y, x, k], first index on ties (as numpy)."""
+    """out[y, x] = argmax_k hwk[y, x, k], first index on ties (as numpy); float32 or bf16 bits."""
     h, w, k_count = hwk.shape
     for a in numba.prange(h):
-        best = hwk[a, :, 0].copy()
+        best = np.empty(w, np.float32)
+        for q in range(w):
+            best[q] = as_f32(hwk[a, q, 0])
         arg = np.zeros(w, np.int32)
         for k in range(1, k_count):
             for q in range(w):  # the pixels of a row side by side: independent comparisons
-                if hwk[a, q, k] > best[q]:
-                    best[q] = hwk[a, q, k]
+                value = as_f32(hwk[a, q, k])
+                if value > best[q]:
+                    best[q] = value
                     arg[q] = k
         out[a] = arg
 
@@ -46,12 +50,12 @@ def _low_argmax(hwk: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover (
 def _corner_max(p00, p01, p10, p11, out) -> None:  # pragma: no cover (compiled)
     """out[k] = the largest of a class's four corner values (a loop the compiler vectorises)."""
     for k in range(p00.shape[0]):
-        out[k] = max(max(p00[k], p01[k]), max(p10[k], p11[k]))
+        out[k] = max(max(as_f32(p00[k]), as_f32(p01[k])), max(as_f32(p10[k]), as_f32(p11[k])))
 
 
 @numba.njit(nogil=True)
 def _corner_min(p00, p01, p10, p11, k: int):  # pragma: no cover (compiled)
-    return min(min(p00[k], p01[k]), min(p10[k], p11[k]))
+    return min(min(as_f32(p00[k]), as_f32(p01[k])), min(as_f32(p10[k]), as_f32(p11[k])))
 
 
 @numba.njit(nogil=True)
@@ -102,7 +106,8 @@ def _labels_kernel(hwk: np.ndarray, low: np.ndarray, rows: np.ndarray, wy: np.nd
             n = _candidates(p00, p01, p10, p11, l00, l01, l10, l11, highest, cand)
             for t in range(n):
                 k = cand[t]
-                v00[t], v01[t], v10[t], v11[t] = p00[k], p01[k], p10[k], p11[k]
+                v00[t], v01[t] = as_f32(p00[k]), as_f32(p01[k])
+                v10[t], v11[t] = as_f32(p10[k]), as_f32(p11[k])
             for i in range(rows[a], rows[a + 1]):
                 fy = wy[i]
                 gy = np.float32(1) - fy  # float32 throughout, as Paddle computes
@@ -140,7 +145,8 @@ def concurrent_calls_safe() -> bool:
 
 
 def upsample_labels(logits: np.ndarray, size: Tuple[int, int], align_corners: bool = False) -> np.ndarray:
-    """(K, h, w) logits -> (H, W) int64 labels = argmax of the bilinearly upsampled logits.
+    """(K, h, w) logits, float32 or bf16 bits (:mod:`~paddle_segformer.ops.bf16`) -> (H, W) int32 labels =
+    argmax of the bilinearly upsampled logits (bf16 ones widened to float32 exactly, as they are read).
 
     Read channel-last (:func:`~paddle_segformer.ops.layout.channels_last`: free for OpenVINO's logits, a
     compiled copy for the other runtimes'): a cell's K values per corner lie side by side.
@@ -149,6 +155,6 @@ def upsample_labels(logits: np.ndarray, size: Tuple[int, int], align_corners: bo
     h, w, _ = hwk.shape
     low = np.empty((h, w), np.int32)
     _low_argmax(hwk, low)
-    out = np.empty(tuple(size), np.int64)
+    out = np.empty(tuple(size), np.int32)
     _labels_kernel(hwk, low, *cell_starts(h, size[0], align_corners), *cell_starts(w, size[1], align_corners), out)
     return out

@@ -116,23 +116,27 @@ def nodata_mask(img: np.ndarray, nodata: Optional[float]) -> Optional[np.ndarray
     return mask
 
 
-def read_model_input(path: PathLike, channels: int, fill: Optional[np.ndarray] = None
+def read_model_input(path: PathLike, channels: int, fill: Optional[np.ndarray] = None, raw: bool = False
                      ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], Optional[RasterMeta]]:
     """Read any image for a model: (raw pixels, float32 model input, nodata mask, raster metadata).
 
     tif goes through rasterio (metadata and nodata mask, band count checked), other formats through
     :func:`read_image` (mask and metadata None). Nodata pixels of the model input get ``fill`` (raw
-    per-band values, the normaliser's zero point) when it is given.
+    per-band values, the normaliser's zero point) when it is given. ``raw``: the model input is the raw
+    pixels themselves (not a float32 copy) unless nodata pixels were filled.
     """
     if not os.fspath(path).lower().endswith(RASTER_EXTS):
         img = read_image(path, channels=channels)
-        return img, img.astype(np.float32), None, None
+        return img, img if raw else img.astype(np.float32), None, None
     img, meta = read_raster(path)
     if img.shape[2] != channels:
         raise ImageReadError(f"{os.fspath(path)}: has {img.shape[2]} band(s), the config expects {channels}")
     mask = nodata_mask(img, meta.nodata)
+    filled = mask is not None and mask.any() and fill is not None
+    if raw and not filled:
+        return img, img, mask, meta
     model_input = img.astype(np.float32)
-    if mask is not None and mask.any() and fill is not None:
+    if filled:
         model_input[mask] = fill
     return img, model_input, mask, meta
 

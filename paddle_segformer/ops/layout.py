@@ -10,6 +10,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .bf16 import BF16_BITS, is_bf16, to_float32
+
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _to_last(chw: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover (compiled)
@@ -33,12 +35,14 @@ def _to_first(hwc: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover (co
 
 
 def channels_last(x: np.ndarray) -> np.ndarray:
-    """(..., K, h, w) -> C-contiguous float32 (..., h, w, K): a view when ``x`` already lies so in memory."""
+    """(..., K, h, w) -> C-contiguous (..., h, w, K), float32 or, for bf16 bits, bf16 bits (:mod:`.bf16`): a
+    view when ``x`` already lies so in memory."""
+    dtype = BF16_BITS if is_bf16(x) else np.dtype(np.float32)
     moved = np.moveaxis(x, -3, -1)
-    if moved.flags.c_contiguous and moved.dtype == np.float32:
+    if moved.flags.c_contiguous and moved.dtype == dtype:
         return moved
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    out = np.empty(moved.shape, np.float32)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    out = np.empty(moved.shape, dtype)
     for chw, hwc in zip(x.reshape((-1,) + x.shape[-3:]), out.reshape((-1,) + out.shape[-3:])):
         _to_last(chw, hwc)
     return out
@@ -46,7 +50,10 @@ def channels_last(x: np.ndarray) -> np.ndarray:
 
 def channels_first(x: np.ndarray) -> np.ndarray:
     """(..., K, h, w) -> C-contiguous float32 of the same shape: ``x`` itself when it already is one, a copy
-    by the compiled kernel when it is a channel-last view (:func:`channels_last`'s inverse)."""
+    by the compiled kernel when it is a channel-last view (:func:`channels_last`'s inverse); bf16 bits are
+    widened to float32 first."""
+    if is_bf16(x):
+        x = to_float32(x)
     if x.flags.c_contiguous or x.ndim < 3:
         return np.ascontiguousarray(x, dtype=np.float32)
     moved = np.moveaxis(x, -3, -1)
