@@ -61,7 +61,8 @@ def measure(args: argparse.Namespace, variant: str, size: int, rows: List[str], 
     started: Dict[str, RowProcess] = {}
     for row in rows:
         print(f"  starting {row} ...", file=sys.stderr, flush=True)
-        cmd = [sys.executable, worker, row, variant, str(size), str(args.classes), str(args.threads), out_dir]
+        cmd = [sys.executable, worker, row, variant, str(size), str(args.classes), str(args.threads), out_dir,
+               str(args.rewarm)]
         process = RowProcess(cmd, row_env(ROWS[row][1], args.threads), args.verbose)
         if "skip" in process.ready:
             print(f"  {row}: not measured ({process.ready['skip']})", file=sys.stderr)
@@ -149,6 +150,10 @@ def main() -> int:
     p.add_argument("--classes", type=int, default=150)
     p.add_argument("--settle", type=float, default=0.5,
                    help="seconds of quiet before each timed run (Intel OpenMP threads spin 200 ms after work)")
+    p.add_argument("--rewarm", type=int, default=1,
+                   help="untimed runs of a row right before each of its timed runs, after the pause: the timed run "
+                        "is then one in a stream of images, as in a folder (0: straight after the pause, when this "
+                        "project's Xeon VM ran B0 20-50 %% slower, its cores waking from idle)")
     p.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 2))
     p.add_argument("--isa", type=str.upper, help="cap oneDNN's instruction set in every row (ONEDNN_MAX_CPU_ISA and "
                    "DNNL_MAX_CPU_ISA), e.g. avx2: an AVX2-only CPU emulated. OpenVINO honours it only in part "
@@ -163,7 +168,7 @@ def main() -> int:
     if args.isa:
         print(f"oneDNN instruction set capped at {args.isa} in every row (ONEDNN_MAX_CPU_ISA)")
     print(f"float32 GEMM (numpy, 2048^2, {args.threads} threads): {rate:.0f} GFLOP/s; "
-          f"{args.reps} interleaved repetitions after warm-up")
+          f"{args.reps} interleaved repetitions after warm-up, each after {args.rewarm} untimed run(s) of its row")
     everything = {"machine": describe_machine(args.threads), "gemm_gflops": rate, "runs": []}
     with tempfile.TemporaryDirectory() as out_dir:
         for variant in args.variants:

@@ -1,9 +1,9 @@
 """One row of scripts/bench_inference.py in its own process (not meant to be run by hand).
 
-    bench_worker.py ROW VARIANT SIZE CLASSES THREADS OUT_DIR
+    bench_worker.py ROW VARIANT SIZE CLASSES THREADS OUT_DIR REWARM
 
-Builds the row's runner and warms it up, then answers (paddle_segformer.machine.serve): "run" times
-one image -> labels, "finish" saves the last labels and reports the peak resident memory.
+Builds the row's runner and warms it up, then answers (bench_harness.serve): "run" times one image ->
+labels after REWARM untimed ones, "finish" saves the last labels and reports the peak resident memory.
 """
 from __future__ import annotations
 
@@ -178,8 +178,8 @@ atexit.register(shutil.rmtree, CACHE, True)
 
 
 def main() -> int:
-    row, variant, size, classes, threads, out_dir = sys.argv[1:7]
-    size, classes, threads = int(size), int(classes), int(threads)
+    row, variant, size, classes, threads, out_dir, rewarm = sys.argv[1:8]
+    size, classes, threads, rewarm = int(size), int(classes), int(threads), int(rewarm)
     x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
     last = {}
 
@@ -199,7 +199,7 @@ def main() -> int:
         np.save(path, np.asarray(last["labels"]).astype(np.int64))
         return {"labels": path, "same_weights": BUILDERS[row][1]}
 
-    return serve(setup, finish)
+    return serve(setup, finish, rewarm)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ def test_bench_inference_prints_a_table_with_agreement():
     assert "| **openvino** (default)" in out and AUTO_ORDER[0] == "openvino" and "| ort-plain" in out
     assert out.count("100.00 %") == 3  # every row shares our weights and gives our labels
     assert "target: default" in out
+    assert "each after 1 untimed run(s) of its row" in out  # --rewarm's default: a run in a stream of images
 
 
 @pytest.mark.slow
@@ -42,8 +43,9 @@ def test_bench_inference_int8_row():
 @pytest.mark.slow
 def test_bench_inference_isa_cap_reaches_the_rows():
     out = _run("scripts/bench_inference.py", "--variants", "b0", "--sizes", "64", "--reps", "1", "--settle", "0",
-               "--rows", "openvino", "openvino-int8", "--classes", "5", "--isa", "avx2")
+               "--rows", "openvino", "openvino-int8", "--classes", "5", "--isa", "avx2", "--rewarm", "0")
     assert "oneDNN instruction set capped at AVX2 in every row" in out
+    assert "each after 0 untimed run(s) of its row" in out
     assert "| openvino-int8" in out
 
 
