@@ -76,6 +76,16 @@ def test_bench_folder_prints_the_folder_and_model_only_rates():
 
 
 @pytest.mark.slow
+def test_bench_folder_compares_int8_with_float32_round_by_round():
+    out = _run("scripts/bench_folder.py", "--size", "64", "--count", "4", "--classes", "5", "--rounds", "1",
+               "--precisions", "fp32", "int8")
+    assert "| fp32: folder |" in out and "| int8: folder |" in out and "| int8: model only |" in out
+    assert "fp32 / int8; 1 folder rounds" in out and "int8: folder / model only (" in out
+    assert "INT8 folder / f32 folder (median over rounds, same round): " in out
+    assert "target: INT8 end to end >= 1.5x faster than f32 end to end" in out
+
+
+@pytest.mark.slow
 def test_bench_data_check_prints_a_table():
     out = _run("scripts/bench_data_check.py", "--count", "300")
     assert "| cold, 1 process (reference) |" in out and "| cold, all cores (train.py) |" in out

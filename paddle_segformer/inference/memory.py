@@ -129,9 +129,9 @@ def forward_terms(height: int, width: int, shape: ModelShape, batch: int = 1) ->
         hidden = max(hidden, h * w * hid)
     n1 = sides[0][0] * sides[0][1]
     k = shape.num_classes
-    # upsample_labels: a channel-last copy of the logits (not for OpenVINO's, counted anyway), low-res argmax
-    # int32, labels (H, W) int64 and predict's int32 copy
-    post = n1 * (k * 4 + 4) + height * width * (8 + 4)
+    # upsample_labels: a channel-last float32 copy of the logits (not for OpenVINO's, counted anyway), low-res
+    # argmax int32, labels (H, W) int32
+    post = n1 * (k * 4 + 4) + height * width * 4
     terms = {"scores": scores, "hidden": hidden, "decoder": n1 * shape.decoder_dim, "logits": n1 * k,
              "pixels": n1, "full_logits": height * width * k, "post": post}
     return {name: batch * value for name, value in terms.items()}
