@@ -153,7 +153,7 @@ def main() -> int:
     p.add_argument("--rewarm", type=int, default=1,
                    help="untimed runs of a row right before each of its timed runs, after the pause: the timed run "
                         "is then one in a stream of images, as in a folder (0: straight after the pause, when this "
-                        "project's Xeon VM ran B0 20-50 %% slower, its cores waking from idle)")
+                        "project's Xeon VM ran B0 25-60 %% slower, its cores waking from idle)")
     p.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 2))
     p.add_argument("--isa", type=str.upper, help="cap oneDNN's instruction set in every row (ONEDNN_MAX_CPU_ISA and "
                    "DNNL_MAX_CPU_ISA), e.g. avx2: an AVX2-only CPU emulated. OpenVINO honours it only in part "
