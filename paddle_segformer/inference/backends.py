@@ -182,19 +182,20 @@ class OpenVinoBackend(Backend):
         self.core, self.path = ov.Core(), str(folder / "model.onnx")
         self.int8_record: Optional[dict] = None  # int8.json of the INT8 model (how it was made, its mIoU drop)
         hint = "bf16" if options.precision == "bf16" else "f32"
+        parts = float_parts_precision(self.core)  # bf16 where this CPU runs it, else f32 (asked once)
         if options.precision == "int8":
             from ..machine import cpu_info
             from .int8 import QuantSettings, int8_model, read_record, warn_if_slow
 
             warn_if_slow(cpu_info()["flags"])
-            settings = QuantSettings(max_drop=options.int8_max_drop, float_parts=float_parts_precision(self.core))
+            settings = QuantSettings(max_drop=options.int8_max_drop, float_parts=parts)
             path = int8_model(self.core, folder, calibration, settings, model_path, options.cache_dir)
             self.path, self.int8_record, hint = str(path), read_record(path), settings.float_parts
         self.config = {"INFERENCE_NUM_THREADS": options.thread_count(), "PERFORMANCE_HINT": "LATENCY",
                        "INFERENCE_PRECISION_HINT": hint}
         # where the last layer computes in bf16 (an INT8 model's logits layer is left in float: bf16 here),
         # its output is handed over as it is, not converted to float32 at the end of the graph
-        self.bf16_out = hint == "bf16" and float_parts_precision(self.core) == "bf16"
+        self.bf16_out = hint == "bf16" and parts == "bf16"
         self.sessions = ShapeSpecialised(self._compile(None), self._compile)
         self.streamed: Dict[int, "StreamsBackend"] = {}  # see streams()
 
@@ -234,9 +235,7 @@ class StreamsBackend(Backend):
         self.local = threading.local()
 
     _compile = OpenVinoBackend._compile
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return to_float32(self.label_logits(batch))
+    __call__ = OpenVinoBackend.__call__  # float32 of label_logits, as the base model's
 
     def label_logits(self, batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
